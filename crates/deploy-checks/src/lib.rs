@@ -1,0 +1,1 @@
+//! Deployment checks live in `tests/`; this library is intentionally empty.

@@ -1,0 +1,147 @@
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Version of the envelope and payload schemas produced by this build.
+/// A consumer refuses (dead-letters) any other version instead of guessing.
+pub const SCHEMA_VERSION: u32 = 1;
+/// CloudEvents specification version written to the `ce_specversion` header.
+pub const SPEC_VERSION: &str = "1.0";
+/// Media type of every message value.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// A payload that can travel in an [`Envelope`]: each topic has one enum of
+/// payloads, adjacently tagged by `event_type` with its body under `data`.
+pub trait EventPayload: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// The CloudEvents type, e.g. `booking.requested`.
+    fn event_type(&self) -> &'static str;
+    /// The Kafka key: the aggregate id, so one aggregate's events stay in order.
+    fn key(&self) -> &str;
+}
+
+/// The versioned wrapper around every event.
+///
+/// `event_id` is unique per event and is what consumers deduplicate on when a
+/// message is delivered more than once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<P> {
+    pub event_id: String,
+    pub schema_version: u32,
+    #[serde(with = "crate::timestamp")]
+    pub occurred_at: DateTime<Utc>,
+    /// Which service produced the event (CloudEvents `source`).
+    pub source: String,
+    #[serde(flatten)]
+    pub payload: P,
+}
+
+impl<P: EventPayload> Envelope<P> {
+    /// Wraps `payload` with a fresh, time-ordered event id.
+    pub fn new(source: &str, payload: P) -> Self {
+        Self {
+            event_id: Uuid::now_v7().to_string(),
+            schema_version: SCHEMA_VERSION,
+            // Millisecond precision: exactly what the wire format carries.
+            occurred_at: Utc::now().trunc_subsecs(3),
+            source: source.to_string(),
+            payload,
+        }
+    }
+
+    pub fn event_type(&self) -> &'static str {
+        self.payload.event_type()
+    }
+
+    pub fn key(&self) -> &str {
+        self.payload.key()
+    }
+
+    /// The JSON value written to Kafka.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("event payloads always serialise")
+    }
+}
+
+/// The CloudEvents Kafka-binding headers for an envelope, so tools can route
+/// and inspect messages without parsing the value.
+pub fn cloud_event_headers<P: EventPayload>(envelope: &Envelope<P>) -> Vec<(String, String)> {
+    vec![
+        ("ce_id".into(), envelope.event_id.clone()),
+        ("ce_type".into(), envelope.event_type().into()),
+        (
+            "ce_time".into(),
+            envelope
+                .occurred_at
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        ),
+        ("ce_source".into(), envelope.source.clone()),
+        ("ce_specversion".into(), SPEC_VERSION.into()),
+        ("content-type".into(), CONTENT_TYPE.into()),
+    ]
+}
+
+/// Why a message could not be decoded. Every variant is permanent: retrying the
+/// same bytes gives the same answer, so the consumer dead-letters the message.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("value is not a JSON event envelope: {0}")]
+    Malformed(String),
+    #[error("unsupported schema_version {found} (this build reads {SCHEMA_VERSION})")]
+    UnsupportedSchemaVersion { found: u64 },
+    #[error("unknown event_type {0:?}")]
+    UnknownEventType(String),
+    #[error("invalid data for {event_type}: {reason}")]
+    InvalidData { event_type: String, reason: String },
+}
+
+impl DecodeError {
+    /// A stable, machine-readable reason for the dead-letter header.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Malformed(_) => "malformed_envelope",
+            DecodeError::UnsupportedSchemaVersion { .. } => "unsupported_schema_version",
+            DecodeError::UnknownEventType(_) => "unknown_event_type",
+            DecodeError::InvalidData { .. } => "invalid_data",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope {
+    event_id: String,
+    schema_version: u64,
+    occurred_at: DateTime<Utc>,
+    source: String,
+    event_type: String,
+    data: serde_json::Value,
+}
+
+/// Decodes a message value, checking the schema version before the payload so
+/// that a future version is reported as such rather than as "invalid data".
+pub fn decode<P: EventPayload>(bytes: &[u8]) -> Result<Envelope<P>, DecodeError> {
+    let raw: RawEnvelope =
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if raw.schema_version != u64::from(SCHEMA_VERSION) {
+        return Err(DecodeError::UnsupportedSchemaVersion {
+            found: raw.schema_version,
+        });
+    }
+    let tagged = serde_json::json!({ "event_type": raw.event_type, "data": raw.data });
+    let payload: P = serde_json::from_value(tagged).map_err(|e| {
+        if e.to_string().starts_with("unknown variant") {
+            DecodeError::UnknownEventType(raw.event_type.clone())
+        } else {
+            DecodeError::InvalidData {
+                event_type: raw.event_type.clone(),
+                reason: e.to_string(),
+            }
+        }
+    })?;
+    Ok(Envelope {
+        event_id: raw.event_id,
+        schema_version: SCHEMA_VERSION,
+        occurred_at: raw.occurred_at,
+        source: raw.source,
+        payload,
+    })
+}

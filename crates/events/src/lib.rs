@@ -1,0 +1,22 @@
+//! Message schemas shared by traveler-service and owner-service.
+//!
+//! Both services compile against this crate, so a schema change breaks the build
+//! instead of production. Every message on Kafka is an [`Envelope`] serialised as
+//! JSON; its payload is one of the per-topic enums below, tagged by `event_type`.
+//! The Kafka headers follow the CloudEvents Kafka binding (see [`cloud_event_headers`]).
+
+mod booking;
+mod envelope;
+mod property;
+pub mod timestamp;
+pub mod topics;
+
+pub use booking::{
+    Actor, ActorRole, BookingCancellationRequested, BookingRequestEvent, BookingRequested,
+    BookingStatus, BookingStatusChanged, BookingUpdateEvent,
+};
+pub use envelope::{
+    cloud_event_headers, decode, DecodeError, Envelope, EventPayload, CONTENT_TYPE, SCHEMA_VERSION,
+    SPEC_VERSION,
+};
+pub use property::{PropertyDelisted, PropertyEvent, PropertySnapshot};

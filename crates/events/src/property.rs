@@ -1,0 +1,68 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::EventPayload;
+
+/// The full state of a property after a change. The listings topic is
+/// compacted by property id, so the latest snapshot alone rebuilds the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertySnapshot {
+    pub property_id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub city: String,
+    pub country: String,
+    pub address: Option<String>,
+    pub description: Option<String>,
+    pub price_per_night_cents: i64,
+    pub cleaning_fee_cents: i64,
+    pub service_fee_cents: i64,
+    pub currency: String,
+    pub max_guests: u32,
+    pub bedrooms: Option<u32>,
+    pub bathrooms: Option<u32>,
+    pub amenities: Vec<String>,
+    pub active: bool,
+    /// Increases with every change; consumers keep the highest they have seen.
+    pub version: u64,
+    #[serde(with = "crate::timestamp")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The owner took the property off the market.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyDelisted {
+    pub property_id: String,
+    pub owner_id: String,
+    pub version: u64,
+    #[serde(with = "crate::timestamp")]
+    pub delisted_at: DateTime<Utc>,
+}
+
+/// Everything published on the property-listings topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "data")]
+pub enum PropertyEvent {
+    #[serde(rename = "property.upserted")]
+    Upserted(PropertySnapshot),
+    #[serde(rename = "property.delisted")]
+    Delisted(PropertyDelisted),
+}
+
+impl EventPayload for PropertyEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            PropertyEvent::Upserted(_) => "property.upserted",
+            PropertyEvent::Delisted(_) => "property.delisted",
+        }
+    }
+
+    fn key(&self) -> &str {
+        match self {
+            PropertyEvent::Upserted(p) => &p.property_id,
+            PropertyEvent::Delisted(p) => &p.property_id,
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Access tokens and passwords.
+//!
+//! Tokens are HS256 JWTs carrying the user id and role. Each service accepts
+//! only its own role, so a traveler's token is refused (403) on owner-service
+//! and the reverse, even when both share a secret. Passwords are stored only
+//! as argon2id hashes, computed off the async runtime.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::{
+    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    Argon2,
+};
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::{header, request::Parts},
+};
+use chrono::Utc;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::{http::ApiError, identity::IdentityState};
+
+/// Which kind of user a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Traveler,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Traveler => "traveler",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+/// The claims inside an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// How long an access token stays valid.
+pub const TOKEN_TTL_SECS: i64 = 24 * 3600;
+
+/// Signs and verifies access tokens with one HMAC secret.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtKeys(<secret>)")
+    }
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+
+    pub fn issue(&self, user_id: &str, role: Role) -> String {
+        self.issue_with_expiry(user_id, role, Utc::now().timestamp() + TOKEN_TTL_SECS)
+    }
+
+    /// Issues a token expiring at `exp` (seconds since the epoch); tests use
+    /// it to build expired tokens.
+    pub fn issue_with_expiry(&self, user_id: &str, role: Role, exp: i64) -> String {
+        let claims = Claims {
+            sub: user_id.to_string(),
+            role,
+            iat: Utc::now().timestamp(),
+            exp,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("token_expired", "the access token has expired")
+                }
+                _ => ApiError::unauthorized("invalid_token", "the access token is invalid"),
+            })
+    }
+}
+
+/// The authenticated caller, extracted from `Authorization: Bearer <token>`.
+///
+/// 401 when the token is missing, malformed, forged or expired; 403 when it
+/// is valid but for the other role.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: String,
+    pub role: Role,
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    IdentityState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let identity = IdentityState::from_ref(state);
+        let header_value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing_token", "an Authorization: Bearer token is required")
+            })?
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("invalid_token", "the access token is invalid"))?;
+        let token = header_value
+            .strip_prefix("Bearer ")
+            .or_else(|| header_value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("invalid_token", "expected Authorization: Bearer <token>")
+            })?;
+        let claims = identity.jwt.verify(token)?;
+        if claims.role != identity.role {
+            return Err(ApiError::forbidden(
+                "wrong_role",
+                format!("this endpoint is for {}s", identity.role.as_str()),
+            ));
+        }
+        Ok(AuthUser {
+            id: claims.sub,
+            role: claims.role,
+        })
+    }
+}
+
+/// Hashes a password with argon2id on the blocking pool (it is deliberately slow).
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
+}
+
+/// Checks a password against a stored hash. With no hash (unknown email) it
+/// still does the same work against a dummy hash, so response time does not
+/// reveal which emails are registered.
+pub async fn verify_password(password: String, stored: Option<String>) -> bool {
+    static DUMMY: OnceLock<Arc<String>> = OnceLock::new();
+    let known = stored.is_some();
+    let hash = match stored {
+        Some(h) => h,
+        None => DUMMY
+            .get_or_init(|| {
+                let salt = SaltString::generate(&mut OsRng);
+                Arc::new(
+                    Argon2::default()
+                        .hash_password(b"not-a-real-password", &salt)
+                        .expect("hashing a constant works")
+                        .to_string(),
+                )
+            })
+            .to_string(),
+    };
+    let matches = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
+    known && matches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_forgery_and_expiry() {
+        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        let token = keys.issue("u1", Role::Owner);
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.role), ("u1", Role::Owner));
+
+        let other = JwtKeys::new(b"another-secret-another-secret-xx");
+        assert_eq!(other.verify(&token).unwrap_err().code, "invalid_token");
+
+        let expired = keys.issue_with_expiry("u1", Role::Owner, Utc::now().timestamp() - 10);
+        assert_eq!(keys.verify(&expired).unwrap_err().code, "token_expired");
+        assert_eq!(keys.verify("garbage").unwrap_err().code, "invalid_token");
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
+        assert!(!verify_password("wrong horse".into(), Some(hash)).await);
+        assert!(!verify_password("correct horse".into(), None).await);
+    }
+}

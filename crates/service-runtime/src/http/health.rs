@@ -1,0 +1,78 @@
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
+use serde_json::json;
+
+use super::ApiError;
+
+/// One dependency the readiness probe asks (MongoDB, Kafka).
+#[async_trait]
+pub trait ReadinessCheck: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The dependencies a service needs before it should receive traffic.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+/// How long one dependency may take to answer the readiness probe.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Readiness {
+    pub fn new(checks: Vec<Arc<dyn ReadinessCheck>>) -> Self {
+        Self { checks }
+    }
+
+    /// Asks every dependency at once; a slow one counts as down.
+    pub async fn report(&self) -> (bool, serde_json::Map<String, serde_json::Value>) {
+        let results = futures::future::join_all(self.checks.iter().map(|c| async move {
+            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, c.check()).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+            };
+            (c.name(), outcome)
+        }))
+        .await;
+        let ready = results.iter().all(|(_, r)| r.is_ok());
+        let report = results
+            .into_iter()
+            .map(|(name, r)| {
+                let v = match r {
+                    Ok(()) => json!({"status": "up"}),
+                    Err(e) => json!({"status": "down", "error": e}),
+                };
+                (name.to_string(), v)
+            })
+            .collect();
+        (ready, report)
+    }
+}
+
+/// `GET /health` (liveness: answers without touching any dependency, so a
+/// slow database never gets a healthy process restarted) and
+/// `GET /health/ready` (200 only when every dependency answers, else 503 with
+/// a per-dependency report).
+pub fn health_routes(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/health/ready", get(ready))
+        .with_state(readiness)
+}
+
+async fn ready(State(readiness): State<Readiness>) -> Result<Json<serde_json::Value>, ApiError> {
+    let (ok, checks) = readiness.report().await;
+    if ok {
+        Ok(Json(json!({"status": "ready", "checks": checks})))
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "a dependency is not answering",
+        )
+        .with_extension("checks", serde_json::Value::Object(checks)))
+    }
+}

@@ -1,0 +1,13 @@
+//! The HTTP conventions both services share: one error shape (RFC 9457
+//! problem documents), extractors whose rejections use it, the common
+//! middleware stack, health endpoints, and serving with graceful shutdown.
+
+mod error;
+mod extract;
+mod health;
+mod router;
+
+pub use error::{ApiError, FieldError, Validator};
+pub use extract::{ApiJson, ApiQuery, OptionalApiJson};
+pub use health::{health_routes, Readiness, ReadinessCheck};
+pub use router::{finish_router, serve, MAX_BODY_BYTES};

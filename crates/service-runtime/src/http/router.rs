@@ -1,0 +1,90 @@
+use std::any::Any;
+
+use axum::{
+    body::Body,
+    extract::DefaultBodyLimit,
+    http::{header, HeaderValue, Response, StatusCode},
+    middleware, Router,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+
+use super::{error::PROBLEM_JSON, ApiError};
+
+/// Largest accepted request body. Every API body is a small JSON object; a
+/// bigger one is refused with 413 before it is buffered.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Adds what every service's router needs on top of its routes: the body
+/// limit, a panic guard, request tracing, and a last step that turns any bare
+/// error response (axum's own 404, 405, 413...) into a problem document.
+pub fn finish_router(router: Router) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves `router` until `shutdown` is cancelled, then stops accepting and
+/// lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+async fn problem_for_bare_errors(response: Response<Body>) -> Response<Body> {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("route_not_found", "no such route".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not accept that method".to_string(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "expected Content-Type: application/json".to_string(),
+        ),
+        s if s.is_server_error() => ("internal_error", "an unexpected error occurred".into()),
+        _ => ("bad_request", "the request could not be processed".into()),
+    };
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut problem = axum::response::IntoResponse::into_response(ApiError::new(status, code, detail));
+    if let Some(allow) = allow {
+        problem.headers_mut().insert(header::ALLOW, allow);
+    }
+    problem
+}
+
+fn panic_to_problem(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    let mut response = axum::response::IntoResponse::into_response(ApiError::internal(
+        format!("handler panicked: {message}"),
+    ));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROBLEM_JSON),
+    );
+    response
+}

@@ -1,0 +1,149 @@
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+    routing::{get, post},
+    Json, Router,
+};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{IdentityState, UserRecord, UserView};
+use crate::{
+    auth::{hash_password, verify_password, AuthUser},
+    http::{ApiError, ApiJson, Validator},
+    store::StoreError,
+};
+
+/// `POST /signup`, `POST /login`, `GET /me`, for a router whose state
+/// provides an [`IdentityState`].
+pub fn routes<S>() -> Router<S>
+where
+    IdentityState: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/signup", post(signup))
+        .route("/login", post(login))
+        .route("/me", get(me))
+}
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// Longest password accepted: bounds the hashing work one request can cause.
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+#[derive(Deserialize)]
+struct SignupBody {
+    name: String,
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// A deliberately simple email check: one `@`, something before it, a dotted
+/// domain after it, no spaces. Deliverability is not knowable here anyway.
+fn is_plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
+        && email.len() <= 254
+}
+
+async fn signup(
+    State(state): State<IdentityState>,
+    ApiJson(body): ApiJson<SignupBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let email = body.email.trim().to_lowercase();
+    let password_len = body.password.chars().count();
+    Validator::new()
+        .text(&body.name, "name", 1, 100)
+        .check(is_plausible_email(&email), "email", "must be a valid email address")
+        .check(
+            password_len >= MIN_PASSWORD_LEN,
+            "password",
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        )
+        .check(
+            password_len <= MAX_PASSWORD_LEN,
+            "password",
+            format!("must be at most {MAX_PASSWORD_LEN} characters"),
+        )
+        .finish()?;
+
+    let user = UserRecord {
+        id: Uuid::now_v7().to_string(),
+        name: body.name.trim().to_string(),
+        email,
+        role: state.role,
+        password_hash: hash_password(body.password).await?,
+        created_at: Utc::now(),
+    };
+    state.users.insert(&user).await.map_err(|e| match e {
+        StoreError::Duplicate(_) => {
+            ApiError::conflict("email_taken", "an account with this email already exists")
+        }
+        other => other.into(),
+    })?;
+    let token = state.jwt.issue(&user.id, user.role);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": token, "user": UserView::from(&user)})),
+    ))
+}
+
+async fn login(
+    State(state): State<IdentityState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<Value>, ApiError> {
+    let email = body.email.trim().to_lowercase();
+    let user = state.users.find_by_email(&email).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let user = match (verify_password(body.password, hash).await, user) {
+        (true, Some(user)) => user,
+        _ => {
+            return Err(ApiError::unauthorized(
+                "invalid_credentials",
+                "email or password is incorrect",
+            ))
+        }
+    };
+    let token = state.jwt.issue(&user.id, user.role);
+    Ok(Json(json!({"token": token, "user": UserView::from(&user)})))
+}
+
+async fn me(State(state): State<IdentityState>, caller: AuthUser) -> Result<Json<Value>, ApiError> {
+    let user = state
+        .users
+        .find_by_id(&caller.id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the account no longer exists"))?;
+    Ok(Json(json!({"user": UserView::from(&user)})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plausible_email;
+
+    #[test]
+    fn email_check_accepts_ordinary_addresses_only() {
+        for ok in ["a@b.co", "first.last+tag@example.org"] {
+            assert!(is_plausible_email(ok), "{ok}");
+        }
+        for bad in ["", "a", "a@b", "@b.co", "a@.co", "a@b.", "a b@c.de", "a@b@c.de"] {
+            assert!(!is_plausible_email(bad), "{bad}");
+        }
+    }
+}

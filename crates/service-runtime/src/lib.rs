@@ -1,0 +1,19 @@
+//! Runtime plumbing shared by traveler-service and owner-service.
+//!
+//! Everything here is the same for both services, so it is written once:
+//! configuration, the HTTP error shape and extractors, authentication and the
+//! identity endpoints, notifications, the outbox relay, the Kafka and
+//! in-memory messaging adapters, MongoDB helpers, health, and shutdown.
+
+pub mod auth;
+pub mod backoff;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod messaging;
+pub mod mongo;
+pub mod notifications;
+pub mod outbox;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

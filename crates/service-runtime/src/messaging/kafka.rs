@@ -1,0 +1,300 @@
+//! The Kafka adapter: an idempotent producer, a consumer that stores offsets
+//! only after the effect is durable, topic creation, and a readiness check.
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use rdkafka::{
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    config::ClientConfig,
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    error::{KafkaError, RDKafkaErrorCode},
+    message::{Header, Headers, Message, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord, Producer},
+    util::Timeout,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{dead_letter_headers, process, EventPublisher, Outcome, Subscription};
+use crate::{backoff::Backoff, config::KafkaConfig, http::ReadinessCheck, outbox::OutboxMessage};
+
+/// How long the producer keeps retrying one message before reporting failure
+/// (the relay then retries the batch later; the event stays in the outbox).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Largest message the producer sends: room for dead-lettering a poison
+/// message of about 1 MB with its headers.
+const MAX_MESSAGE_BYTES: &str = "4000000";
+
+/// The idempotent producer: `enable.idempotence=true`, `acks=all`, so retries
+/// inside the client never duplicate or reorder a partition's messages.
+#[derive(Clone)]
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+}
+
+impl KafkaPublisher {
+    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
+            .set("message.max.bytes", MAX_MESSAGE_BYTES)
+            .create()?;
+        Ok(Self { producer })
+    }
+
+    /// Sends raw bytes (dead letters carry whatever arrived, even non-UTF-8).
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: &[(String, Vec<u8>)],
+    ) -> Result<(), String> {
+        let mut owned = OwnedHeaders::new();
+        for (k, v) in headers {
+            owned = owned.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let mut record = FutureRecord::to(topic).payload(value).headers(owned);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        self.producer
+            .send(record, Timeout::After(DELIVERY_TIMEOUT))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e.to_string())
+    }
+}
+
+#[async_trait]
+impl EventPublisher for KafkaPublisher {
+    async fn publish(&self, batch: &[OutboxMessage]) -> Vec<Result<(), String>> {
+        // All sends are enqueued before any is awaited, in batch order, so one
+        // key's messages keep their order and the batch shares round trips.
+        let sends = batch.iter().map(|m| {
+            let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
+            for (k, v) in &m.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v),
+                });
+            }
+            let record = FutureRecord::to(&m.topic)
+                .key(&m.key)
+                .payload(&m.payload)
+                .headers(headers);
+            self.producer.send(record, Timeout::After(DELIVERY_TIMEOUT))
+        });
+        futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .map(|r| r.map(|_| ()).map_err(|(e, _)| e.to_string()))
+            .collect()
+    }
+
+    async fn flush(&self, timeout: Duration) {
+        let producer = self.producer.clone();
+        let _ = tokio::task::spawn_blocking(move || producer.flush(Timeout::After(timeout))).await;
+    }
+}
+
+/// Readiness: the broker answers a metadata request.
+pub struct KafkaReadiness {
+    producer: FutureProducer,
+}
+
+impl KafkaReadiness {
+    pub fn new(publisher: &KafkaPublisher) -> Self {
+        Self {
+            producer: publisher.producer.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl ReadinessCheck for KafkaReadiness {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, Duration::from_millis(1500))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+/// A topic the service needs, with its dead-letter twin.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub compacted: bool,
+}
+
+/// Creates missing topics (and each one's `.dlq`); existing ones are left as they are.
+pub async fn ensure_topics(config: &KafkaConfig, topics: &[TopicSpec]) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create()
+        .map_err(|e| e.to_string())?;
+    let mut specs = Vec::new();
+    for t in topics {
+        specs.push((t.name.clone(), t.compacted));
+        specs.push((events::topics::dead_letter(&t.name), false));
+    }
+    let new_topics: Vec<NewTopic> = specs
+        .iter()
+        .map(|(name, compacted)| {
+            let topic = NewTopic::new(
+                name,
+                config.topic_partitions,
+                TopicReplication::Fixed(config.topic_replication_factor),
+            );
+            if *compacted {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(format!("cannot create topic {name}: {code}")),
+        }
+    }
+    Ok(())
+}
+
+/// Builds the consumer: offsets are stored by hand after each durable effect
+/// and committed in the background and at shutdown.
+fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
+    let session = config.session_timeout_ms;
+    ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", session.to_string())
+        .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+        .set("max.poll.interval.ms", (session * 3).max(10_000).to_string())
+        .create()
+}
+
+/// Consumes `subscriptions` in the configured group until `stop`.
+///
+/// Each message is applied (or dead-lettered) before its offset is stored;
+/// a transient failure is retried without moving on, so a database outage
+/// pauses consumption instead of skipping events. On stop, stored offsets are
+/// committed synchronously.
+pub async fn run_consumer(
+    config: KafkaConfig,
+    subscriptions: Vec<Subscription>,
+    dead_letters: KafkaPublisher,
+    stop: CancellationToken,
+) -> Result<(), KafkaError> {
+    let consumer = consumer(&config)?;
+    let by_topic: HashMap<String, Subscription> = subscriptions
+        .into_iter()
+        .map(|s| (s.topic.clone(), s))
+        .collect();
+    let topics: Vec<&str> = by_topic.keys().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(group = %config.group_id, ?topics, "consumer started");
+    let mut backoff = Backoff::default();
+
+    loop {
+        let message = tokio::select! {
+            _ = stop.cancelled() => break,
+            m = consumer.recv() => m,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "consumer error");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => continue,
+                    _ = stop.cancelled() => break,
+                }
+            }
+        };
+        backoff.reset();
+        let Some(sub) = by_topic.get(message.topic()) else {
+            continue;
+        };
+        let value = message.payload().unwrap_or_default();
+        match process(sub, value, &stop).await {
+            Outcome::Applied => {}
+            Outcome::DeadLetter { code, reason } => {
+                tracing::warn!(topic = %sub.topic, offset = message.offset(), code, %reason, "dead-lettering message");
+                let mut headers: Vec<(String, Vec<u8>)> = message
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                headers.extend(
+                    dead_letter_headers(code, &reason, &sub.topic, message.partition(), message.offset())
+                        .into_iter()
+                        .map(|(k, v)| (k, v.into_bytes())),
+                );
+                let dlq = events::topics::dead_letter(&sub.topic);
+                let mut retry = Backoff::default();
+                loop {
+                    match dead_letters.send_raw(&dlq, message.key(), value, &headers).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, %dlq, "cannot dead-letter; retrying");
+                            tokio::select! {
+                                _ = tokio::time::sleep(retry.next_delay()) => {}
+                                _ = stop.cancelled() => return commit(&consumer),
+                            }
+                        }
+                    }
+                }
+            }
+            Outcome::Stopped => break,
+        }
+        if let Err(e) = consumer.store_offset_from_message(&message) {
+            tracing::warn!(error = %e, "cannot store offset");
+        }
+    }
+    commit(&consumer)
+}
+
+fn commit(consumer: &StreamConsumer) -> Result<(), KafkaError> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => Ok(()),
+        // Nothing consumed since the last commit.
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "final offset commit failed");
+            Err(e)
+        }
+    }
+}
+

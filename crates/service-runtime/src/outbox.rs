@@ -1,0 +1,154 @@
+//! The transactional outbox: events are written in the same atomic database
+//! operation as the state change they describe, and a relay publishes them
+//! afterwards, marking them sent only after the broker confirmed delivery.
+//!
+//! So a request that got its 2xx is never lost when Kafka is down (the event
+//! waits in the database), and nothing is published for a write that did not
+//! commit (the event is part of that write).
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use events::{cloud_event_headers, Envelope, EventPayload};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{backoff::Backoff, messaging::EventPublisher, store::StoreError};
+
+/// An event waiting to be published, exactly as it will go on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub event_id: String,
+    pub topic: String,
+    pub key: String,
+    pub payload: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(with = "events::timestamp")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl OutboxMessage {
+    pub fn new<P: EventPayload>(topic: &str, envelope: &Envelope<P>) -> Self {
+        Self {
+            event_id: envelope.event_id.clone(),
+            topic: topic.to_string(),
+            key: envelope.key().to_string(),
+            payload: envelope.to_json(),
+            headers: cloud_event_headers(envelope),
+            created_at: envelope.occurred_at,
+        }
+    }
+}
+
+/// Where pending outbox messages are read from and marked published.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Up to `limit` unpublished messages, each aggregate's in write order.
+    /// May return none when another replica currently owns relaying.
+    async fn pending(&self, limit: usize) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Removes delivered messages from the outbox.
+    async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError>;
+    /// Gives up relay ownership so another replica takes over at once.
+    async fn release(&self) {}
+}
+
+/// Wakes the relay right after a write that added to the outbox, so events go
+/// out at once instead of at the next poll.
+#[derive(Clone, Default, Debug)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Relay tuning.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub batch_size: usize,
+    /// How often to look for work when not woken (writes by other replicas).
+    pub idle_poll: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            idle_poll: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Publishes pending outbox messages until `stop` is cancelled, then drains
+/// what is pending (as far as the broker allows) and returns.
+///
+/// A message is removed from the outbox only after its delivery report; if
+/// marking fails after delivery it is published again later, which consumers
+/// absorb because they deduplicate by event id.
+pub async fn run_relay(
+    store: Arc<dyn OutboxStore>,
+    publisher: Arc<dyn EventPublisher>,
+    signal: OutboxSignal,
+    config: RelayConfig,
+    stop: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        let stopping = stop.is_cancelled();
+        let batch = match store.pending(config.batch_size).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay cannot read the outbox");
+                if stopping || !sleep_or_stop(backoff.next_delay(), &stop).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            if stopping {
+                break;
+            }
+            tokio::select! {
+                _ = signal.0.notified() => {}
+                _ = tokio::time::sleep(config.idle_poll) => {}
+                _ = stop.cancelled() => {}
+            }
+            continue;
+        }
+        let results = publisher.publish(&batch).await;
+        let delivered: Vec<String> = batch
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(m, _)| m.event_id.clone())
+            .collect();
+        let failure = results.iter().find_map(|r| r.as_ref().err()).cloned();
+        if !delivered.is_empty() {
+            if let Err(e) = store.mark_published(&delivered).await {
+                tracing::warn!(error = %e, count = delivered.len(), "delivered events not marked; they will be published again");
+            }
+        }
+        match failure {
+            None => backoff.reset(),
+            Some(error) => {
+                tracing::warn!(%error, pending = batch.len() - delivered.len(), "outbox relay could not publish; will retry");
+                if stopping || !sleep_or_stop(backoff.next_delay(), &stop).await {
+                    break;
+                }
+            }
+        }
+    }
+    store.release().await;
+}
+
+/// Sleeps unless `stop` fires first; returns whether to keep going.
+async fn sleep_or_stop(delay: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = stop.cancelled() => false,
+    }
+}
