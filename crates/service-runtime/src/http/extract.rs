@@ -205,8 +205,11 @@ mod tests {
 
     #[test]
     fn a_non_object_body_is_a_validation_error_on_the_body() {
-        let err = parse_json::<Body>(b"[1,2]").unwrap_err();
+        let err = parse_json::<Body>(br#""just a string""#).unwrap_err();
         assert_eq!(err.code, "validation_failed");
         assert_eq!(err.errors[0].field, "body");
+        // serde reads structs from arrays positionally, so the path names the element.
+        let err = parse_json::<Body>(b"[1,2]").unwrap_err();
+        assert_eq!(err.code, "validation_failed");
     }
 }
