@@ -14,6 +14,7 @@ pub mod messaging;
 pub mod mongo;
 pub mod notifications;
 pub mod outbox;
+pub mod runner;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

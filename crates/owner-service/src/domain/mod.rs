@@ -1,0 +1,4 @@
+//! owner-service's rules, free of HTTP and database types.
+
+pub mod booking;
+pub mod property;

@@ -1,0 +1,185 @@
+//! Properties an owner lists, and the rules for their fields.
+
+use chrono::{DateTime, Utc};
+use events::PropertySnapshot;
+use serde::{Deserialize, Serialize};
+use service_runtime::http::Validator;
+
+/// A property as owner-service stores and serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Property {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub city: String,
+    pub country: String,
+    pub address: Option<String>,
+    pub description: Option<String>,
+    pub price_per_night_cents: i64,
+    pub cleaning_fee_cents: i64,
+    pub service_fee_cents: i64,
+    pub currency: String,
+    pub max_guests: u32,
+    pub bedrooms: Option<u32>,
+    pub bathrooms: Option<u32>,
+    pub amenities: Vec<String>,
+    pub active: bool,
+    /// Bumped on every change; the catalog keeps the highest version it saw.
+    pub version: u64,
+    #[serde(with = "events::timestamp")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "events::timestamp")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Property {
+    /// The full state published on the listings topic.
+    pub fn snapshot(&self) -> PropertySnapshot {
+        PropertySnapshot {
+            property_id: self.id.clone(),
+            owner_id: self.owner_id.clone(),
+            name: self.name.clone(),
+            city: self.city.clone(),
+            country: self.country.clone(),
+            address: self.address.clone(),
+            description: self.description.clone(),
+            price_per_night_cents: self.price_per_night_cents,
+            cleaning_fee_cents: self.cleaning_fee_cents,
+            service_fee_cents: self.service_fee_cents,
+            currency: self.currency.clone(),
+            max_guests: self.max_guests,
+            bedrooms: self.bedrooms,
+            bathrooms: self.bathrooms,
+            amenities: self.amenities.clone(),
+            active: self.active,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// Upper bound on any money amount, in minor units: keeps totals far from overflow.
+pub const MAX_CENTS: i64 = 100_000_000;
+/// Upper bound on guests a property can host.
+pub const MAX_GUESTS: u32 = 100;
+
+/// The fields of a property a client may set. On create, the required ones
+/// must be present; on update, any subset may be.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropertyFields {
+    pub name: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub address: Option<String>,
+    pub description: Option<String>,
+    pub price_per_night_cents: Option<i64>,
+    pub cleaning_fee_cents: Option<i64>,
+    pub service_fee_cents: Option<i64>,
+    pub currency: Option<String>,
+    pub max_guests: Option<u32>,
+    pub bedrooms: Option<u32>,
+    pub bathrooms: Option<u32>,
+    pub amenities: Option<Vec<String>>,
+    pub active: Option<bool>,
+}
+
+impl PropertyFields {
+    /// Applies these fields to `p`, validating the result as a whole so every
+    /// problem is reported at once. `creating` makes the required fields required.
+    pub fn apply_to(self, p: &mut Property, creating: bool) -> Result<(), service_runtime::http::ApiError> {
+        if creating {
+            Validator::new()
+                .check(self.name.is_some(), "name", "is required")
+                .check(self.city.is_some(), "city", "is required")
+                .check(self.country.is_some(), "country", "is required")
+                .check(self.price_per_night_cents.is_some(), "price_per_night_cents", "is required")
+                .check(self.max_guests.is_some(), "max_guests", "is required")
+                .finish()?;
+        }
+        let trim = |s: String| s.trim().to_string();
+        if let Some(x) = self.name {
+            p.name = trim(x);
+        }
+        if let Some(x) = self.city {
+            p.city = trim(x);
+        }
+        if let Some(x) = self.country {
+            p.country = trim(x);
+        }
+        if let Some(x) = self.address {
+            p.address = Some(trim(x)).filter(|s| !s.is_empty());
+        }
+        if let Some(x) = self.description {
+            p.description = Some(trim(x)).filter(|s| !s.is_empty());
+        }
+        if let Some(x) = self.price_per_night_cents {
+            p.price_per_night_cents = x;
+        }
+        if let Some(x) = self.cleaning_fee_cents {
+            p.cleaning_fee_cents = x;
+        }
+        if let Some(x) = self.service_fee_cents {
+            p.service_fee_cents = x;
+        }
+        if let Some(x) = self.currency {
+            p.currency = x.trim().to_ascii_uppercase();
+        }
+        if let Some(x) = self.max_guests {
+            p.max_guests = x;
+        }
+        if self.bedrooms.is_some() {
+            p.bedrooms = self.bedrooms;
+        }
+        if self.bathrooms.is_some() {
+            p.bathrooms = self.bathrooms;
+        }
+        if let Some(x) = self.amenities {
+            p.amenities = x.into_iter().map(trim).collect();
+        }
+        if let Some(x) = self.active {
+            p.active = x;
+        }
+        Validator::new()
+            .text(&p.name, "name", 1, 200)
+            .text(&p.city, "city", 1, 100)
+            .text(&p.country, "country", 1, 100)
+            .text(p.address.as_deref().unwrap_or(""), "address", 0, 300)
+            .text(p.description.as_deref().unwrap_or(""), "description", 0, 5000)
+            .check(
+                (1..=MAX_CENTS).contains(&p.price_per_night_cents),
+                "price_per_night_cents",
+                format!("must be from 1 to {MAX_CENTS}"),
+            )
+            .check(
+                (0..=MAX_CENTS).contains(&p.cleaning_fee_cents),
+                "cleaning_fee_cents",
+                format!("must be from 0 to {MAX_CENTS}"),
+            )
+            .check(
+                (0..=MAX_CENTS).contains(&p.service_fee_cents),
+                "service_fee_cents",
+                format!("must be from 0 to {MAX_CENTS}"),
+            )
+            .check(
+                p.currency.len() == 3 && p.currency.chars().all(|c| c.is_ascii_uppercase()),
+                "currency",
+                "must be a 3-letter ISO 4217 code",
+            )
+            .check(
+                (1..=MAX_GUESTS).contains(&p.max_guests),
+                "max_guests",
+                format!("must be from 1 to {MAX_GUESTS}"),
+            )
+            .check(p.bedrooms.is_none_or(|n| n <= 100), "bedrooms", "must be at most 100")
+            .check(p.bathrooms.is_none_or(|n| n <= 100), "bathrooms", "must be at most 100")
+            .check(p.amenities.len() <= 50, "amenities", "at most 50 items")
+            .check(
+                p.amenities.iter().all(|a| (1..=50).contains(&a.chars().count())),
+                "amenities",
+                "each must be 1 to 50 characters",
+            )
+            .finish()
+    }
+}

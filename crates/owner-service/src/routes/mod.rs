@@ -1,0 +1,4 @@
+//! owner-service's HTTP endpoints under `/api/owners`.
+
+pub mod bookings;
+pub mod properties;

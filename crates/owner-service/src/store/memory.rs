@@ -1,0 +1,134 @@
+use std::{collections::HashMap, sync::Arc};
+
+use async_trait::async_trait;
+use events::BookingStatus;
+use service_runtime::{
+    outbox::{InMemoryOutbox, OutboxMessage},
+    store::StoreError,
+};
+use tokio::sync::Mutex;
+
+use super::{BookingFilter, OwnerStore, SaveDecisionError};
+use crate::domain::{booking::Booking, property::Property};
+
+/// owner-service state in process memory (embedded mode, fast tests). One
+/// lock covers state and outbox, so each change and its event are one step.
+pub struct InMemoryOwnerStore {
+    state: Mutex<State>,
+    outbox: Arc<InMemoryOutbox>,
+}
+
+#[derive(Default)]
+struct State {
+    properties: HashMap<String, Property>,
+    bookings: HashMap<String, Booking>,
+}
+
+impl InMemoryOwnerStore {
+    pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            outbox,
+        }
+    }
+}
+
+#[async_trait]
+impl OwnerStore for InMemoryOwnerStore {
+    async fn insert_property(&self, p: &Property, event: OutboxMessage) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        if state.properties.contains_key(&p.id) {
+            return Err(StoreError::Duplicate("property".into()));
+        }
+        state.properties.insert(p.id.clone(), p.clone());
+        self.outbox.push(event);
+        Ok(())
+    }
+
+    async fn update_property(
+        &self,
+        p: &Property,
+        expected_version: u64,
+        event: OutboxMessage,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state.lock().await;
+        match state.properties.get_mut(&p.id) {
+            Some(current) if current.version == expected_version => {
+                *current = p.clone();
+                self.outbox.push(event);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn property(&self, id: &str) -> Result<Option<Property>, StoreError> {
+        Ok(self.state.lock().await.properties.get(id).cloned())
+    }
+
+    async fn properties_of(&self, owner_id: &str) -> Result<Vec<Property>, StoreError> {
+        let state = self.state.lock().await;
+        let mut list: Vec<_> = state
+            .properties
+            .values()
+            .filter(|p| p.owner_id == owner_id)
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(list)
+    }
+
+    async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError> {
+        let mut state = self.state.lock().await;
+        if state.bookings.contains_key(&b.id) {
+            return Ok(false);
+        }
+        state.bookings.insert(b.id.clone(), b.clone());
+        Ok(true)
+    }
+
+    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+        Ok(self.state.lock().await.bookings.get(id).cloned())
+    }
+
+    async fn bookings_of(&self, owner_id: &str, filter: &BookingFilter) -> Result<Vec<Booking>, StoreError> {
+        let state = self.state.lock().await;
+        let mut list: Vec<_> = state
+            .bookings
+            .values()
+            .filter(|b| b.owner_id == owner_id)
+            .filter(|b| filter.status.is_none_or(|s| b.status == s))
+            .filter(|b| filter.property_id.as_ref().is_none_or(|p| &b.property_id == p))
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(list)
+    }
+
+    async fn save_decision(
+        &self,
+        next: &Booking,
+        expected_version: u32,
+        event: OutboxMessage,
+    ) -> Result<(), SaveDecisionError> {
+        let mut state = self.state.lock().await;
+        if next.status == BookingStatus::Accepted {
+            if let Some(other) = state.bookings.values().find(|b| {
+                b.id != next.id
+                    && b.property_id == next.property_id
+                    && b.status == BookingStatus::Accepted
+                    && b.overlaps(next)
+            }) {
+                return Err(SaveDecisionError::Overlap(other.id.clone()));
+            }
+        }
+        match state.bookings.get_mut(&next.id) {
+            Some(current) if current.version == expected_version => {
+                *current = next.clone();
+                self.outbox.push(event);
+                Ok(())
+            }
+            _ => Err(SaveDecisionError::Conflict),
+        }
+    }
+}

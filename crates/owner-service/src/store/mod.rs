@@ -1,0 +1,67 @@
+//! owner-service's storage port: properties and authoritative bookings, each
+//! change saved together with the event announcing it (the outbox).
+
+mod memory;
+mod mongo;
+
+use async_trait::async_trait;
+use events::BookingStatus;
+use service_runtime::{outbox::OutboxMessage, store::StoreError};
+
+use crate::domain::{booking::Booking, property::Property};
+
+pub use memory::InMemoryOwnerStore;
+pub use mongo::{MongoOwnerStore, OUTBOX_COLLECTIONS};
+
+/// Filters for listing an owner's bookings.
+#[derive(Debug, Clone, Default)]
+pub struct BookingFilter {
+    pub status: Option<BookingStatus>,
+    pub property_id: Option<String>,
+}
+
+/// Why a decision could not be saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaveDecisionError {
+    /// The booking changed since it was read (another decision won).
+    #[error("the booking changed concurrently")]
+    Conflict,
+    /// Accepting would overlap this already accepted booking.
+    #[error("overlaps accepted booking {0}")]
+    Overlap(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The port both adapters implement; one contract test suite runs against both.
+#[async_trait]
+pub trait OwnerStore: Send + Sync {
+    /// Saves a new property with its `property.upserted` event.
+    async fn insert_property(&self, p: &Property, event: OutboxMessage) -> Result<(), StoreError>;
+    /// Replaces a property if it still has `expected_version`; false otherwise.
+    async fn update_property(
+        &self,
+        p: &Property,
+        expected_version: u64,
+        event: OutboxMessage,
+    ) -> Result<bool, StoreError>;
+    async fn property(&self, id: &str) -> Result<Option<Property>, StoreError>;
+    async fn properties_of(&self, owner_id: &str) -> Result<Vec<Property>, StoreError>;
+
+    /// Stores a requested booking; false if it was already stored (redelivery).
+    async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError>;
+    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
+    /// The owner's bookings, newest first.
+    async fn bookings_of(&self, owner_id: &str, filter: &BookingFilter) -> Result<Vec<Booking>, StoreError>;
+
+    /// Saves a decision (`next` has `expected_version + 1`) with its event,
+    /// atomically, only if the stored booking still has `expected_version`.
+    /// When `next` is ACCEPTED, also only if no other ACCEPTED booking of the
+    /// property overlaps it — atomically across concurrent callers and replicas.
+    async fn save_decision(
+        &self,
+        next: &Booking,
+        expected_version: u32,
+        event: OutboxMessage,
+    ) -> Result<(), SaveDecisionError>;
+}

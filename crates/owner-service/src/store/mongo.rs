@@ -1,0 +1,276 @@
+use async_trait::async_trait;
+use bson::{doc, Document};
+use events::BookingStatus;
+use futures::TryStreamExt;
+use mongodb::{
+    error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
+    options::FindOptions,
+    ClientSession, Collection, Database, IndexModel,
+};
+use service_runtime::{
+    mongo::{self, outbox_entry},
+    outbox::{OutboxMessage, OutboxSignal},
+    store::StoreError,
+};
+
+use super::{BookingFilter, OwnerStore, SaveDecisionError};
+use crate::domain::{booking::Booking, property::Property};
+
+/// Collections whose documents carry an embedded outbox.
+pub const OUTBOX_COLLECTIONS: [&str; 2] = ["properties", "bookings"];
+
+/// owner-service state in its own MongoDB database.
+///
+/// Each change is one atomic write of the document together with its event
+/// (`$push` to the document's `outbox`). Accepting a booking additionally
+/// needs "no overlapping ACCEPTED booking" to hold across documents, so it
+/// runs in a transaction that first writes the property's row in
+/// `property_locks`: two concurrent acceptances for one property then
+/// write-conflict and one retries, seeing the other's result.
+pub struct MongoOwnerStore {
+    db: Database,
+    properties: Collection<Property>,
+    bookings: Collection<Booking>,
+    locks: Collection<Document>,
+    signal: OutboxSignal,
+}
+
+/// How often a transaction is retried on a transient error (write conflict).
+const MAX_TRANSACTION_ATTEMPTS: usize = 20;
+
+impl MongoOwnerStore {
+    pub async fn new(db: &Database, signal: OutboxSignal) -> Result<Self, StoreError> {
+        let properties = db.collection::<Property>("properties");
+        let bookings = db.collection::<Booking>("bookings");
+        mongo::ensure_indexes(
+            &properties,
+            vec![IndexModel::builder().keys(doc! {"owner_id": 1, "created_at": -1}).build()],
+        )
+        .await?;
+        mongo::ensure_indexes(
+            &bookings,
+            vec![
+                IndexModel::builder().keys(doc! {"owner_id": 1, "created_at": -1}).build(),
+                IndexModel::builder()
+                    .keys(doc! {"property_id": 1, "status": 1, "check_in": 1})
+                    .build(),
+            ],
+        )
+        .await?;
+        Ok(Self {
+            db: db.clone(),
+            properties,
+            bookings,
+            locks: db.collection("property_locks"),
+            signal,
+        })
+    }
+
+    fn raw_properties(&self) -> Collection<Document> {
+        self.properties.clone_with_type()
+    }
+
+    fn raw_bookings(&self) -> Collection<Document> {
+        self.bookings.clone_with_type()
+    }
+
+    /// One attempt at an acceptance inside `session`'s transaction.
+    async fn accept_in_transaction(
+        &self,
+        session: &mut ClientSession,
+        next: &Booking,
+        expected_version: u32,
+        event: &OutboxMessage,
+    ) -> Result<Result<(), SaveDecisionError>, mongodb::error::Error> {
+        // First write: serialises acceptances of this property.
+        self.locks
+            .update_one(doc! {"_id": &next.property_id}, doc! {"$inc": {"acceptances": 1}})
+            .upsert(true)
+            .session(&mut *session)
+            .await?;
+        let overlap = self
+            .bookings
+            .find_one(doc! {
+                "property_id": &next.property_id,
+                "status": BookingStatus::Accepted.as_str(),
+                "_id": {"$ne": &next.id},
+                "check_in": {"$lt": next.check_out.to_string()},
+                "check_out": {"$gt": next.check_in.to_string()},
+            })
+            .session(&mut *session)
+            .await?;
+        if let Some(other) = overlap {
+            return Ok(Err(SaveDecisionError::Overlap(other.id)));
+        }
+        let update = decision_update(next, event).map_err(|e| {
+            mongodb::error::Error::custom(format!("encode: {e}"))
+        })?;
+        let result = self
+            .raw_bookings()
+            .update_one(doc! {"_id": &next.id, "version": expected_version}, update)
+            .session(&mut *session)
+            .await?;
+        if result.matched_count == 0 {
+            return Ok(Err(SaveDecisionError::Conflict));
+        }
+        Ok(Ok(()))
+    }
+
+    async fn accept(
+        &self,
+        next: &Booking,
+        expected_version: u32,
+        event: OutboxMessage,
+    ) -> Result<(), SaveDecisionError> {
+        let mut session = self.db.client().start_session().await.map_err(mongo::read_error)?;
+        for _ in 0..MAX_TRANSACTION_ATTEMPTS {
+            session.start_transaction().await.map_err(mongo::read_error)?;
+            match self.accept_in_transaction(&mut session, next, expected_version, &event).await {
+                Ok(Ok(())) => loop {
+                    match session.commit_transaction().await {
+                        Ok(()) => {
+                            self.signal.notify();
+                            return Ok(());
+                        }
+                        Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
+                        Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => break,
+                        Err(e) => return Err(mongo::read_error(e).into()),
+                    }
+                },
+                Ok(Err(refusal)) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(refusal);
+                }
+                Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {
+                    let _ = session.abort_transaction().await;
+                }
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(mongo::read_error(e).into());
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        Err(StoreError::Unavailable("acceptance kept conflicting; retry".into()).into())
+    }
+}
+
+fn with_id<T: serde::Serialize>(value: &T, id: &str) -> Result<Document, StoreError> {
+    let mut d = bson::to_document(value).map_err(mongo::encode_error)?;
+    d.insert("_id", id);
+    Ok(d)
+}
+
+fn decision_update(next: &Booking, event: &OutboxMessage) -> Result<Document, StoreError> {
+    let set = bson::to_document(next).map_err(mongo::encode_error)?;
+    Ok(doc! {"$set": set, "$push": {"outbox": outbox_entry(event)?}})
+}
+
+async fn collect<T>(cursor: mongodb::Cursor<T>) -> Result<Vec<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned + Send + Sync + Unpin,
+{
+    cursor.try_collect().await.map_err(mongo::read_error)
+}
+
+#[async_trait]
+impl OwnerStore for MongoOwnerStore {
+    async fn insert_property(&self, p: &Property, event: OutboxMessage) -> Result<(), StoreError> {
+        let mut d = with_id(p, &p.id)?;
+        d.insert("outbox", vec![outbox_entry(&event)?]);
+        self.raw_properties()
+            .insert_one(d)
+            .await
+            .map_err(|e| mongo::write_error(e, "property"))?;
+        self.signal.notify();
+        Ok(())
+    }
+
+    async fn update_property(
+        &self,
+        p: &Property,
+        expected_version: u64,
+        event: OutboxMessage,
+    ) -> Result<bool, StoreError> {
+        let set = bson::to_document(p).map_err(mongo::encode_error)?;
+        let result = self
+            .raw_properties()
+            .update_one(
+                doc! {"_id": &p.id, "version": expected_version as i64},
+                doc! {"$set": set, "$push": {"outbox": outbox_entry(&event)?}},
+            )
+            .await
+            .map_err(mongo::read_error)?;
+        if result.matched_count == 1 {
+            self.signal.notify();
+        }
+        Ok(result.matched_count == 1)
+    }
+
+    async fn property(&self, id: &str) -> Result<Option<Property>, StoreError> {
+        self.properties.find_one(doc! {"_id": id}).await.map_err(mongo::read_error)
+    }
+
+    async fn properties_of(&self, owner_id: &str) -> Result<Vec<Property>, StoreError> {
+        let cursor = self
+            .properties
+            .find(doc! {"owner_id": owner_id})
+            .with_options(FindOptions::builder().sort(doc! {"created_at": -1, "_id": -1}).build())
+            .await
+            .map_err(mongo::read_error)?;
+        collect(cursor).await
+    }
+
+    async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError> {
+        match self.raw_bookings().insert_one(with_id(b, &b.id)?).await {
+            Ok(_) => Ok(true),
+            Err(e) if mongo::is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(mongo::read_error(e)),
+        }
+    }
+
+    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+        self.bookings.find_one(doc! {"_id": id}).await.map_err(mongo::read_error)
+    }
+
+    async fn bookings_of(&self, owner_id: &str, filter: &BookingFilter) -> Result<Vec<Booking>, StoreError> {
+        let mut query = doc! {"owner_id": owner_id};
+        if let Some(status) = filter.status {
+            query.insert("status", status.as_str());
+        }
+        if let Some(property_id) = &filter.property_id {
+            query.insert("property_id", property_id);
+        }
+        let cursor = self
+            .bookings
+            .find(query)
+            .with_options(FindOptions::builder().sort(doc! {"created_at": -1, "_id": -1}).build())
+            .await
+            .map_err(mongo::read_error)?;
+        collect(cursor).await
+    }
+
+    async fn save_decision(
+        &self,
+        next: &Booking,
+        expected_version: u32,
+        event: OutboxMessage,
+    ) -> Result<(), SaveDecisionError> {
+        if next.status == BookingStatus::Accepted {
+            return self.accept(next, expected_version, event).await;
+        }
+        let result = self
+            .raw_bookings()
+            .update_one(
+                doc! {"_id": &next.id, "version": expected_version},
+                decision_update(next, &event)?,
+            )
+            .await
+            .map_err(mongo::read_error)?;
+        if result.matched_count == 0 {
+            return Err(SaveDecisionError::Conflict);
+        }
+        self.signal.notify();
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! Assembling owner-service: the same router and handlers over either the
+//! production adapters (MongoDB + Kafka) or the in-memory ones.
+
+use std::sync::Arc;
+
+use axum::Router;
+use service_runtime::{
+    auth::{JwtKeys, Role},
+    config::ServiceConfig,
+    http::{finish_router, health_routes, Readiness},
+    identity::{self, IdentityState, InMemoryUserStore, MongoUserStore},
+    messaging::{memory::InMemoryBus, Subscription},
+    mongo::MongoOutbox,
+    notifications::{self, InMemoryNotificationStore, MongoNotificationStore, NotificationStore, Notifications},
+    outbox::{InMemoryOutbox, OutboxSignal, OutboxStore},
+    runner::{retry_store, Infrastructure, Messaging, Service},
+};
+
+use crate::{
+    consumer::BookingRequestsHandler,
+    routes,
+    store::{InMemoryOwnerStore, MongoOwnerStore, OwnerStore, OUTBOX_COLLECTIONS},
+    AppState, Topics, DEFAULTS,
+};
+
+/// The HTTP API: identity, notifications, properties and bookings under
+/// `/api/owners`, health at the root.
+pub fn router(state: AppState, readiness: Readiness) -> Router {
+    let api = Router::new()
+        .merge(identity::routes())
+        .merge(notifications::routes())
+        .merge(routes::properties::routes())
+        .merge(routes::bookings::routes())
+        .with_state(state);
+    finish_router(Router::new().nest("/api/owners", api).merge(health_routes(readiness)))
+}
+
+/// Topic names and other settings that do not depend on the adapters.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub jwt_secret: String,
+    pub request_topic: String,
+    pub topics: Topics,
+    pub shutdown_timeout: std::time::Duration,
+}
+
+impl Settings {
+    pub fn from_config(c: &ServiceConfig) -> Self {
+        Self {
+            jwt_secret: c.jwt_secret.clone(),
+            request_topic: c.kafka.request_topic.clone(),
+            topics: Topics {
+                booking_updates: c.kafka.response_topic.clone(),
+                property_listings: c.kafka.property_topic.clone(),
+            },
+            shutdown_timeout: c.shutdown_timeout,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    settings: Settings,
+    users: Arc<dyn identity::UserStore>,
+    notifications: Arc<dyn NotificationStore>,
+    store: Arc<dyn OwnerStore>,
+    outbox: Arc<dyn OutboxStore>,
+    signal: OutboxSignal,
+    messaging: Messaging,
+    readiness: Readiness,
+) -> Service {
+    let handler = Arc::new(BookingRequestsHandler {
+        store: store.clone(),
+        notifications: notifications.clone(),
+        updates_topic: settings.topics.booking_updates.clone(),
+    });
+    let state = AppState {
+        identity: IdentityState {
+            users,
+            jwt: Arc::new(JwtKeys::new(settings.jwt_secret.as_bytes())),
+            role: Role::Owner,
+        },
+        notifications: Notifications(notifications),
+        store,
+        topics: settings.topics.clone(),
+    };
+    Service {
+        name: DEFAULTS.name,
+        router: router(state, readiness),
+        outbox,
+        signal,
+        subscriptions: vec![Subscription::new(settings.request_topic.clone(), handler)],
+        messaging,
+        shutdown_timeout: settings.shutdown_timeout,
+    }
+}
+
+/// owner-service on MongoDB and Kafka.
+pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
+    let infra = Infrastructure::connect(config).await?;
+    let db = infra.db.clone();
+    let signal = OutboxSignal::default();
+    let users = retry_store("prepare users", || MongoUserStore::new(&db)).await?;
+    let notifications = retry_store("prepare notifications", || MongoNotificationStore::new(&db)).await?;
+    let store = retry_store("prepare bookings", || MongoOwnerStore::new(&db, signal.clone())).await?;
+    let outbox = retry_store("prepare outbox", || {
+        MongoOutbox::new(&db, &OUTBOX_COLLECTIONS, DEFAULTS.name)
+    })
+    .await?;
+    Ok(assemble(
+        Settings::from_config(config),
+        Arc::new(users),
+        Arc::new(notifications),
+        Arc::new(store),
+        Arc::new(outbox),
+        signal,
+        infra.messaging,
+        infra.readiness,
+    ))
+}
+
+/// owner-service entirely in memory, on a shared in-process bus.
+pub fn in_memory(settings: Settings, bus: Arc<InMemoryBus>) -> Service {
+    let signal = OutboxSignal::default();
+    let outbox = Arc::new(InMemoryOutbox::new(signal.clone()));
+    assemble(
+        settings,
+        Arc::new(InMemoryUserStore::default()),
+        Arc::new(InMemoryNotificationStore::default()),
+        Arc::new(InMemoryOwnerStore::new(outbox.clone())),
+        outbox,
+        signal,
+        Messaging::InMemory(bus),
+        Readiness::default(),
+    )
+}

@@ -1,0 +1,198 @@
+//! Running a service: the HTTP API, the outbox relay and the event consumer
+//! in one process, started and stopped in the order that loses nothing.
+//!
+//! Shutdown order on SIGTERM: the server stops accepting and finishes
+//! in-flight requests; the consumer finishes its current message and commits
+//! offsets; then the relay drains the outbox (so the last requests' events go
+//! out) and the producer is flushed.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::Router;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    backoff::Backoff,
+    config::{ConfigError, ServiceConfig, ServiceDefaults},
+    http::{serve, Readiness, ReadinessCheck},
+    messaging::{
+        kafka::{self, KafkaPublisher, KafkaReadiness, TopicSpec},
+        memory::InMemoryBus,
+        EventPublisher, Subscription,
+    },
+    mongo::{self, MongoReadiness},
+    outbox::{run_relay, OutboxSignal, OutboxStore, RelayConfig},
+    store::StoreError,
+};
+
+/// Where a service's events go and come from.
+#[derive(Clone)]
+pub enum Messaging {
+    Kafka {
+        config: crate::config::KafkaConfig,
+        publisher: KafkaPublisher,
+    },
+    InMemory(Arc<InMemoryBus>),
+}
+
+impl Messaging {
+    fn publisher(&self) -> Arc<dyn EventPublisher> {
+        match self {
+            Messaging::Kafka { publisher, .. } => Arc::new(publisher.clone()),
+            Messaging::InMemory(bus) => bus.clone(),
+        }
+    }
+}
+
+/// A fully wired service, ready to run.
+pub struct Service {
+    pub name: &'static str,
+    pub router: Router,
+    pub outbox: Arc<dyn OutboxStore>,
+    pub signal: OutboxSignal,
+    pub subscriptions: Vec<Subscription>,
+    pub messaging: Messaging,
+    pub shutdown_timeout: Duration,
+}
+
+impl Service {
+    /// Serves on `listener` until `shutdown`, then stops everything in order.
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        let publisher = self.messaging.publisher();
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(run_relay(
+            self.outbox.clone(),
+            publisher.clone(),
+            self.signal.clone(),
+            RelayConfig::default(),
+            relay_stop.clone(),
+        ));
+        let consumer_stop = shutdown.child_token();
+        let consumer: JoinHandle<()> = match &self.messaging {
+            Messaging::Kafka { config, publisher } => {
+                let (config, publisher, subs, stop) = (
+                    config.clone(),
+                    publisher.clone(),
+                    self.subscriptions.clone(),
+                    consumer_stop.clone(),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = kafka::run_consumer(config, subs, publisher, stop).await {
+                        tracing::error!(error = %e, "consumer stopped with an error");
+                    }
+                })
+            }
+            Messaging::InMemory(bus) => {
+                let (bus, subs, stop) = (bus.clone(), self.subscriptions.clone(), consumer_stop.clone());
+                tokio::spawn(async move { bus.run_consumer(subs, stop).await })
+            }
+        };
+
+        tracing::info!(service = self.name, addr = ?listener.local_addr().ok(), "serving");
+        let served = serve(listener, self.router, shutdown.clone()).await;
+        tracing::info!(service = self.name, "HTTP server drained; stopping workers");
+
+        consumer_stop.cancel();
+        if tokio::time::timeout(self.shutdown_timeout, consumer).await.is_err() {
+            tracing::warn!("consumer did not stop in time");
+        }
+        relay_stop.cancel();
+        if tokio::time::timeout(self.shutdown_timeout, relay).await.is_err() {
+            tracing::warn!("outbox relay did not drain in time; pending events stay in the outbox");
+        }
+        publisher.flush(Duration::from_secs(5)).await;
+        tracing::info!(service = self.name, "stopped");
+        served
+    }
+}
+
+/// Reads the configuration or exits with the one-line message naming the
+/// variable (exit code 2), before anything else happens.
+pub fn config_or_exit(defaults: ServiceDefaults) -> ServiceConfig {
+    match ServiceConfig::from_env(defaults) {
+        Ok(c) => c,
+        Err(e @ (ConfigError::Missing(_) | ConfigError::Invalid { .. })) => {
+            eprintln!("{}: {e}", defaults.name);
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The production dependencies every service connects to at start-up.
+pub struct Infrastructure {
+    pub db: mongodb::Database,
+    pub messaging: Messaging,
+    pub readiness: Readiness,
+}
+
+/// How long start-up keeps retrying unreachable dependencies before giving up.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(90);
+
+impl Infrastructure {
+    /// Connects to MongoDB and Kafka and creates the topics, retrying while
+    /// they come up (they often start together with the service).
+    pub async fn connect(config: &ServiceConfig) -> Result<Self, String> {
+        let db = mongo::connect(&config.mongodb_uri, &config.mongodb_database, config.service_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let publisher = KafkaPublisher::new(&config.kafka).map_err(|e| e.to_string())?;
+        let topics = [
+            TopicSpec {
+                name: config.kafka.request_topic.clone(),
+                compacted: false,
+            },
+            TopicSpec {
+                name: config.kafka.response_topic.clone(),
+                compacted: false,
+            },
+            TopicSpec {
+                name: config.kafka.property_topic.clone(),
+                compacted: true,
+            },
+        ];
+        retry_startup("create Kafka topics", || kafka::ensure_topics(&config.kafka, &topics)).await?;
+        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(MongoReadiness::new(&db)),
+            Arc::new(KafkaReadiness::new(&publisher)),
+        ];
+        Ok(Self {
+            db,
+            messaging: Messaging::Kafka {
+                config: config.kafka.clone(),
+                publisher,
+            },
+            readiness: Readiness::new(checks),
+        })
+    }
+}
+
+/// Retries a start-up step with backoff for up to [`STARTUP_PATIENCE`].
+pub async fn retry_startup<T, E, F, Fut>(what: &str, mut step: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        match step().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "cannot {what} yet; retrying");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            Err(e) => return Err(format!("cannot {what}: {e}")),
+        }
+    }
+}
+
+/// Convenience for store constructors that create indexes at start-up.
+pub async fn retry_store<T, F, Fut>(what: &str, step: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    retry_startup(what, step).await
+}
