@@ -1,1 +1,86 @@
-fn main() {}
+//! `cargo run`: both services in one process with in-memory adapters — no
+//! Kafka, no MongoDB — on ports 5005 (traveler-service) and 5002
+//! (owner-service), so the whole flow can be tried with curl.
+//!
+//! Everything lives in memory and is gone when the process stops. Ports can
+//! be moved with `TRAVELER_PORT` / `OWNER_PORT`; tokens are signed with
+//! `JWT_SECRET` if set, else with a random per-run secret.
+
+use std::{sync::Arc, time::Duration};
+
+use service_runtime::{config::LogFormat, messaging::memory::InMemoryBus, shutdown, telemetry};
+use tokio::net::TcpListener;
+
+fn port(var: &str, default: u16) -> u16 {
+    match std::env::var(var) {
+        Ok(v) => v.parse().unwrap_or_else(|_| {
+            eprintln!("booking-embedded: configuration error: {var}={v:?} is not a port number");
+            std::process::exit(2);
+        }),
+        Err(_) => default,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let format = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => LogFormat::Json,
+        _ => LogFormat::Pretty,
+    };
+    telemetry::init(format);
+    let secret = std::env::var("JWT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+    let grace = Duration::from_secs(10);
+    let bus = Arc::new(InMemoryBus::new());
+
+    let traveler = traveler_service::wiring::in_memory(
+        traveler_service::wiring::Settings {
+            jwt_secret: secret.clone(),
+            topics: traveler_service::Topics {
+                booking_requests: events::topics::BOOKING_REQUESTS.into(),
+            },
+            updates_topic: events::topics::BOOKING_UPDATES.into(),
+            listings_topic: events::topics::PROPERTY_LISTINGS.into(),
+            shutdown_timeout: grace,
+        },
+        bus.clone(),
+    );
+    let owner = owner_service::wiring::in_memory(
+        owner_service::wiring::Settings {
+            jwt_secret: secret,
+            request_topic: events::topics::BOOKING_REQUESTS.into(),
+            topics: owner_service::Topics {
+                booking_updates: events::topics::BOOKING_UPDATES.into(),
+                property_listings: events::topics::PROPERTY_LISTINGS.into(),
+            },
+            shutdown_timeout: grace,
+        },
+        bus,
+    );
+
+    let bind = |p: u16| async move {
+        TcpListener::bind(("0.0.0.0", p)).await.unwrap_or_else(|e| {
+            eprintln!("booking-embedded: cannot listen on port {p}: {e}");
+            std::process::exit(1);
+        })
+    };
+    let traveler_listener = bind(port("TRAVELER_PORT", traveler_service::DEFAULTS.port)).await;
+    let owner_listener = bind(port("OWNER_PORT", owner_service::DEFAULTS.port)).await;
+    tracing::info!(
+        "embedded mode: traveler-service on {:?}, owner-service on {:?} (in-memory, nothing persists)",
+        traveler_listener.local_addr().ok(),
+        owner_listener.local_addr().ok()
+    );
+
+    let stop = shutdown::on_signal();
+    let (a, b) = tokio::join!(
+        traveler.run(traveler_listener, stop.clone()),
+        owner.run(owner_listener, stop)
+    );
+    if let Err(e) = a.and(b) {
+        eprintln!("booking-embedded: {e}");
+        std::process::exit(1);
+    }
+}

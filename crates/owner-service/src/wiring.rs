@@ -8,12 +8,12 @@ use service_runtime::{
     auth::{JwtKeys, Role},
     config::ServiceConfig,
     http::{finish_router, health_routes, Readiness},
-    identity::{self, IdentityState, InMemoryUserStore, MongoUserStore},
+    identity::{self, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
     mongo::MongoOutbox,
-    notifications::{self, InMemoryNotificationStore, MongoNotificationStore, NotificationStore, Notifications},
-    outbox::{InMemoryOutbox, OutboxSignal, OutboxStore},
-    runner::{retry_store, Infrastructure, Messaging, Service},
+    notifications::{self, Notifications},
+    outbox::{InMemoryOutbox, OutboxStore},
+    runner::{retry_store, CommonStores, Infrastructure, Messaging, Service},
 };
 
 use crate::{
@@ -58,29 +58,26 @@ impl Settings {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn assemble(
     settings: Settings,
-    users: Arc<dyn identity::UserStore>,
-    notifications: Arc<dyn NotificationStore>,
+    common: CommonStores,
     store: Arc<dyn OwnerStore>,
     outbox: Arc<dyn OutboxStore>,
-    signal: OutboxSignal,
     messaging: Messaging,
     readiness: Readiness,
 ) -> Service {
     let handler = Arc::new(BookingRequestsHandler {
         store: store.clone(),
-        notifications: notifications.clone(),
+        notifications: common.notifications.clone(),
         updates_topic: settings.topics.booking_updates.clone(),
     });
     let state = AppState {
         identity: IdentityState {
-            users,
+            users: common.users,
             jwt: Arc::new(JwtKeys::new(settings.jwt_secret.as_bytes())),
             role: Role::Owner,
         },
-        notifications: Notifications(notifications),
+        notifications: Notifications(common.notifications),
         store,
         topics: settings.topics.clone(),
     };
@@ -88,7 +85,7 @@ fn assemble(
         name: DEFAULTS.name,
         router: router(state, readiness),
         outbox,
-        signal,
+        signal: common.signal,
         subscriptions: vec![Subscription::new(settings.request_topic.clone(), handler)],
         messaging,
         shutdown_timeout: settings.shutdown_timeout,
@@ -99,21 +96,15 @@ fn assemble(
 pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
     let infra = Infrastructure::connect(config).await?;
     let db = infra.db.clone();
-    let signal = OutboxSignal::default();
-    let users = retry_store("prepare users", || MongoUserStore::new(&db)).await?;
-    let notifications = retry_store("prepare notifications", || MongoNotificationStore::new(&db)).await?;
+    let common = CommonStores::mongo(&db).await?;
+    let signal = common.signal.clone();
     let store = retry_store("prepare bookings", || MongoOwnerStore::new(&db, signal.clone())).await?;
-    let outbox = retry_store("prepare outbox", || {
-        MongoOutbox::new(&db, &OUTBOX_COLLECTIONS, DEFAULTS.name)
-    })
-    .await?;
+    let outbox = retry_store("prepare outbox", || MongoOutbox::new(&db, &OUTBOX_COLLECTIONS, DEFAULTS.name)).await?;
     Ok(assemble(
         Settings::from_config(config),
-        Arc::new(users),
-        Arc::new(notifications),
+        common,
         Arc::new(store),
         Arc::new(outbox),
-        signal,
         infra.messaging,
         infra.readiness,
     ))
@@ -121,16 +112,8 @@ pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
 
 /// owner-service entirely in memory, on a shared in-process bus.
 pub fn in_memory(settings: Settings, bus: Arc<InMemoryBus>) -> Service {
-    let signal = OutboxSignal::default();
-    let outbox = Arc::new(InMemoryOutbox::new(signal.clone()));
-    assemble(
-        settings,
-        Arc::new(InMemoryUserStore::default()),
-        Arc::new(InMemoryNotificationStore::default()),
-        Arc::new(InMemoryOwnerStore::new(outbox.clone())),
-        outbox,
-        signal,
-        Messaging::InMemory(bus),
-        Readiness::default(),
-    )
+    let common = CommonStores::in_memory();
+    let outbox = Arc::new(InMemoryOutbox::new(common.signal.clone()));
+    let store = Arc::new(InMemoryOwnerStore::new(outbox.clone()));
+    assemble(settings, common, store, outbox, Messaging::InMemory(bus), Readiness::default())
 }

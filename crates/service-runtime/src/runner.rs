@@ -196,3 +196,61 @@ where
 {
     retry_startup(what, step).await
 }
+
+/// The stores every service has besides its own: accounts, notifications,
+/// and the outbox signal its store wakes the relay with.
+pub struct CommonStores {
+    pub users: Arc<dyn crate::identity::UserStore>,
+    pub notifications: Arc<dyn crate::notifications::NotificationStore>,
+    pub signal: OutboxSignal,
+}
+
+impl CommonStores {
+    /// The MongoDB adapters, creating their indexes (retried while the server starts).
+    pub async fn mongo(db: &mongodb::Database) -> Result<Self, String> {
+        let users = retry_store("prepare users", || crate::identity::MongoUserStore::new(db)).await?;
+        let notifications = retry_store("prepare notifications", || {
+            crate::notifications::MongoNotificationStore::new(db)
+        })
+        .await?;
+        Ok(Self {
+            users: Arc::new(users),
+            notifications: Arc::new(notifications),
+            signal: OutboxSignal::default(),
+        })
+    }
+
+    pub fn in_memory() -> Self {
+        Self {
+            users: Arc::new(crate::identity::InMemoryUserStore::default()),
+            notifications: Arc::new(crate::notifications::InMemoryNotificationStore::default()),
+            signal: OutboxSignal::default(),
+        }
+    }
+}
+
+/// The whole `main` of a service binary: configuration (exit 2 naming a bad
+/// variable), logging, signals, building the service with `build`, binding
+/// `PORT`, and running until SIGTERM. Exit 0 after a clean shutdown.
+pub async fn run_binary<F, Fut>(defaults: ServiceDefaults, build: F)
+where
+    F: FnOnce(ServiceConfig) -> Fut,
+    Fut: Future<Output = Result<Service, String>>,
+{
+    let config = config_or_exit(defaults);
+    crate::telemetry::init(config.log_format);
+    let shutdown = crate::shutdown::on_signal();
+    let port = config.port;
+    let fail = |e: String| -> ! {
+        tracing::error!(error = %e, "cannot start");
+        eprintln!("{}: {e}", defaults.name);
+        std::process::exit(1);
+    };
+    let service = build(config).await.unwrap_or_else(|e| fail(e));
+    let listener = TcpListener::bind(("0.0.0.0", port))
+        .await
+        .unwrap_or_else(|e| fail(format!("cannot listen on port {port}: {e}")));
+    if let Err(e) = service.run(listener, shutdown).await {
+        fail(e.to_string());
+    }
+}

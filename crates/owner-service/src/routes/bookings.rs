@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use service_runtime::{
     auth::AuthUser,
-    http::{ApiError, ApiJson, ApiQuery, OptionalApiJson, Validator},
+    http::{params, ApiError, ApiJson, ApiQuery, OptionalApiJson},
 };
 
 use crate::{
@@ -41,23 +41,13 @@ async fn list(
     caller: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = parse_status(q.status.as_deref())?;
+    let status = params::status_filter(q.status.as_deref())?;
     let filter = BookingFilter {
         status,
         property_id: q.property_id.filter(|p| !p.is_empty()),
     };
     let bookings = state.store.bookings_of(&caller.id, &filter).await?;
     Ok(Json(json!({ "bookings": bookings })))
-}
-
-/// Parses the `status` query filter; empty means "any".
-pub fn parse_status(raw: Option<&str>) -> Result<Option<BookingStatus>, ApiError> {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => BookingStatus::parse(s).map(Some).ok_or_else(|| {
-            ApiError::invalid_field("status", "must be PENDING, ACCEPTED, REJECTED or CANCELLED")
-        }),
-    }
 }
 
 /// The caller's booking, or 404 — never reveals another owner's booking.
@@ -82,21 +72,6 @@ struct ReasonBody {
     reason: Option<String>,
 }
 
-/// Longest reason accepted.
-const MAX_REASON_CHARS: usize = 1000;
-
-fn clean_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
-    let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
-    Validator::new()
-        .check(
-            reason.as_ref().is_none_or(|r| r.chars().count() <= MAX_REASON_CHARS),
-            "reason",
-            format!("must be at most {MAX_REASON_CHARS} characters"),
-        )
-        .finish()?;
-    Ok(reason)
-}
-
 /// `PUT /bookings/{id}/approve`: PENDING → ACCEPTED, 409 if the nights
 /// overlap an accepted booking of the same property.
 async fn approve(
@@ -114,7 +89,7 @@ async fn reject(
     Path(id): Path<String>,
     OptionalApiJson(body): OptionalApiJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let reason = clean_reason(body.reason)?;
+    let reason = params::reason(body.reason)?;
     owner_decides(&state, &caller, &id, BookingStatus::Rejected, reason).await
 }
 
@@ -125,7 +100,7 @@ async fn cancel(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let reason = clean_reason(body.reason)?
+    let reason = params::reason(body.reason)?
         .ok_or_else(|| ApiError::invalid_field("reason", "is required to cancel a booking"))?;
     owner_decides(&state, &caller, &id, BookingStatus::Cancelled, Some(reason)).await
 }

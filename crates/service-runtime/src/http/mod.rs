@@ -5,6 +5,7 @@
 mod error;
 mod extract;
 mod health;
+pub mod params;
 mod router;
 
 pub use error::{ApiError, FieldError, Validator};

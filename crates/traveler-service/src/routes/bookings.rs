@@ -1,0 +1,174 @@
+//! `/api/travelers/bookings`: create a booking (published to
+//! `booking-requests` through the outbox), list and read one's own, and ask
+//! to cancel. Another traveler's booking is 404.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    routing::{get, put},
+    Json, Router,
+};
+use chrono::Utc;
+use events::{BookingCancellationRequested, BookingRequestEvent, BookingStatus, Envelope};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use service_runtime::{
+    auth::AuthUser,
+    http::{params, ApiError, ApiJson, ApiQuery, OptionalApiJson},
+    outbox::OutboxMessage,
+};
+use uuid::Uuid;
+
+use crate::{
+    domain::booking::{total_price_cents, Booking, BookingRequest},
+    store::{CancelOutcome, CreateOutcome, IdempotencyKey},
+    AppState, SOURCE,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/bookings", get(list).post(create))
+        .route("/bookings/{id}", get(show))
+        .route("/bookings/{id}/cancel", put(cancel))
+}
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+fn idempotency_key(headers: &HeaderMap, traveler_id: &str, request: &BookingRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+            )
+        })?;
+    Ok(Some(IdempotencyKey {
+        scoped_key: format!("{traveler_id}:{key}"),
+        fingerprint: request.fingerprint(),
+    }))
+}
+
+/// `POST /bookings`: validates, prices on the server, and saves the booking
+/// with its `booking.requested` event in one write. With an
+/// `Idempotency-Key`, a retry returns the original booking and publishes
+/// nothing new; the same key with a different body is 422.
+async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<BookingRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = idempotency_key(&headers, &caller.id, &request)?;
+    let now = Utc::now();
+    let nights = request.validate(now.date_naive())?;
+    let property = state
+        .store
+        .listing(request.property_id.trim())
+        .await?
+        .filter(|p| p.active)
+        .ok_or_else(|| ApiError::not_found("property"))?;
+    request.validate_for(&property)?;
+
+    let booking = Booking {
+        id: Uuid::now_v7().to_string(),
+        property_id: property.id.clone(),
+        property_name: property.name.clone(),
+        owner_id: property.owner_id.clone(),
+        traveler_id: caller.id.clone(),
+        check_in: request.check_in,
+        check_out: request.check_out,
+        nights,
+        guests: request.guests,
+        total_price_cents: total_price_cents(&property, nights),
+        currency: property.currency.clone(),
+        status: BookingStatus::Pending,
+        status_reason: None,
+        version: 0,
+        cancellation_requested_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let envelope = Envelope::new(SOURCE, BookingRequestEvent::Requested(booking.requested_event()));
+    let event = OutboxMessage::new(&state.topics.booking_requests, &envelope);
+    match state.store.create_booking(&booking, key.as_ref(), event).await? {
+        CreateOutcome::Created => Ok((StatusCode::CREATED, Json(json!({ "booking": booking })))),
+        CreateOutcome::Replayed(original) => Ok((StatusCode::CREATED, Json(json!({ "booking": original })))),
+        CreateOutcome::KeyReused => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request body",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = params::status_filter(q.status.as_deref())?;
+    let bookings = state.store.bookings_of(&caller.id, status).await?;
+    Ok(Json(json!({ "bookings": bookings })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match state.store.booking(&id).await? {
+        Some(b) if b.traveler_id == caller.id => Ok(Json(json!({ "booking": b }))),
+        _ => Err(ApiError::not_found("booking")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct CancelBody {
+    reason: Option<String>,
+}
+
+/// `PUT /bookings/{id}/cancel` `{reason?}` → 202: the request travels to
+/// owner-service, which decides; the booking turns CANCELLED when its answer
+/// arrives on `booking-updates`.
+async fn cancel(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    OptionalApiJson(body): OptionalApiJson<CancelBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let reason = params::reason(body.reason)?;
+    let now = Utc::now();
+    let envelope = Envelope::new(
+        SOURCE,
+        BookingRequestEvent::CancellationRequested(BookingCancellationRequested {
+            booking_id: id.clone(),
+            traveler_id: caller.id.clone(),
+            reason,
+            requested_at: now,
+        }),
+    );
+    let event = OutboxMessage::new(&state.topics.booking_requests, &envelope);
+    match state.store.request_cancellation(&id, &caller.id, now, event).await? {
+        CancelOutcome::Requested(b) | CancelOutcome::AlreadyRequested(b) => {
+            Ok((StatusCode::ACCEPTED, Json(json!({ "booking": b }))))
+        }
+        CancelOutcome::Final(b) => Err(ApiError::conflict(
+            "booking_final",
+            format!("the booking is already {}", b.status.as_str()),
+        )),
+        CancelOutcome::NotFound => Err(ApiError::not_found("booking")),
+    }
+}

@@ -1,0 +1,60 @@
+//! `/api/travelers/properties`: browsing the catalog of active properties.
+
+use axum::{
+    extract::{Path, State},
+    routing::get,
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use service_runtime::{
+    auth::AuthUser,
+    http::{ApiError, ApiQuery},
+};
+
+use crate::{domain::catalog::CatalogQuery, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/properties", get(search))
+        .route("/properties/{id}", get(show))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    city: Option<String>,
+    guests: Option<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let guests = match q.guests.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+        None => None,
+        Some(g) => Some(
+            g.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ApiError::invalid_field("guests", "must be a whole number of at least 1"))?,
+        ),
+    };
+    let query = CatalogQuery {
+        city: q.city.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+        guests,
+    };
+    let properties = state.store.search_listings(&query).await?;
+    Ok(Json(json!({ "properties": properties })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match state.store.listing(&id).await? {
+        Some(p) if p.active => Ok(Json(json!({ "property": p }))),
+        _ => Err(ApiError::not_found("property")),
+    }
+}

@@ -1,0 +1,4 @@
+//! traveler-service's HTTP endpoints under `/api/travelers`.
+
+pub mod bookings;
+pub mod catalog;

@@ -1,0 +1,150 @@
+use std::{collections::HashMap, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use events::{BookingStatus, BookingStatusChanged};
+use service_runtime::{
+    outbox::{InMemoryOutbox, OutboxMessage},
+    store::StoreError,
+};
+use tokio::sync::Mutex;
+
+use super::{CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied, TravelerStore};
+use crate::domain::{
+    booking::Booking,
+    catalog::{CatalogProperty, CatalogQuery},
+};
+
+/// traveler-service state in process memory (embedded mode, fast tests).
+/// One lock covers state and outbox, so each change and its event are one step.
+pub struct InMemoryTravelerStore {
+    state: Mutex<State>,
+    outbox: Arc<InMemoryOutbox>,
+}
+
+#[derive(Default)]
+struct State {
+    catalog: HashMap<String, CatalogProperty>,
+    bookings: HashMap<String, Booking>,
+    /// scoped idempotency key → (booking id, request fingerprint)
+    keys: HashMap<String, (String, String)>,
+}
+
+impl InMemoryTravelerStore {
+    pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            outbox,
+        }
+    }
+}
+
+#[async_trait]
+impl TravelerStore for InMemoryTravelerStore {
+    async fn upsert_listing(&self, p: &CatalogProperty) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        if state.catalog.get(&p.id).is_none_or(|c| c.version < p.version) {
+            state.catalog.insert(p.id.clone(), p.clone());
+        }
+        Ok(())
+    }
+
+    async fn delist_listing(&self, id: &str, version: u64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        if let Some(p) = state.catalog.get_mut(id).filter(|p| p.version < version) {
+            p.active = false;
+            p.version = version;
+            p.updated_at = at;
+        }
+        Ok(())
+    }
+
+    async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError> {
+        Ok(self.state.lock().await.catalog.get(id).cloned())
+    }
+
+    async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError> {
+        let state = self.state.lock().await;
+        let mut found: Vec<_> = state.catalog.values().filter(|p| q.matches(p)).cloned().collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(found)
+    }
+
+    async fn create_booking(
+        &self,
+        b: &Booking,
+        key: Option<&IdempotencyKey>,
+        event: OutboxMessage,
+    ) -> Result<CreateOutcome, StoreError> {
+        let mut state = self.state.lock().await;
+        if let Some(key) = key {
+            if let Some((booking_id, fingerprint)) = state.keys.get(&key.scoped_key) {
+                return Ok(if *fingerprint == key.fingerprint {
+                    CreateOutcome::Replayed(state.bookings[booking_id].clone())
+                } else {
+                    CreateOutcome::KeyReused
+                });
+            }
+            state
+                .keys
+                .insert(key.scoped_key.clone(), (b.id.clone(), key.fingerprint.clone()));
+        }
+        state.bookings.insert(b.id.clone(), b.clone());
+        self.outbox.push(event);
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+        Ok(self.state.lock().await.bookings.get(id).cloned())
+    }
+
+    async fn bookings_of(&self, traveler_id: &str, status: Option<BookingStatus>) -> Result<Vec<Booking>, StoreError> {
+        let state = self.state.lock().await;
+        let mut list: Vec<_> = state
+            .bookings
+            .values()
+            .filter(|b| b.traveler_id == traveler_id && status.is_none_or(|s| b.status == s))
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(list)
+    }
+
+    async fn request_cancellation(
+        &self,
+        id: &str,
+        traveler_id: &str,
+        at: DateTime<Utc>,
+        event: OutboxMessage,
+    ) -> Result<CancelOutcome, StoreError> {
+        let mut state = self.state.lock().await;
+        let Some(b) = state.bookings.get_mut(id).filter(|b| b.traveler_id == traveler_id) else {
+            return Ok(CancelOutcome::NotFound);
+        };
+        if b.status.is_final() {
+            return Ok(CancelOutcome::Final(b.clone()));
+        }
+        if b.cancellation_requested_at.is_some() {
+            return Ok(CancelOutcome::AlreadyRequested(b.clone()));
+        }
+        b.cancellation_requested_at = Some(at);
+        b.updated_at = at;
+        self.outbox.push(event);
+        Ok(CancelOutcome::Requested(b.clone()))
+    }
+
+    async fn apply_status(&self, change: &BookingStatusChanged) -> Result<StatusApplied, StoreError> {
+        let mut state = self.state.lock().await;
+        let Some(b) = state.bookings.get_mut(&change.booking_id) else {
+            return Ok(StatusApplied::UnknownBooking);
+        };
+        if b.version >= change.version {
+            return Ok(StatusApplied::Stale);
+        }
+        b.status = change.status;
+        b.status_reason = change.reason.clone();
+        b.version = change.version;
+        b.updated_at = change.changed_at;
+        Ok(StatusApplied::Applied)
+    }
+}

@@ -1,0 +1,90 @@
+//! traveler-service's storage port: the catalog, the traveler's bookings
+//! (each created together with its `booking.requested` event), and the
+//! status mirror fed by `booking-updates`.
+
+mod memory;
+mod mongo;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use events::{BookingStatus, BookingStatusChanged};
+use service_runtime::{outbox::OutboxMessage, store::StoreError};
+
+use crate::domain::{
+    booking::Booking,
+    catalog::{CatalogProperty, CatalogQuery},
+};
+
+pub use memory::InMemoryTravelerStore;
+pub use mongo::{MongoTravelerStore, OUTBOX_COLLECTIONS};
+
+/// An `Idempotency-Key` scoped to its traveler, with the request's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub scoped_key: String,
+    pub fingerprint: String,
+}
+
+/// The result of creating a booking.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created,
+    /// The key was used before for the same request: this is its booking.
+    Replayed(Booking),
+    /// The key was used before for a different request.
+    KeyReused,
+}
+
+/// The result of a traveler's cancellation request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// Recorded, and the request event queued.
+    Requested(Booking),
+    /// Already requested earlier; nothing new is published.
+    AlreadyRequested(Booking),
+    /// REJECTED or CANCELLED already.
+    Final(Booking),
+    NotFound,
+}
+
+/// The result of applying a status change from owner-service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusApplied {
+    Applied,
+    /// This or a newer change was applied before (redelivery or reordering).
+    Stale,
+    UnknownBooking,
+}
+
+/// The port both adapters implement; one contract test suite runs against both.
+#[async_trait]
+pub trait TravelerStore: Send + Sync {
+    /// Inserts or replaces a catalog entry unless a newer version is stored.
+    async fn upsert_listing(&self, p: &CatalogProperty) -> Result<(), StoreError>;
+    /// Marks a listing inactive unless a newer version is stored.
+    async fn delist_listing(&self, id: &str, version: u64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError>;
+    /// Active listings matching `q`.
+    async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError>;
+
+    /// Saves a new booking with its event, honouring an idempotency key.
+    async fn create_booking(
+        &self,
+        b: &Booking,
+        key: Option<&IdempotencyKey>,
+        event: OutboxMessage,
+    ) -> Result<CreateOutcome, StoreError>;
+    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
+    /// The traveler's bookings, newest first.
+    async fn bookings_of(&self, traveler_id: &str, status: Option<BookingStatus>) -> Result<Vec<Booking>, StoreError>;
+    /// Records the traveler's wish to cancel with its event, once.
+    async fn request_cancellation(
+        &self,
+        id: &str,
+        traveler_id: &str,
+        at: DateTime<Utc>,
+        event: OutboxMessage,
+    ) -> Result<CancelOutcome, StoreError>;
+    /// Applies owner-service's decision if it is newer than what is stored.
+    async fn apply_status(&self, change: &BookingStatusChanged) -> Result<StatusApplied, StoreError>;
+}

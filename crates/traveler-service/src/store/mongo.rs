@@ -1,0 +1,257 @@
+use async_trait::async_trait;
+use bson::{doc, Document};
+use chrono::{DateTime, Utc};
+use events::{BookingStatus, BookingStatusChanged};
+use futures::TryStreamExt;
+use mongodb::{
+    options::{FindOptions, IndexOptions, ReturnDocument},
+    Collection, Database, IndexModel,
+};
+use service_runtime::{
+    mongo::{self, outbox_entry},
+    outbox::{OutboxMessage, OutboxSignal},
+    store::StoreError,
+};
+
+use super::{CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied, TravelerStore};
+use crate::domain::{
+    booking::Booking,
+    catalog::{CatalogProperty, CatalogQuery},
+};
+
+/// Collections whose documents carry an embedded outbox.
+pub const OUTBOX_COLLECTIONS: [&str; 1] = ["bookings"];
+
+/// How many catalog entries one search returns at most.
+const SEARCH_LIMIT: i64 = 500;
+
+/// traveler-service state in its own MongoDB database.
+///
+/// Creating a booking is one insert: the booking, its `booking.requested`
+/// event (in `outbox`) and its idempotency key (a unique sparse field) in one
+/// document, so a retry can never create a second booking or a second event.
+pub struct MongoTravelerStore {
+    catalog: Collection<CatalogProperty>,
+    bookings: Collection<Booking>,
+    signal: OutboxSignal,
+}
+
+impl MongoTravelerStore {
+    pub async fn new(db: &Database, signal: OutboxSignal) -> Result<Self, StoreError> {
+        let catalog = db.collection::<CatalogProperty>("catalog");
+        let bookings = db.collection::<Booking>("bookings");
+        mongo::ensure_indexes(
+            &catalog,
+            vec![IndexModel::builder().keys(doc! {"active": 1, "city_key": 1}).build()],
+        )
+        .await?;
+        mongo::ensure_indexes(
+            &bookings,
+            vec![
+                IndexModel::builder().keys(doc! {"traveler_id": 1, "created_at": -1}).build(),
+                IndexModel::builder()
+                    .keys(doc! {"idempotency_key": 1})
+                    .options(IndexOptions::builder().unique(true).sparse(true).build())
+                    .build(),
+            ],
+        )
+        .await?;
+        Ok(Self {
+            catalog,
+            bookings,
+            signal,
+        })
+    }
+
+    fn raw_bookings(&self) -> Collection<Document> {
+        self.bookings.clone_with_type()
+    }
+}
+
+fn to_doc<T: serde::Serialize>(value: &T) -> Result<Document, StoreError> {
+    bson::to_document(value).map_err(mongo::encode_error)
+}
+
+/// Runs a version-guarded upsert; a duplicate key means a newer version is
+/// stored already, which is the expected outcome for a stale event.
+async fn guarded_upsert(coll: &Collection<Document>, filter: Document, update: Document) -> Result<(), StoreError> {
+    match coll.update_one(filter, update).upsert(true).await {
+        Ok(_) => Ok(()),
+        Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
+        Err(e) => Err(mongo::read_error(e)),
+    }
+}
+
+#[async_trait]
+impl TravelerStore for MongoTravelerStore {
+    async fn upsert_listing(&self, p: &CatalogProperty) -> Result<(), StoreError> {
+        let mut set = to_doc(p)?;
+        set.insert("city_key", p.city.to_lowercase());
+        guarded_upsert(
+            &self.catalog.clone_with_type(),
+            doc! {"_id": &p.id, "version": {"$lt": p.version as i64}},
+            doc! {"$set": set},
+        )
+        .await
+    }
+
+    async fn delist_listing(&self, id: &str, version: u64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.catalog
+            .update_one(
+                doc! {"_id": id, "version": {"$lt": version as i64}},
+                doc! {"$set": {"active": false, "version": version as i64, "updated_at": events::timestamp::format(&at)}},
+            )
+            .await
+            .map(|_| ())
+            .map_err(mongo::read_error)
+    }
+
+    async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError> {
+        self.catalog.find_one(doc! {"_id": id}).await.map_err(mongo::read_error)
+    }
+
+    async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError> {
+        let mut filter = doc! {"active": true};
+        if let Some(city) = &q.city {
+            filter.insert("city_key", city.to_lowercase());
+        }
+        if let Some(guests) = q.guests {
+            filter.insert("max_guests", doc! {"$gte": guests as i64});
+        }
+        self.catalog
+            .find(filter)
+            .with_options(
+                FindOptions::builder()
+                    .sort(doc! {"name": 1, "_id": 1})
+                    .limit(SEARCH_LIMIT)
+                    .build(),
+            )
+            .await
+            .map_err(mongo::read_error)?
+            .try_collect()
+            .await
+            .map_err(mongo::read_error)
+    }
+
+    async fn create_booking(
+        &self,
+        b: &Booking,
+        key: Option<&IdempotencyKey>,
+        event: OutboxMessage,
+    ) -> Result<CreateOutcome, StoreError> {
+        let mut d = to_doc(b)?;
+        d.insert("_id", &b.id);
+        d.insert("outbox", vec![outbox_entry(&event)?]);
+        if let Some(key) = key {
+            d.insert("idempotency_key", &key.scoped_key);
+            d.insert("request_fingerprint", &key.fingerprint);
+        }
+        match self.raw_bookings().insert_one(d).await {
+            Ok(_) => {
+                self.signal.notify();
+                Ok(CreateOutcome::Created)
+            }
+            Err(e) if mongo::is_duplicate_key(&e) && key.is_some() => {
+                let key = key.expect("checked");
+                let existing = self
+                    .raw_bookings()
+                    .find_one(doc! {"idempotency_key": &key.scoped_key})
+                    .await
+                    .map_err(mongo::read_error)?
+                    .ok_or_else(|| StoreError::Unavailable("idempotency key vanished".into()))?;
+                if existing.get_str("request_fingerprint").ok() != Some(key.fingerprint.as_str()) {
+                    return Ok(CreateOutcome::KeyReused);
+                }
+                let booking: Booking = bson::from_document(existing)
+                    .map_err(|e| StoreError::Unavailable(format!("cannot decode booking: {e}")))?;
+                Ok(CreateOutcome::Replayed(booking))
+            }
+            Err(e) => Err(mongo::write_error(e, "booking")),
+        }
+    }
+
+    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+        self.bookings.find_one(doc! {"_id": id}).await.map_err(mongo::read_error)
+    }
+
+    async fn bookings_of(&self, traveler_id: &str, status: Option<BookingStatus>) -> Result<Vec<Booking>, StoreError> {
+        let mut filter = doc! {"traveler_id": traveler_id};
+        if let Some(s) = status {
+            filter.insert("status", s.as_str());
+        }
+        self.bookings
+            .find(filter)
+            .with_options(FindOptions::builder().sort(doc! {"created_at": -1, "_id": -1}).build())
+            .await
+            .map_err(mongo::read_error)?
+            .try_collect()
+            .await
+            .map_err(mongo::read_error)
+    }
+
+    async fn request_cancellation(
+        &self,
+        id: &str,
+        traveler_id: &str,
+        at: DateTime<Utc>,
+        event: OutboxMessage,
+    ) -> Result<CancelOutcome, StoreError> {
+        let at_text = events::timestamp::format(&at);
+        let updated = self
+            .bookings
+            .find_one_and_update(
+                doc! {
+                    "_id": id,
+                    "traveler_id": traveler_id,
+                    "status": {"$in": [BookingStatus::Pending.as_str(), BookingStatus::Accepted.as_str()]},
+                    "cancellation_requested_at": null,
+                },
+                doc! {
+                    "$set": {"cancellation_requested_at": &at_text, "updated_at": &at_text},
+                    "$push": {"outbox": outbox_entry(&event)?},
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(mongo::read_error)?;
+        if let Some(b) = updated {
+            self.signal.notify();
+            return Ok(CancelOutcome::Requested(b));
+        }
+        Ok(match self.booking(id).await? {
+            Some(b) if b.traveler_id != traveler_id => CancelOutcome::NotFound,
+            Some(b) if b.status.is_final() => CancelOutcome::Final(b),
+            Some(b) => CancelOutcome::AlreadyRequested(b),
+            None => CancelOutcome::NotFound,
+        })
+    }
+
+    async fn apply_status(&self, change: &BookingStatusChanged) -> Result<StatusApplied, StoreError> {
+        let result = self
+            .bookings
+            .update_one(
+                doc! {"_id": &change.booking_id, "version": {"$lt": change.version}},
+                doc! {"$set": {
+                    "status": change.status.as_str(),
+                    "status_reason": change.reason.clone(),
+                    "version": change.version,
+                    "updated_at": events::timestamp::format(&change.changed_at),
+                }},
+            )
+            .await
+            .map_err(mongo::read_error)?;
+        if result.matched_count == 1 {
+            return Ok(StatusApplied::Applied);
+        }
+        let exists = self
+            .bookings
+            .count_documents(doc! {"_id": &change.booking_id})
+            .await
+            .map_err(mongo::read_error)?;
+        Ok(if exists > 0 {
+            StatusApplied::Stale
+        } else {
+            StatusApplied::UnknownBooking
+        })
+    }
+}

