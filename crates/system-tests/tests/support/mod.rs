@@ -1,0 +1,439 @@
+//! The harness every system test uses: a running system (embedded in memory,
+//! or both binaries as processes on the real servers), an HTTP client that
+//! returns status and JSON, and helpers for the steps of the booking flow.
+
+#![allow(dead_code)]
+
+use std::{
+    net::TcpListener as StdListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use chrono::{Duration as Days, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use service_runtime::messaging::memory::InMemoryBus;
+use test_support::{eventually, unique, RealServers};
+use tokio_util::sync::CancellationToken;
+
+/// How long asynchronous effects (events crossing services) may take in tests.
+pub const PROPAGATION: Duration = Duration::from_secs(30);
+
+/// A JSON response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the status, showing the body when it differs.
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self.body
+    }
+
+    /// Asserts an RFC 9457 problem document with this status and code.
+    pub fn expect_problem(self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert!(
+            self.content_type.starts_with("application/problem+json"),
+            "content type {:?}",
+            self.content_type
+        );
+        assert_eq!(self.body["status"], status, "{}", self.body);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        for member in ["type", "title", "detail"] {
+            assert!(self.body[member].is_string(), "problem lacks {member}: {}", self.body);
+        }
+        self.body
+    }
+}
+
+/// The HTTP client of the tests.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        }
+    }
+}
+
+impl Http {
+    pub async fn send(&self, method: Method, url: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.client.request(method, url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = res.bytes().await.expect("response body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("{url} answered {status} with non-JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub async fn get(&self, url: &str, token: Option<&str>) -> Reply {
+        self.send(Method::GET, url, token, None, &[]).await
+    }
+
+    pub async fn post(&self, url: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(Method::POST, url, token, Some(body), &[]).await
+    }
+
+    pub async fn put(&self, url: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        self.send(Method::PUT, url, token, body, &[]).await
+    }
+
+    pub async fn delete(&self, url: &str, token: Option<&str>) -> Reply {
+        self.send(Method::DELETE, url, token, None, &[]).await
+    }
+}
+
+/// A signed-up user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub token: String,
+    pub email: String,
+}
+
+/// A running system: where each service answers.
+pub struct System {
+    pub traveler: String,
+    pub owner: String,
+    pub http: Http,
+    /// The in-process bus, when embedded.
+    pub bus: Option<Arc<InMemoryBus>>,
+    stop: Option<CancellationToken>,
+    children: Vec<Child>,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.stop {
+            stop.cancel();
+        }
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A free loopback port (the OS picks; the tiny race is acceptable in tests).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub const JWT_SECRET: &str = "system-tests-secret-0123456789abcdef";
+
+impl System {
+    /// Both services in this process on one in-memory bus, on ports chosen by the OS.
+    pub async fn embedded() -> Self {
+        let bus = Arc::new(InMemoryBus::new());
+        let grace = Duration::from_secs(5);
+        let traveler = traveler_service::wiring::in_memory(
+            traveler_service::wiring::Settings {
+                jwt_secret: JWT_SECRET.into(),
+                topics: traveler_service::Topics {
+                    booking_requests: events::topics::BOOKING_REQUESTS.into(),
+                },
+                updates_topic: events::topics::BOOKING_UPDATES.into(),
+                listings_topic: events::topics::PROPERTY_LISTINGS.into(),
+                shutdown_timeout: grace,
+            },
+            bus.clone(),
+        );
+        let owner = owner_service::wiring::in_memory(
+            owner_service::wiring::Settings {
+                jwt_secret: JWT_SECRET.into(),
+                request_topic: events::topics::BOOKING_REQUESTS.into(),
+                topics: owner_service::Topics {
+                    booking_updates: events::topics::BOOKING_UPDATES.into(),
+                    property_listings: events::topics::PROPERTY_LISTINGS.into(),
+                },
+                shutdown_timeout: grace,
+            },
+            bus.clone(),
+        );
+        let t = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let o = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (t_addr, o_addr) = (t.local_addr().unwrap(), o.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        tokio::spawn(traveler.run(t, stop.clone()));
+        tokio::spawn(owner.run(o, stop.clone()));
+        Self {
+            traveler: format!("http://{t_addr}"),
+            owner: format!("http://{o_addr}"),
+            http: Http::default(),
+            bus: Some(bus),
+            stop: Some(stop),
+            children: Vec::new(),
+        }
+    }
+
+    /// Both binaries as separate processes on the real servers, with a fresh
+    /// database pair and fresh topic names and consumer groups for this test.
+    pub async fn processes(servers: &RealServers) -> Self {
+        let run = unique("run").replace('-', "_");
+        let env = ProcessEnv {
+            servers: servers.clone(),
+            traveler_db: format!("{run}_traveler"),
+            owner_db: format!("{run}_owner"),
+            topic_prefix: run.clone(),
+        };
+        let mut system = Self {
+            traveler: String::new(),
+            owner: String::new(),
+            http: Http::default(),
+            bus: None,
+            stop: None,
+            children: Vec::new(),
+        };
+        let (child, url) = env.spawn("traveler-service", free_port());
+        system.children.push(child);
+        system.traveler = url;
+        let (child, url) = env.spawn("owner-service", free_port());
+        system.children.push(child);
+        system.owner = url;
+        system.wait_ready().await;
+        system
+    }
+
+    /// Waits until both services report ready.
+    pub async fn wait_ready(&self) {
+        for base in [&self.traveler, &self.owner] {
+            let url = format!("{base}/health/ready");
+            let http = self.http.clone();
+            eventually(&format!("{url} ready"), Duration::from_secs(60), || {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let ok = http
+                        .client
+                        .get(&url)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                    ok.then_some(())
+                }
+            })
+            .await;
+        }
+    }
+
+    // ---- steps of the flow -------------------------------------------------
+
+    async fn signup(&self, base: &str, prefix: &str, name: &str) -> User {
+        let email = format!("{}@example.com", unique(name));
+        let body = self
+            .http
+            .post(
+                &format!("{base}/api/{prefix}/signup"),
+                None,
+                json!({"name": name, "email": email, "password": "correct-horse-1"}),
+            )
+            .await
+            .expect(201);
+        User {
+            id: body["user"]["id"].as_str().unwrap().to_string(),
+            token: body["token"].as_str().unwrap().to_string(),
+            email,
+        }
+    }
+
+    pub async fn owner_signup(&self, name: &str) -> User {
+        self.signup(&self.owner, "owners", name).await
+    }
+
+    pub async fn traveler_signup(&self, name: &str) -> User {
+        self.signup(&self.traveler, "travelers", name).await
+    }
+
+    /// Lists a property (nightly 100.00, cleaning 20.00, service 5.00, 4 guests).
+    pub async fn create_property(&self, owner: &User, city: &str) -> Value {
+        self.http
+            .post(
+                &format!("{}/api/owners/properties", self.owner),
+                Some(&owner.token),
+                json!({
+                    "name": format!("Flat in {city}"), "city": city, "country": "PT",
+                    "price_per_night_cents": 10000, "cleaning_fee_cents": 2000,
+                    "service_fee_cents": 500, "max_guests": 4,
+                }),
+            )
+            .await
+            .expect(201)["property"]
+            .clone()
+    }
+
+    /// Waits until the traveler's catalog shows `property_id` with `version`.
+    pub async fn wait_catalog(&self, traveler: &User, property_id: &str, version: u64) -> Value {
+        let url = format!("{}/api/travelers/properties/{property_id}", self.traveler);
+        eventually(&format!("catalog has {property_id} v{version}"), PROPAGATION, || async {
+            let r = self.http.get(&url, Some(&traveler.token)).await;
+            (r.status == 200 && r.body["property"]["version"].as_u64() >= Some(version))
+                .then(|| r.body["property"].clone())
+        })
+        .await
+    }
+
+    /// Books `nights` nights starting `days_ahead` days from today.
+    pub async fn book(&self, traveler: &User, property_id: &str, days_ahead: i64, nights: i64) -> Value {
+        self.try_book(traveler, property_id, days_ahead, nights).await.expect(201)["booking"].clone()
+    }
+
+    pub async fn try_book(&self, traveler: &User, property_id: &str, days_ahead: i64, nights: i64) -> Reply {
+        let check_in = Utc::now().date_naive() + Days::days(days_ahead);
+        let check_out = check_in + Days::days(nights);
+        self.http
+            .post(
+                &format!("{}/api/travelers/bookings", self.traveler),
+                Some(&traveler.token),
+                json!({"property_id": property_id, "check_in": check_in.to_string(),
+                       "check_out": check_out.to_string(), "guests": 2}),
+            )
+            .await
+    }
+
+    /// Waits until owner-service shows the booking to its owner.
+    pub async fn wait_owner_sees(&self, owner: &User, booking_id: &str) -> Value {
+        let url = format!("{}/api/owners/bookings/{booking_id}", self.owner);
+        eventually(&format!("owner sees {booking_id}"), PROPAGATION, || async {
+            let r = self.http.get(&url, Some(&owner.token)).await;
+            (r.status == 200).then(|| r.body["booking"].clone())
+        })
+        .await
+    }
+
+    /// An owner decision: `approve`, `reject` or `cancel`.
+    pub async fn decide(&self, owner: &User, booking_id: &str, action: &str, body: Option<Value>) -> Reply {
+        self.http
+            .put(
+                &format!("{}/api/owners/bookings/{booking_id}/{action}", self.owner),
+                Some(&owner.token),
+                body,
+            )
+            .await
+    }
+
+    /// Waits until the traveler sees the booking in `status`.
+    pub async fn wait_traveler_status(&self, traveler: &User, booking_id: &str, status: &str) -> Value {
+        let url = format!("{}/api/travelers/bookings/{booking_id}", self.traveler);
+        eventually(&format!("traveler sees {booking_id} {status}"), PROPAGATION, || async {
+            let r = self.http.get(&url, Some(&traveler.token)).await;
+            (r.body["booking"]["status"] == status).then(|| r.body["booking"].clone())
+        })
+        .await
+    }
+
+    pub async fn traveler_notifications(&self, traveler: &User) -> Vec<Value> {
+        self.http
+            .get(&format!("{}/api/travelers/notifications", self.traveler), Some(&traveler.token))
+            .await
+            .expect(200)["notifications"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub async fn owner_notifications(&self, owner: &User) -> Vec<Value> {
+        self.http
+            .get(&format!("{}/api/owners/notifications", self.owner), Some(&owner.token))
+            .await
+            .expect(200)["notifications"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// Environment for the service binaries in one test.
+pub struct ProcessEnv {
+    pub servers: RealServers,
+    pub traveler_db: String,
+    pub owner_db: String,
+    pub topic_prefix: String,
+}
+
+/// Where `cargo build` put the binaries (`BOOKING_BIN_DIR` overrides).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("BOOKING_BIN_DIR") {
+        return dir.into();
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| manifest.join("../../target"));
+    target.join("debug")
+}
+
+impl ProcessEnv {
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}.{name}", self.topic_prefix)
+    }
+
+    /// Starts `binary` on `port`; returns the child and its base URL.
+    pub fn spawn(&self, binary: &str, port: u16) -> (Child, String) {
+        let path = bin_dir().join(binary);
+        assert!(
+            path.exists(),
+            "{} is missing: run `cargo build --bins` first (scripts/test.sh does)",
+            path.display()
+        );
+        let db = if binary == "owner-service" { &self.owner_db } else { &self.traveler_db };
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("{}-{binary}-{port}.log", self.topic_prefix)))
+            .expect("log file");
+        let child = Command::new(&path)
+            .env("PORT", port.to_string())
+            .env("MONGODB_URI", &self.servers.mongodb_uri)
+            .env("MONGODB_DATABASE", db)
+            .env("KAFKA_BROKERS", &self.servers.kafka_brokers)
+            .env("KAFKA_REQUEST_TOPIC", self.topic("booking-requests"))
+            .env("KAFKA_RESPONSE_TOPIC", self.topic("booking-updates"))
+            .env("KAFKA_PROPERTY_TOPIC", self.topic("property-listings"))
+            .env("KAFKA_GROUP_ID", format!("{}.{binary}", self.topic_prefix))
+            .env("KAFKA_TOPIC_PARTITIONS", "3")
+            .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        (child, format!("http://127.0.0.1:{port}"))
+    }
+}

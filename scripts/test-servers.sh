@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Installs and runs the real protocol servers the integration tests talk to,
+# on free loopback ports (no Docker needed):
+#   - tansu 0.6.0, a Kafka-protocol broker (from crates.io), SQLite storage
+#   - SecantusDB, a MongoDB-protocol server (from PyPI), in memory
+#
+#   scripts/test-servers.sh install   # idempotent; tools go to $BOOKING_TOOLS_DIR
+#   scripts/test-servers.sh start     # starts both, writes .test-servers/env
+#   scripts/test-servers.sh stop
+#
+# `start` writes TEST_MONGODB_URI and TEST_KAFKA_BROKERS (plus the binaries'
+# paths and PIDs) to .test-servers/env; `source` it before `cargo test`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TOOLS=${BOOKING_TOOLS_DIR:-$HOME/.cache/booking-test-servers}
+STATE=$ROOT/.test-servers
+TANSU_VERSION=0.6.0
+TANSU=$TOOLS/tansu-$TANSU_VERSION/bin/tansu
+VENV=$TOOLS/venv
+SECANTUS=$VENV/bin/secantusd-py
+
+log() { echo "test-servers: $*" >&2; }
+
+install() {
+  mkdir -p "$TOOLS"
+  if [ -x "$TANSU" ]; then
+    log "tansu $TANSU_VERSION already installed"
+  else
+    log "installing tansu $TANSU_VERSION (about 10 minutes on 2 cores)"
+    cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql \
+      --root "$TOOLS/tansu-$TANSU_VERSION" >&2
+  fi
+  if [ -x "$SECANTUS" ]; then
+    log "SecantusDB already installed"
+  else
+    log "installing SecantusDB into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet SecantusDB >&2
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() { # port name pid
+  for _ in $(seq 150); do
+    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$3" 2>/dev/null || { log "$2 exited; see $STATE/$2.log"; tail -20 "$STATE/$2.log" >&2; return 1; }
+    sleep 0.2
+  done
+  log "$2 did not open port $1"; return 1
+}
+
+start() {
+  [ -x "$TANSU" ] && [ -x "$SECANTUS" ] || install
+  stop_quietly
+  mkdir -p "$STATE"
+  local mongo_port kafka_port
+  mongo_port=$(free_port); kafka_port=$(free_port)
+  rm -f "$STATE"/kafka.db*
+  "$SECANTUS" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: >"$STATE/mongodb.log" 2>&1 &
+  local mongo_pid=$!
+  # tansu resolves a sqlite:// path relative to its working directory.
+  (cd "$STATE" && exec "$TANSU" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
+    --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+    --storage-engine "sqlite://kafka.db" >"$STATE/kafka.log" 2>&1) &
+  local kafka_pid=$!
+  wait_port "$mongo_port" mongodb "$mongo_pid"
+  wait_port "$kafka_port" kafka "$kafka_pid"
+  cat >"$STATE/env" <<ENV
+export TEST_MONGODB_URI=mongodb://127.0.0.1:$mongo_port/?directConnection=true
+export TEST_KAFKA_BROKERS=127.0.0.1:$kafka_port
+export TEST_MONGODB_PID=$mongo_pid
+export TEST_KAFKA_PID=$kafka_pid
+export TEST_TANSU_BIN=$TANSU
+export TEST_SECANTUS_BIN=$SECANTUS
+export TEST_SERVERS_DIR=$STATE
+ENV
+  log "MongoDB protocol (SecantusDB) on 127.0.0.1:$mongo_port, Kafka protocol (tansu) on 127.0.0.1:$kafka_port"
+}
+
+stop_quietly() {
+  [ -f "$STATE/env" ] || return 0
+  # shellcheck disable=SC1091
+  . "$STATE/env"
+  kill "$TEST_MONGODB_PID" "$TEST_KAFKA_PID" 2>/dev/null || true
+  rm -f "$STATE/env"
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop_quietly; log "stopped" ;;
+  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+esac
