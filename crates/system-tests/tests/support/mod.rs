@@ -139,6 +139,8 @@ pub struct System {
     pub bus: Option<Arc<InMemoryBus>>,
     stop: Option<CancellationToken>,
     children: Vec<Child>,
+    /// How the processes were started, when they are processes.
+    pub env: Option<ProcessEnv>,
 }
 
 impl Drop for System {
@@ -202,6 +204,7 @@ impl System {
             bus: Some(bus),
             stop: Some(stop),
             children: Vec::new(),
+            env: None,
         }
     }
 
@@ -222,6 +225,7 @@ impl System {
             bus: None,
             stop: None,
             children: Vec::new(),
+            env: None,
         };
         let (child, url) = env.spawn("traveler-service", free_port());
         system.children.push(child);
@@ -229,28 +233,25 @@ impl System {
         let (child, url) = env.spawn("owner-service", free_port());
         system.children.push(child);
         system.owner = url;
+        system.env = Some(env);
         system.wait_ready().await;
         system
+    }
+
+    /// Starts another owner-service process on the same database, topics and
+    /// consumer group (a second replica) and returns its base URL once ready.
+    pub async fn add_owner_replica(&mut self) -> String {
+        let env = self.env.as_ref().expect("only process systems have replicas");
+        let (child, url) = env.spawn("owner-service", free_port());
+        self.children.push(child);
+        wait_until_ready(&self.http, &url).await;
+        url
     }
 
     /// Waits until both services report ready.
     pub async fn wait_ready(&self) {
         for base in [&self.traveler, &self.owner] {
-            let url = format!("{base}/health/ready");
-            let http = self.http.clone();
-            eventually(&format!("{url} ready"), Duration::from_secs(60), || {
-                let (http, url) = (http.clone(), url.clone());
-                async move {
-                    let ok = http
-                        .client
-                        .get(&url)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success());
-                    ok.then_some(())
-                }
-            })
-            .await;
+            wait_until_ready(&self.http, base).await;
         }
     }
 
@@ -378,6 +379,20 @@ impl System {
             .unwrap()
             .clone()
     }
+}
+
+/// Waits until `base/health/ready` answers 200 (connection errors while the
+/// process starts count as "not yet").
+pub async fn wait_until_ready(http: &Http, base: &str) {
+    let url = format!("{base}/health/ready");
+    eventually(&format!("{url} ready"), Duration::from_secs(60), || {
+        let (client, url) = (http.client.clone(), url.clone());
+        async move {
+            let ok = client.get(&url).send().await.is_ok_and(|r| r.status().is_success());
+            ok.then_some(())
+        }
+    })
+    .await;
 }
 
 /// Environment for the service binaries in one test.
