@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test in the workspace, the way CI does:
+#   1. installs what the tests need, if missing: tansu (Kafka protocol) and
+#      SecantusDB (MongoDB protocol) into ~/.cache/booking-test-servers, and the
+#      deployment tools (docker-compose, kubectl) the manifest checks use;
+#   2. starts the two servers on free loopback ports;
+#   3. builds the binaries (the end-to-end tests run them as processes);
+#   4. runs `cargo test --workspace`, then stops the servers.
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p owner-service`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/test-servers.sh install
+if [ -x scripts/install-deploy-tools.sh ]; then
+  scripts/install-deploy-tools.sh
+fi
+
+scripts/test-servers.sh start
+trap 'scripts/test-servers.sh stop' EXIT
+# shellcheck disable=SC1091
+. .test-servers/env
+
+cargo build --workspace --bins
+cargo test --workspace "$@"
