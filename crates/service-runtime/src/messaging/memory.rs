@@ -129,3 +129,82 @@ impl EventPublisher for InMemoryBus {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use chrono::Utc;
+    use events::{BookingCancellationRequested, BookingRequestEvent, Envelope};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::messaging::{EventHandler, HandleError, MAX_EVENT_BYTES};
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl EventHandler<BookingRequestEvent> for Seen {
+        async fn handle(&self, e: Envelope<BookingRequestEvent>) -> Result<(), HandleError> {
+            self.0.lock().unwrap().push(e.event_id);
+            Ok(())
+        }
+    }
+
+    fn message(value: Vec<u8>) -> BusMessage {
+        BusMessage {
+            key: b"k".to_vec(),
+            value,
+            headers: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn poison_and_oversized_messages_are_dead_lettered_and_consumption_continues() {
+        let bus = Arc::new(InMemoryBus::new());
+        let good = Envelope::new(
+            "test",
+            BookingRequestEvent::CancellationRequested(BookingCancellationRequested {
+                booking_id: "b".into(),
+                traveler_id: "t".into(),
+                reason: None,
+                requested_at: Utc::now(),
+            }),
+        );
+        bus.append("requests", message(b"{oops".to_vec()));
+        bus.append("requests", message(vec![b' '; MAX_EVENT_BYTES + 1]));
+        bus.append("requests", message(good.to_json().into_bytes()));
+
+        let seen = Arc::new(Seen::default());
+        let stop = CancellationToken::new();
+        let consumer = {
+            let (bus, seen, stop) = (bus.clone(), seen.clone(), stop.clone());
+            tokio::spawn(async move {
+                bus.run_consumer(vec![Subscription::new("requests", seen)], stop).await
+            })
+        };
+        for _ in 0..100 {
+            if !seen.0.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.cancel();
+        consumer.await.unwrap();
+
+        assert_eq!(*seen.0.lock().unwrap(), vec![good.event_id]);
+        let dead = bus.messages("requests.dlq");
+        let reason = |m: &BusMessage| {
+            m.headers
+                .iter()
+                .find(|(k, _)| k == "dlq.reason")
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(dead.len(), 2);
+        assert_eq!(reason(&dead[0]).as_deref(), Some("malformed_envelope"));
+        assert_eq!(reason(&dead[1]).as_deref(), Some("too_large"));
+        assert_eq!(dead[0].value, b"{oops", "original value kept");
+    }
+}
