@@ -44,6 +44,9 @@ pub struct PropertyDelisted {
 /// Everything published on the property-listings topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event_type", content = "data")]
+// Events are short-lived values moved once from decode to handler; boxing the
+// larger variant would cost an allocation for no measurable gain.
+#[allow(clippy::large_enum_variant)]
 pub enum PropertyEvent {
     #[serde(rename = "property.upserted")]
     Upserted(PropertySnapshot),

@@ -28,8 +28,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
-    /// Extension members added to the document (e.g. readiness `checks`).
-    pub extensions: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Extension members added to the document (e.g. readiness `checks`);
+    /// boxed because they are rare and errors travel in every `Result`.
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl ApiError {
@@ -118,7 +119,7 @@ impl ApiError {
             doc["errors"] = serde_json::to_value(&self.errors).expect("field errors serialise");
         }
         if let Some(ext) = &self.extensions {
-            for (k, v) in ext {
+            for (k, v) in ext.iter() {
                 doc[k] = v.clone();
             }
         }
