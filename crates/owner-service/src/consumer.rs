@@ -52,7 +52,8 @@ impl BookingRequestsHandler {
                 format!("property {} is not owned by {}", property.id, req.owner_id),
             ));
         }
-        self.store.insert_booking(&Booking::from_request(req)).await?;
+        // The notification first: whoever sees the booking can already read
+        // the notification about it.
         self.notifications
             .add(&Notification {
                 id: event_id.to_string(),
@@ -68,6 +69,7 @@ impl BookingRequestsHandler {
                 created_at: req.created_at,
             })
             .await?;
+        self.store.insert_booking(&Booking::from_request(req)).await?;
         Ok(())
     }
 

@@ -124,11 +124,16 @@ async fn traveler_cancels_a_pending_booking_through_owner_service() {
     assert_eq!(seen["status_reason"], "plans changed");
     let owner_view = sys.wait_owner_sees(&owner, &id).await;
     assert_eq!(owner_view["status"], "CANCELLED");
-    let owner_notes = sys.owner_notifications(&owner).await;
-    assert!(
-        owner_notes.iter().any(|n| n["booking_id"] == id.as_str() && n["kind"] == "cancellation_requested"),
-        "{owner_notes:?}"
-    );
+    // The owner's notice follows the decision it reports on.
+    let notice = test_support::eventually("owner notified of the cancellation", support::PROPAGATION, || async {
+        sys.owner_notifications(&owner)
+            .await
+            .into_iter()
+            .find(|n| n["booking_id"] == id.as_str() && n["kind"] == "cancellation_requested")
+    })
+    .await;
+    assert_eq!(notice["status"], "CANCELLED");
+    assert_eq!(notice["reason"], "plans changed");
     let notes = sys.traveler_notifications(&traveler).await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["status"], "CANCELLED");

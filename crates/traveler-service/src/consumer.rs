@@ -13,7 +13,7 @@ use service_runtime::{
 
 use crate::{
     domain::catalog::CatalogProperty,
-    store::{StatusApplied, TravelerStore},
+    store::TravelerStore,
 };
 
 /// Handles the booking-updates topic: mirror the status, notify the traveler.
@@ -26,16 +26,24 @@ pub struct BookingUpdatesHandler {
 impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
     async fn handle(&self, event: Envelope<BookingUpdateEvent>) -> Result<(), HandleError> {
         let BookingUpdateEvent::StatusChanged(change) = &event.payload;
-        if self.store.apply_status(change).await? == StatusApplied::UnknownBooking {
+        let Some(booking) = self.store.booking(&change.booking_id).await? else {
             return Err(HandleError::permanent(
                 "unknown_booking",
                 format!("no booking {}", change.booking_id),
+            ));
+        };
+        if booking.traveler_id != change.traveler_id {
+            return Err(HandleError::permanent(
+                "traveler_mismatch",
+                format!("booking {} does not belong to {}", booking.id, change.traveler_id),
             ));
         }
         let message = match &change.reason {
             Some(reason) => format!("Your booking is now {}: {reason}", change.status.as_str()),
             None => format!("Your booking is now {}", change.status.as_str()),
         };
+        // The notification first: whoever sees the new status can already
+        // read the notification about it.
         self.notifications
             .add(&Notification {
                 id: event.event_id.clone(),
@@ -48,6 +56,8 @@ impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
                 created_at: change.changed_at,
             })
             .await?;
+        // Stale (already applied or older) changes leave the booking as it is.
+        self.store.apply_status(change).await?;
         Ok(())
     }
 }
