@@ -178,20 +178,25 @@ impl ServiceConfig {
             }
         };
 
-        let jwt_secret = get("JWT_SECRET")?;
-        if jwt_secret.len() < MIN_JWT_SECRET_LEN {
-            return Err(ConfigError::Invalid {
-                name: "JWT_SECRET",
-                value: "<hidden>".into(),
-                reason: format!("must be at least {MIN_JWT_SECRET_LEN} bytes"),
-            });
-        }
+        // Checked in the documented order, so the first problem named is the
+        // first one in `.env.example`.
+        let port = number("PORT", 0, 65535)? as u16;
         let mongodb_uri = get("MONGODB_URI")?;
         if !(mongodb_uri.starts_with("mongodb://") || mongodb_uri.starts_with("mongodb+srv://")) {
             return Err(ConfigError::Invalid {
                 name: "MONGODB_URI",
                 value: mongodb_uri,
                 reason: "must start with mongodb:// or mongodb+srv://".into(),
+            });
+        }
+        let mongodb_database = get("MONGODB_DATABASE")?;
+        let brokers = get("KAFKA_BROKERS")?;
+        let jwt_secret = get("JWT_SECRET")?;
+        if jwt_secret.len() < MIN_JWT_SECRET_LEN {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                value: "<hidden>".into(),
+                reason: format!("must be at least {MIN_JWT_SECRET_LEN} bytes"),
             });
         }
         let log_format = match get("LOG_FORMAT")?.to_ascii_lowercase().as_str() {
@@ -207,11 +212,11 @@ impl ServiceConfig {
         };
         Ok(Self {
             service_name: d.name,
-            port: number("PORT", 0, 65535)? as u16,
+            port,
             mongodb_uri,
-            mongodb_database: get("MONGODB_DATABASE")?,
+            mongodb_database,
             kafka: KafkaConfig {
-                brokers: get("KAFKA_BROKERS")?,
+                brokers,
                 group_id: get("KAFKA_GROUP_ID")?,
                 request_topic: get("KAFKA_REQUEST_TOPIC")?,
                 response_topic: get("KAFKA_RESPONSE_TOPIC")?,

@@ -218,6 +218,27 @@ impl System {
             owner_db: format!("{run}_owner"),
             topic_prefix: run.clone(),
         };
+        Self::restart(env).await
+    }
+
+    /// Sends SIGTERM to every service process and returns their exit statuses.
+    pub fn terminate(&mut self) -> Vec<std::process::ExitStatus> {
+        for child in &self.children {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -TERM failed");
+        }
+        self.children
+            .drain(..)
+            .map(|mut child| child.wait().expect("wait for service process"))
+            .collect()
+    }
+
+    /// Starts both binaries again with the same databases, topics and groups
+    /// (after [`System::terminate`]).
+    pub async fn restart(env: ProcessEnv) -> Self {
         let mut system = Self {
             traveler: String::new(),
             owner: String::new(),
