@@ -1,4 +1,4 @@
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -42,7 +42,7 @@ impl<P: EventPayload> Envelope<P> {
             event_id: Uuid::now_v7().to_string(),
             schema_version: SCHEMA_VERSION,
             // Millisecond precision: exactly what the wire format carries.
-            occurred_at: Utc::now().trunc_subsecs(3),
+            occurred_at: crate::timestamp::now(),
             source: source.to_string(),
             payload,
         }

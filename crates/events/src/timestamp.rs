@@ -43,3 +43,11 @@ pub mod option {
             .transpose()
     }
 }
+
+/// The current time at the precision every timestamp is stored and served
+/// with (milliseconds), so in-memory and MongoDB adapters order records the
+/// same way and a value reads back equal to what was written.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(3)
+}

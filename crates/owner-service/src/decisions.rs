@@ -1,7 +1,6 @@
 //! Deciding a booking: approve, reject, cancel — from the owner's API or from
 //! a traveler's cancellation request. One path, so both obey the same rules.
 
-use chrono::Utc;
 use events::{Actor, BookingStatus, BookingUpdateEvent, Envelope};
 use service_runtime::{outbox::OutboxMessage, store::StoreError};
 
@@ -37,7 +36,7 @@ pub async fn decide_and_save(
     by: Actor,
 ) -> Result<Booking, DecisionError> {
     let (next, event) =
-        decide(booking, to, reason, by, Utc::now()).map_err(DecisionError::NotAllowed)?;
+        decide(booking, to, reason, by, events::timestamp::now()).map_err(DecisionError::NotAllowed)?;
     let envelope = Envelope::new(SOURCE, BookingUpdateEvent::StatusChanged(event));
     let message = OutboxMessage::new(updates_topic, &envelope);
     store

@@ -218,7 +218,10 @@ impl OutboxStore for MongoOutbox {
                 let Ok(entries) = d.get_array(OUTBOX_FIELD) else {
                     continue;
                 };
-                for entry in entries {
+                // A document may hold several events: take them from the
+                // front (write order) and stop at `limit`; the rest stay for
+                // the next batch.
+                for entry in entries.iter().take(limit - messages.len()) {
                     match bson::from_bson::<OutboxMessage>(entry.clone()) {
                         Ok(m) => messages.push(m),
                         Err(e) => tracing::error!(error = %e, "unreadable outbox entry left in place"),

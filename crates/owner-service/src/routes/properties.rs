@@ -7,7 +7,6 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use chrono::Utc;
 use events::{Envelope, PropertyDelisted, PropertyEvent};
 use serde_json::{json, Value};
 use service_runtime::{
@@ -38,7 +37,7 @@ async fn create(
     caller: AuthUser,
     ApiJson(fields): ApiJson<PropertyFields>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let now = Utc::now();
+    let now = events::timestamp::now();
     let mut property = Property {
         id: Uuid::now_v7().to_string(),
         owner_id: caller.id,
@@ -115,7 +114,7 @@ async fn delist(
 /// it in between) with the event describing it.
 async fn save_change(state: &AppState, current: &Property, mut next: Property) -> Result<Json<Value>, ApiError> {
     next.version = current.version + 1;
-    next.updated_at = Utc::now();
+    next.updated_at = events::timestamp::now();
     let event = listing_event(state, &next);
     if !state.store.update_property(&next, current.version, event).await? {
         return Err(ApiError::conflict(

@@ -4,7 +4,6 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -89,7 +88,7 @@ async fn signup(
         email,
         role: state.role,
         password_hash: hash_password(body.password).await?,
-        created_at: Utc::now(),
+        created_at: events::timestamp::now(),
     };
     state.users.insert(&user).await.map_err(|e| match e {
         StoreError::Duplicate(_) => {

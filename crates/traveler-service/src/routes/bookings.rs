@@ -8,7 +8,6 @@ use axum::{
     routing::{get, put},
     Json, Router,
 };
-use chrono::Utc;
 use events::{BookingCancellationRequested, BookingRequestEvent, BookingStatus, Envelope};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -67,7 +66,7 @@ async fn create(
     ApiJson(request): ApiJson<BookingRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let key = idempotency_key(&headers, &caller.id, &request)?;
-    let now = Utc::now();
+    let now = events::timestamp::now();
     let nights = request.validate(now.date_naive())?;
     let property = state
         .store
@@ -150,7 +149,7 @@ async fn cancel(
     OptionalApiJson(body): OptionalApiJson<CancelBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let reason = params::reason(body.reason)?;
-    let now = Utc::now();
+    let now = events::timestamp::now();
     let envelope = Envelope::new(
         SOURCE,
         BookingRequestEvent::CancellationRequested(BookingCancellationRequested {

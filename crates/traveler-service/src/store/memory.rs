@@ -67,6 +67,7 @@ impl TravelerStore for InMemoryTravelerStore {
         let state = self.state.lock().await;
         let mut found: Vec<_> = state.catalog.values().filter(|p| q.matches(p)).cloned().collect();
         found.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        found.truncate(super::mongo::SEARCH_LIMIT as usize);
         Ok(found)
     }
 
@@ -77,6 +78,9 @@ impl TravelerStore for InMemoryTravelerStore {
         event: OutboxMessage,
     ) -> Result<CreateOutcome, StoreError> {
         let mut state = self.state.lock().await;
+        if state.bookings.contains_key(&b.id) {
+            return Err(StoreError::Duplicate("booking".into()));
+        }
         if let Some(key) = key {
             if let Some((booking_id, fingerprint)) = state.keys.get(&key.scoped_key) {
                 return Ok(if *fingerprint == key.fingerprint {

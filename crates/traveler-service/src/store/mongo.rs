@@ -23,7 +23,7 @@ use crate::domain::{
 pub const OUTBOX_COLLECTIONS: [&str; 1] = ["bookings"];
 
 /// How many catalog entries one search returns at most.
-const SEARCH_LIMIT: i64 = 500;
+pub const SEARCH_LIMIT: i64 = 500;
 
 /// traveler-service state in its own MongoDB database.
 ///
@@ -72,12 +72,18 @@ fn to_doc<T: serde::Serialize>(value: &T) -> Result<Document, StoreError> {
     bson::to_document(value).map_err(mongo::encode_error)
 }
 
-/// Runs a version-guarded upsert; a duplicate key means a newer version is
-/// stored already, which is the expected outcome for a stale event.
+/// Runs a version-guarded upsert. A duplicate key means the document exists
+/// (a newer version, or a concurrent first insert of the same id); the
+/// guarded update is then retried without upsert, so a newer version that
+/// lost the insert race is still applied and an older one is still ignored.
 async fn guarded_upsert(coll: &Collection<Document>, filter: Document, update: Document) -> Result<(), StoreError> {
-    match coll.update_one(filter, update).upsert(true).await {
+    match coll.update_one(filter.clone(), update.clone()).upsert(true).await {
         Ok(_) => Ok(()),
-        Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
+        Err(e) if mongo::is_duplicate_key(&e) => coll
+            .update_one(filter, update)
+            .await
+            .map(|_| ())
+            .map_err(mongo::read_error),
         Err(e) => Err(mongo::read_error(e)),
     }
 }
