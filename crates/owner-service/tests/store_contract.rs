@@ -1,0 +1,1172 @@
+//! The `OwnerStore` contract: every check below runs against both adapters —
+//! the in-memory one (embedded mode) and the MongoDB one (production, against
+//! the real MongoDB-protocol test server) — so the two cannot drift apart.
+//!
+//! Each check gets a fresh store and its outbox; events are observed through
+//! `OutboxStore::pending`, exactly as the relay sees them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use events::{
+    topics, Actor, ActorRole, BookingStatus, BookingUpdateEvent, Envelope, PropertyEvent,
+};
+use owner_service::{
+    decisions::{decide_and_save, DecisionError},
+    domain::{
+        booking::{decide, Booking},
+        property::Property,
+    },
+    store::{
+        BookingFilter, InMemoryOwnerStore, MongoOwnerStore, OwnerStore, SaveDecisionError,
+        OUTBOX_COLLECTIONS,
+    },
+};
+use service_runtime::{
+    mongo::MongoOutbox,
+    outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
+    store::StoreError,
+};
+use tokio::sync::Barrier;
+
+/// A store under test and the outbox its writes go to.
+struct Subject {
+    store: Arc<dyn OwnerStore>,
+    outbox: Arc<dyn OutboxStore>,
+}
+
+fn in_memory() -> Subject {
+    let outbox = Arc::new(InMemoryOutbox::new(OutboxSignal::default()));
+    Subject {
+        store: Arc::new(InMemoryOwnerStore::new(outbox.clone())),
+        outbox,
+    }
+}
+
+async fn mongodb(test: &str) -> Option<Subject> {
+    let servers = test_support::real_servers(test)?;
+    let db = test_support::fresh_database(&servers, "owner_contract").await;
+    let store = MongoOwnerStore::new(&db, OutboxSignal::default())
+        .await
+        .expect("MongoOwnerStore::new");
+    let outbox = MongoOutbox::new(&db, &OUTBOX_COLLECTIONS, "owner-service")
+        .await
+        .expect("MongoOutbox::new");
+    Some(Subject {
+        store: Arc::new(store),
+        outbox: Arc::new(outbox),
+    })
+}
+
+/// Generates, for each check, `in_memory::<check>` and `mongodb::<check>`.
+macro_rules! contract {
+    ($($check:ident),+ $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    super::checks::$check(super::in_memory()).await;
+                }
+            )+
+        }
+        mod mongodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let name = concat!("owner store_contract mongodb::", stringify!($check));
+                    let Some(subject) = super::mongodb(name).await else { return };
+                    super::checks::$check(subject).await;
+                }
+            )+
+        }
+    };
+}
+
+contract!(
+    property_insert_get_and_list_by_owner,
+    property_insert_refuses_a_duplicate_id,
+    outbox_pending_honours_the_limit_and_write_order,
+    update_property_requires_the_expected_version,
+    concurrent_property_updates_admit_exactly_one,
+    insert_booking_is_idempotent,
+    concurrent_redeliveries_store_a_booking_once,
+    bookings_of_filters_by_owner_status_and_property_newest_first,
+    save_decision_requires_the_expected_version,
+    accept_refuses_an_overlapping_accepted_booking,
+    accept_allows_back_to_back_stays_and_other_properties,
+    cancelled_and_rejected_bookings_do_not_block_acceptance,
+    concurrent_acceptances_of_overlapping_stays_admit_exactly_one,
+    concurrent_decisions_on_one_booking_admit_exactly_one,
+);
+
+// ---------------------------------------------------------------- test data
+
+/// A fixed instant with millisecond precision (what the stores keep).
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2031, 1, 1, 9, 0, 0).unwrap()
+        + Duration::milliseconds(seconds * 1000 + 123)
+}
+
+fn day(month: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2031, month, d).unwrap()
+}
+
+fn unique(prefix: &str) -> String {
+    test_support::unique(prefix)
+}
+
+fn property(id: &str, owner_id: &str, created_at: DateTime<Utc>) -> Property {
+    Property {
+        id: id.into(),
+        owner_id: owner_id.into(),
+        name: format!("House {id}"),
+        city: "Porto".into(),
+        country: "Portugal".into(),
+        address: Some("Rua das Flores 1".into()),
+        description: None,
+        price_per_night_cents: 10_000,
+        cleaning_fee_cents: 2_000,
+        service_fee_cents: 500,
+        currency: "EUR".into(),
+        max_guests: 4,
+        bedrooms: Some(2),
+        bathrooms: None,
+        amenities: vec!["wifi".into(), "kitchen".into()],
+        active: true,
+        version: 1,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn upserted(p: &Property) -> OutboxMessage {
+    let envelope = Envelope::new("test", PropertyEvent::Upserted(p.snapshot()));
+    OutboxMessage::new(topics::PROPERTY_LISTINGS, &envelope)
+}
+
+/// A PENDING booking of `property_id` (owner `owner_id`) for `[check_in, check_out)`.
+fn booking(
+    id: &str,
+    owner_id: &str,
+    property_id: &str,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    created_at: DateTime<Utc>,
+) -> Booking {
+    let nights = (check_out - check_in).num_days() as u32;
+    Booking {
+        id: id.into(),
+        property_id: property_id.into(),
+        owner_id: owner_id.into(),
+        traveler_id: "traveler-1".into(),
+        check_in,
+        check_out,
+        nights,
+        guests: 2,
+        total_price_cents: i64::from(nights) * 10_000 + 2_500,
+        currency: "EUR".into(),
+        status: BookingStatus::Pending,
+        status_reason: None,
+        version: 0,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn owner(id: &str) -> Actor {
+    Actor {
+        role: ActorRole::Owner,
+        id: id.into(),
+    }
+}
+
+/// `b` moved to `to` (as the domain computes it) and its event message.
+fn decision(b: &Booking, to: BookingStatus, now: DateTime<Utc>) -> (Booking, OutboxMessage) {
+    let (next, event) = decide(b, to, None, owner(&b.owner_id), now).expect("allowed transition");
+    let envelope = Envelope::new("test", BookingUpdateEvent::StatusChanged(event));
+    (next, OutboxMessage::new(topics::BOOKING_UPDATES, &envelope))
+}
+
+/// Saves a decision that must succeed; returns the stored booking.
+async fn decide_ok(store: &dyn OwnerStore, b: &Booking, to: BookingStatus) -> Booking {
+    let (next, message) = decision(b, to, at(600));
+    store
+        .save_decision(&next, b.version, message)
+        .await
+        .unwrap_or_else(|e| panic!("{} -> {}: {e}", b.id, to.as_str()));
+    next
+}
+
+/// The pending outbox messages (the relay's view).
+async fn pending(outbox: &dyn OutboxStore) -> Vec<OutboxMessage> {
+    outbox.pending(100).await.expect("outbox pending")
+}
+
+fn event_type(m: &OutboxMessage) -> String {
+    let payload: serde_json::Value = serde_json::from_str(&m.payload).expect("payload is JSON");
+    payload["event_type"]
+        .as_str()
+        .expect("event_type")
+        .to_string()
+}
+
+fn payload(m: &OutboxMessage) -> serde_json::Value {
+    serde_json::from_str(&m.payload).expect("payload is JSON")
+}
+
+/// (topic, key, event_type) of each message, sorted, for order-free comparison.
+fn summary(messages: &[OutboxMessage]) -> Vec<(String, String, String)> {
+    let mut list: Vec<_> = messages
+        .iter()
+        .map(|m| (m.topic.clone(), m.key.clone(), event_type(m)))
+        .collect();
+    list.sort();
+    list
+}
+
+fn sorted(mut messages: Vec<OutboxMessage>) -> Vec<OutboxMessage> {
+    messages.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    messages
+}
+
+fn ids(bookings: &[Booking]) -> Vec<&str> {
+    bookings.iter().map(|b| b.id.as_str()).collect()
+}
+
+async fn stored(store: &dyn OwnerStore, id: &str) -> Booking {
+    store
+        .booking(id)
+        .await
+        .expect("read booking")
+        .expect("booking exists")
+}
+
+// ------------------------------------------------------------------- checks
+
+mod checks {
+    use super::*;
+
+    pub async fn property_insert_get_and_list_by_owner(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let (alice, bob) = (unique("alice"), unique("bob"));
+        let older = property(&unique("p-old"), &alice, at(0));
+        let newer = property(&unique("p-new"), &alice, at(10));
+        // Same creation instant as `newer`: ties are broken by id, descending.
+        let mut tie = property(&format!("{}~", newer.id), &alice, at(10));
+        tie.description = Some("same instant".into());
+        let bobs = property(&unique("p-bob"), &bob, at(5));
+
+        let mut messages = Vec::new();
+        for p in [&older, &newer, &tie, &bobs] {
+            let m = upserted(p);
+            store
+                .insert_property(p, m.clone())
+                .await
+                .expect("insert property");
+            messages.push(m);
+        }
+
+        assert_eq!(
+            store.property(&older.id).await.unwrap(),
+            Some(older.clone())
+        );
+        assert_eq!(store.property(&bobs.id).await.unwrap(), Some(bobs.clone()));
+        assert_eq!(store.property("no-such-property").await.unwrap(), None);
+
+        assert_eq!(
+            store.properties_of(&alice).await.unwrap(),
+            vec![tie.clone(), newer.clone(), older.clone()],
+            "an owner's properties, newest first"
+        );
+        assert_eq!(store.properties_of(&bob).await.unwrap(), vec![bobs.clone()]);
+        assert_eq!(store.properties_of("nobody").await.unwrap(), vec![]);
+
+        // Each insert queued exactly its own event, unchanged.
+        let queued = pending(outbox).await;
+        assert_eq!(sorted(queued.clone()), sorted(messages.clone()));
+        for m in &queued {
+            assert_eq!(m.topic, topics::PROPERTY_LISTINGS);
+            assert_eq!(event_type(m), "property.upserted");
+            assert_eq!(payload(m)["data"]["property_id"], m.key.as_str());
+        }
+
+        // Marking some published removes exactly those.
+        outbox
+            .mark_published(&[messages[0].event_id.clone(), messages[3].event_id.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            sorted(pending(outbox).await),
+            sorted(vec![messages[1].clone(), messages[2].clone()])
+        );
+        let rest: Vec<_> = messages.iter().map(|m| m.event_id.clone()).collect();
+        outbox.mark_published(&rest).await.unwrap();
+        assert_eq!(pending(outbox).await, vec![]);
+        // The state is untouched by publishing.
+        assert_eq!(store.properties_of(&alice).await.unwrap().len(), 3);
+    }
+
+    pub async fn property_insert_refuses_a_duplicate_id(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let original = property(&unique("p"), &unique("owner"), at(0));
+        let first = upserted(&original);
+        store
+            .insert_property(&original, first.clone())
+            .await
+            .unwrap();
+
+        let mut other = property(&original.id, &unique("intruder"), at(1));
+        other.name = "Someone else's house".into();
+        let result = store.insert_property(&other, upserted(&other)).await;
+        assert!(
+            matches!(result, Err(StoreError::Duplicate(_))),
+            "a second property with the same id is a duplicate, got {result:?}"
+        );
+        assert_eq!(
+            store.property(&original.id).await.unwrap(),
+            Some(original.clone())
+        );
+        assert_eq!(store.properties_of(&other.owner_id).await.unwrap(), vec![]);
+        assert_eq!(
+            pending(outbox).await,
+            vec![first],
+            "the refused insert queued nothing"
+        );
+    }
+
+    pub async fn outbox_pending_honours_the_limit_and_write_order(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        // One property changed three times (three events on one aggregate)...
+        let mut p = property(&unique("p"), &unique("owner"), at(0));
+        let mut written = vec![upserted(&p)];
+        store.insert_property(&p, written[0].clone()).await.unwrap();
+        for v in 2..=3 {
+            let expected = p.version;
+            p = Property {
+                name: format!("Version {v}"),
+                version: v,
+                updated_at: at(v as i64),
+                ..p
+            };
+            let m = upserted(&p);
+            assert!(store
+                .update_property(&p, expected, m.clone())
+                .await
+                .unwrap());
+            written.push(m);
+        }
+        // ...and one decided booking (one event on another aggregate).
+        let b = booking(
+            &unique("b"),
+            &p.owner_id,
+            &p.id,
+            day(2, 1),
+            day(2, 3),
+            at(0),
+        );
+        store.insert_booking(&b).await.unwrap();
+        let (next, decided) = decision(&b, BookingStatus::Accepted, at(9));
+        store
+            .save_decision(&next, 0, decided.clone())
+            .await
+            .unwrap();
+
+        let all = pending(outbox).await;
+        assert_eq!(all.len(), 4);
+        let of_p: Vec<_> = all.iter().filter(|m| m.key == p.id).cloned().collect();
+        assert_eq!(of_p, written, "one aggregate's events in write order");
+
+        // "Up to `limit` unpublished messages, each aggregate's in write order."
+        for limit in 1..=4 {
+            let batch = outbox.pending(limit).await.unwrap();
+            assert!(
+                !batch.is_empty() && batch.len() <= limit,
+                "pending({limit}) returned {} messages",
+                batch.len()
+            );
+            let of_p: Vec<_> = batch.iter().filter(|m| m.key == p.id).cloned().collect();
+            assert_eq!(
+                of_p,
+                written[..of_p.len()],
+                "pending({limit}): a prefix of the property's events"
+            );
+        }
+
+        // Publishing the oldest leaves the rest, still in order.
+        outbox
+            .mark_published(std::slice::from_ref(&written[0].event_id))
+            .await
+            .unwrap();
+        let rest: Vec<_> = pending(outbox)
+            .await
+            .into_iter()
+            .filter(|m| m.key == p.id)
+            .collect();
+        assert_eq!(rest, written[1..]);
+        assert!(pending(outbox).await.contains(&decided));
+    }
+
+    pub async fn update_property_requires_the_expected_version(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let v1 = property(&unique("p"), &unique("owner"), at(0));
+        let created = upserted(&v1);
+        store.insert_property(&v1, created.clone()).await.unwrap();
+
+        let v2 = Property {
+            name: "Renamed".into(),
+            price_per_night_cents: 12_345,
+            amenities: vec![],
+            address: None,
+            active: false,
+            version: 2,
+            updated_at: at(60),
+            ..v1.clone()
+        };
+        let updated = upserted(&v2);
+        assert!(store
+            .update_property(&v2, 1, updated.clone())
+            .await
+            .unwrap());
+        assert_eq!(store.property(&v1.id).await.unwrap(), Some(v2.clone()));
+        assert_eq!(
+            store.properties_of(&v1.owner_id).await.unwrap(),
+            vec![v2.clone()]
+        );
+        assert_eq!(
+            pending(outbox).await,
+            vec![created.clone(), updated.clone()],
+            "both events, in write order"
+        );
+
+        // A writer that read version 1 lost the race: nothing changes.
+        let stale = Property {
+            name: "Stale write".into(),
+            version: 2,
+            ..v1.clone()
+        };
+        assert!(!store
+            .update_property(&stale, 1, upserted(&stale))
+            .await
+            .unwrap());
+        assert_eq!(store.property(&v1.id).await.unwrap(), Some(v2.clone()));
+        assert_eq!(
+            pending(outbox).await,
+            vec![created.clone(), updated.clone()]
+        );
+
+        // A version ahead of the stored one is just as wrong.
+        assert!(!store
+            .update_property(&stale, 7, upserted(&stale))
+            .await
+            .unwrap());
+
+        // An unknown property is not created by an update.
+        let ghost = property(&unique("ghost"), &v1.owner_id, at(0));
+        assert!(!store
+            .update_property(&ghost, 1, upserted(&ghost))
+            .await
+            .unwrap());
+        assert_eq!(store.property(&ghost.id).await.unwrap(), None);
+        assert_eq!(pending(outbox).await, vec![created, updated]);
+    }
+
+    pub async fn concurrent_property_updates_admit_exactly_one(s: Subject) {
+        const TASKS: usize = 8;
+        let v1 = property(&unique("p"), &unique("owner"), at(0));
+        let created = upserted(&v1);
+        s.store.insert_property(&v1, created.clone()).await.unwrap();
+        let barrier = Arc::new(Barrier::new(TASKS));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (store, barrier) = (s.store.clone(), barrier.clone());
+                let next = Property {
+                    name: format!("Writer {i}"),
+                    version: 2,
+                    updated_at: at(60 + i as i64),
+                    ..v1.clone()
+                };
+                tokio::spawn(async move {
+                    let message = upserted(&next);
+                    barrier.wait().await;
+                    let saved = store
+                        .update_property(&next, 1, message.clone())
+                        .await
+                        .expect("update");
+                    (next, message, saved)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (next, message, saved) = t.await.expect("task");
+            if saved {
+                winners.push((next, message));
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one writer of version 1 wins");
+        let (next, message) = winners.pop().unwrap();
+        assert_eq!(s.store.property(&v1.id).await.unwrap(), Some(next));
+        assert_eq!(
+            pending(&*s.outbox).await,
+            vec![created, message],
+            "only the winner's event"
+        );
+    }
+
+    pub async fn concurrent_redeliveries_store_a_booking_once(s: Subject) {
+        const TASKS: usize = 8;
+        let id = unique("b");
+        let o = unique("owner");
+        let barrier = Arc::new(Barrier::new(TASKS));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (store, barrier) = (s.store.clone(), barrier.clone());
+                let b = Booking {
+                    guests: 1 + i as u32,
+                    ..booking(&id, &o, "p-1", day(3, 1), day(3, 4), at(0))
+                };
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let inserted = store.insert_booking(&b).await.expect("insert");
+                    (b, inserted)
+                })
+            })
+            .collect();
+        let mut inserted = Vec::new();
+        for t in tasks {
+            let (b, first) = t.await.expect("task");
+            if first {
+                inserted.push(b);
+            }
+        }
+        assert_eq!(inserted.len(), 1, "exactly one delivery stores the booking");
+        assert_eq!(stored(&*s.store, &id).await, inserted[0]);
+        assert_eq!(
+            s.store
+                .bookings_of(&o, &BookingFilter::default())
+                .await
+                .unwrap(),
+            inserted
+        );
+    }
+
+    pub async fn insert_booking_is_idempotent(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let b = booking(
+            &unique("b"),
+            &unique("owner"),
+            "p-1",
+            day(3, 1),
+            day(3, 4),
+            at(0),
+        );
+        assert!(store.insert_booking(&b).await.unwrap());
+        assert_eq!(stored(store, &b.id).await, b);
+
+        // Redelivery of the request, even with different content, changes nothing.
+        let redelivered = Booking {
+            guests: 9,
+            status: BookingStatus::Accepted,
+            version: 5,
+            ..b.clone()
+        };
+        assert!(!store.insert_booking(&redelivered).await.unwrap());
+        assert!(!store.insert_booking(&b).await.unwrap());
+        assert_eq!(stored(store, &b.id).await, b);
+        assert_eq!(
+            store
+                .bookings_of(&b.owner_id, &BookingFilter::default())
+                .await
+                .unwrap(),
+            vec![b.clone()]
+        );
+
+        assert_eq!(store.booking("no-such-booking").await.unwrap(), None);
+        assert_eq!(
+            pending(outbox).await,
+            vec![],
+            "storing a request publishes nothing"
+        );
+    }
+
+    pub async fn bookings_of_filters_by_owner_status_and_property_newest_first(s: Subject) {
+        let store = &*s.store;
+        let (olga, oscar) = (unique("olga"), unique("oscar"));
+        let (p1, p2) = (unique("p1"), unique("p2"));
+        let b1 = booking(&unique("b1"), &olga, &p1, day(4, 1), day(4, 3), at(1));
+        let b2 = booking(&unique("b2"), &olga, &p2, day(4, 1), day(4, 3), at(2));
+        let b3 = booking(&unique("b3"), &olga, &p1, day(4, 10), day(4, 12), at(3));
+        // Same instant as b3: ties go by id, descending.
+        let b4 = booking(
+            &format!("{}~", b3.id),
+            &olga,
+            &p2,
+            day(5, 1),
+            day(5, 2),
+            at(3),
+        );
+        let other = booking(
+            &unique("b-other"),
+            &oscar,
+            &p1,
+            day(4, 20),
+            day(4, 22),
+            at(4),
+        );
+        // Inserted out of order on purpose.
+        for b in [&b3, &other, &b1, &b4, &b2] {
+            assert!(store.insert_booking(b).await.unwrap());
+        }
+        let b2 = decide_ok(store, &b2, BookingStatus::Accepted).await;
+        let b3 = decide_ok(store, &b3, BookingStatus::Rejected).await;
+
+        let of = |owner: String, status: Option<BookingStatus>, property_id: Option<String>| async move {
+            store
+                .bookings_of(
+                    &owner,
+                    &BookingFilter {
+                        status,
+                        property_id,
+                    },
+                )
+                .await
+                .expect("bookings_of")
+        };
+        let all = of(olga.clone(), None, None).await;
+        assert_eq!(
+            ids(&all),
+            ids(&[b4.clone(), b3.clone(), b2.clone(), b1.clone()])
+        );
+        assert_eq!(
+            all,
+            vec![b4.clone(), b3.clone(), b2.clone(), b1.clone()],
+            "stored as saved"
+        );
+
+        assert_eq!(
+            of(olga.clone(), Some(BookingStatus::Pending), None).await,
+            vec![b4.clone(), b1.clone()]
+        );
+        assert_eq!(
+            of(olga.clone(), Some(BookingStatus::Accepted), None).await,
+            vec![b2.clone()]
+        );
+        assert_eq!(
+            of(olga.clone(), Some(BookingStatus::Rejected), None).await,
+            vec![b3.clone()]
+        );
+        assert_eq!(
+            of(olga.clone(), Some(BookingStatus::Cancelled), None).await,
+            vec![]
+        );
+        assert_eq!(
+            of(olga.clone(), None, Some(p1.clone())).await,
+            vec![b3.clone(), b1.clone()]
+        );
+        assert_eq!(
+            of(olga.clone(), None, Some(p2.clone())).await,
+            vec![b4.clone(), b2.clone()]
+        );
+        assert_eq!(
+            of(olga.clone(), Some(BookingStatus::Pending), Some(p1.clone())).await,
+            vec![b1.clone()]
+        );
+        assert_eq!(
+            of(
+                olga.clone(),
+                Some(BookingStatus::Accepted),
+                Some(p1.clone())
+            )
+            .await,
+            vec![]
+        );
+        assert_eq!(
+            of(olga.clone(), None, Some("no-such-property".into())).await,
+            vec![]
+        );
+
+        assert_eq!(of(oscar.clone(), None, None).await, vec![other.clone()]);
+        assert_eq!(
+            of(oscar, None, Some(p2)).await,
+            vec![],
+            "another owner's property filter"
+        );
+        assert_eq!(of("nobody".into(), None, None).await, vec![]);
+    }
+
+    pub async fn save_decision_requires_the_expected_version(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let b = booking(
+            &unique("b"),
+            &unique("owner"),
+            &unique("p"),
+            day(6, 1),
+            day(6, 5),
+            at(0),
+        );
+        store.insert_booking(&b).await.unwrap();
+
+        let (rejected, message) = decision(&b, BookingStatus::Rejected, at(30));
+        store
+            .save_decision(&rejected, 0, message.clone())
+            .await
+            .expect("first decision");
+        assert_eq!(stored(store, &b.id).await, rejected);
+        let queued = pending(outbox).await;
+        assert_eq!(
+            queued,
+            vec![message.clone()],
+            "exactly the decision's event"
+        );
+        assert_eq!(
+            summary(&queued),
+            vec![(
+                topics::BOOKING_UPDATES.into(),
+                b.id.clone(),
+                "booking.status_changed".into()
+            )]
+        );
+        assert_eq!(payload(&queued[0])["data"]["status"], "REJECTED");
+        assert_eq!(payload(&queued[0])["data"]["version"], 1);
+
+        // Decisions computed from the booking as it was before (version 0)
+        // lose, whatever they decide, and publish nothing.
+        for to in [
+            BookingStatus::Cancelled,
+            BookingStatus::Rejected,
+            BookingStatus::Accepted,
+        ] {
+            let (late, late_message) = decision(&b, to, at(40));
+            assert_eq!(
+                store.save_decision(&late, 0, late_message).await,
+                Err(SaveDecisionError::Conflict),
+                "stale {} must conflict",
+                to.as_str()
+            );
+        }
+        assert_eq!(stored(store, &b.id).await, rejected);
+        assert_eq!(pending(outbox).await, vec![message.clone()]);
+
+        // A decision on a booking that does not exist conflicts too.
+        let ghost = booking(
+            &unique("ghost"),
+            &b.owner_id,
+            &b.property_id,
+            day(7, 1),
+            day(7, 2),
+            at(0),
+        );
+        for to in [BookingStatus::Accepted, BookingStatus::Cancelled] {
+            let (next, m) = decision(&ghost, to, at(40));
+            assert_eq!(
+                store.save_decision(&next, 0, m).await,
+                Err(SaveDecisionError::Conflict)
+            );
+        }
+        assert_eq!(store.booking(&ghost.id).await.unwrap(), None);
+        assert_eq!(pending(outbox).await, vec![message.clone()]);
+
+        // ACCEPTED then CANCELLED: each step with the version it read.
+        let c = booking(
+            &unique("c"),
+            &b.owner_id,
+            &b.property_id,
+            day(6, 1),
+            day(6, 5),
+            at(1),
+        );
+        store.insert_booking(&c).await.unwrap();
+        let (accepted, m1) = decision(&c, BookingStatus::Accepted, at(50));
+        store
+            .save_decision(&accepted, 0, m1.clone())
+            .await
+            .expect("accept");
+        let (cancelled, m2) = decision(&accepted, BookingStatus::Cancelled, at(51));
+        assert_eq!(
+            store.save_decision(&cancelled, 0, m2.clone()).await,
+            Err(SaveDecisionError::Conflict),
+            "version 0 is stale once accepted"
+        );
+        store
+            .save_decision(&cancelled, 1, m2.clone())
+            .await
+            .expect("cancel");
+        assert_eq!(stored(store, &c.id).await, cancelled);
+        assert_eq!(cancelled.version, 2);
+        let of_c: Vec<_> = pending(outbox)
+            .await
+            .into_iter()
+            .filter(|m| m.key == c.id)
+            .collect();
+        assert_eq!(
+            of_c,
+            vec![m1.clone(), m2.clone()],
+            "one aggregate's events in write order"
+        );
+
+        let all: Vec<_> = [&message, &m1, &m2]
+            .iter()
+            .map(|m| m.event_id.clone())
+            .collect();
+        outbox.mark_published(&all).await.unwrap();
+        assert_eq!(pending(outbox).await, vec![]);
+    }
+
+    pub async fn accept_refuses_an_overlapping_accepted_booking(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let (o, p) = (unique("owner"), unique("p"));
+        let first = booking(&unique("first"), &o, &p, day(6, 10), day(6, 15), at(0));
+        store.insert_booking(&first).await.unwrap();
+        let first = decide_ok(store, &first, BookingStatus::Accepted).await;
+        let baseline = pending(outbox).await;
+        assert_eq!(baseline.len(), 1);
+
+        let overlapping = [
+            (day(6, 12), day(6, 14), "inside"),
+            (day(6, 8), day(6, 11), "across check-in"),
+            (day(6, 14), day(6, 20), "across check-out"),
+            (day(6, 1), day(6, 30), "around"),
+            (day(6, 10), day(6, 15), "same nights"),
+            (day(6, 14), day(6, 15), "last night"),
+            (day(6, 9), day(6, 11), "first night"),
+        ];
+        for (check_in, check_out, what) in overlapping {
+            let b = booking(&unique("b"), &o, &p, check_in, check_out, at(1));
+            store.insert_booking(&b).await.unwrap();
+            let (next, m) = decision(&b, BookingStatus::Accepted, at(2));
+            assert_eq!(
+                store.save_decision(&next, 0, m).await,
+                Err(SaveDecisionError::Overlap(first.id.clone())),
+                "{what}: {check_in}..{check_out} overlaps {}..{}",
+                first.check_in,
+                first.check_out
+            );
+            assert_eq!(
+                stored(store, &b.id).await,
+                b,
+                "{what}: the refused booking is unchanged"
+            );
+
+            // Through the decision path too, with the same answer.
+            let err = decide_and_save(
+                store,
+                topics::BOOKING_UPDATES,
+                &b,
+                BookingStatus::Accepted,
+                None,
+                owner(&o),
+            )
+            .await
+            .expect_err("overlap");
+            assert!(
+                matches!(&err, DecisionError::Overlap(id) if *id == first.id),
+                "{what}: {err:?}"
+            );
+
+            // Refusing it is always possible.
+            decide_ok(store, &b, BookingStatus::Rejected).await;
+        }
+        assert_eq!(stored(store, &first.id).await, first);
+        let after = pending(outbox).await;
+        let decisions: Vec<_> = after.iter().filter(|m| !baseline.contains(m)).collect();
+        assert_eq!(
+            decisions.len(),
+            overlapping.len(),
+            "only the rejections were queued"
+        );
+        assert!(decisions
+            .iter()
+            .all(|m| payload(m)["data"]["status"] == "REJECTED"));
+    }
+
+    pub async fn accept_allows_back_to_back_stays_and_other_properties(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let (o, p, q) = (unique("owner"), unique("p"), unique("q"));
+        let middle = booking(&unique("middle"), &o, &p, day(8, 10), day(8, 15), at(0));
+        let after = booking(&unique("after"), &o, &p, day(8, 15), day(8, 18), at(1));
+        let before = booking(&unique("before"), &o, &p, day(8, 5), day(8, 10), at(2));
+        let elsewhere = booking(&unique("elsewhere"), &o, &q, day(8, 10), day(8, 15), at(3));
+        let other_owner = booking(
+            &unique("other-owner"),
+            &unique("owner2"),
+            &unique("r"),
+            day(8, 1),
+            day(8, 30),
+            at(4),
+        );
+        let all = [&middle, &after, &before, &elsewhere, &other_owner];
+        for b in all {
+            store.insert_booking(b).await.unwrap();
+        }
+        for b in all {
+            let next = decide_ok(store, b, BookingStatus::Accepted).await;
+            assert_eq!(stored(store, &b.id).await, next);
+        }
+        let queued = pending(outbox).await;
+        let mut keys: Vec<_> = summary(&queued).into_iter().map(|(_, k, _)| k).collect();
+        keys.sort();
+        let mut expected: Vec<_> = all.iter().map(|b| b.id.clone()).collect();
+        expected.sort();
+        assert_eq!(keys, expected, "one event per acceptance");
+
+        // Now the gap is closed: a stay across `before` and `middle` overlaps one of them.
+        let across = booking(&unique("across"), &o, &p, day(8, 9), day(8, 11), at(5));
+        store.insert_booking(&across).await.unwrap();
+        let (next, m) = decision(&across, BookingStatus::Accepted, at(6));
+        match store.save_decision(&next, 0, m).await {
+            Err(SaveDecisionError::Overlap(id)) => {
+                assert!(id == before.id || id == middle.id, "{id}")
+            }
+            other => panic!("expected an overlap, got {other:?}"),
+        }
+        assert_eq!(pending(outbox).await.len(), all.len());
+    }
+
+    pub async fn cancelled_and_rejected_bookings_do_not_block_acceptance(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let (o, p) = (unique("owner"), unique("p"));
+        let rejected = booking(&unique("rejected"), &o, &p, day(9, 1), day(9, 10), at(0));
+        let cancelled_pending =
+            booking(&unique("cancelled-p"), &o, &p, day(9, 2), day(9, 9), at(1));
+        let accepted_then_cancelled =
+            booking(&unique("cancelled-a"), &o, &p, day(9, 3), day(9, 8), at(2));
+        let still_pending = booking(&unique("pending"), &o, &p, day(9, 4), day(9, 7), at(3));
+        let winner = booking(&unique("winner"), &o, &p, day(9, 4), day(9, 6), at(4));
+        for b in [
+            &rejected,
+            &cancelled_pending,
+            &accepted_then_cancelled,
+            &still_pending,
+            &winner,
+        ] {
+            store.insert_booking(b).await.unwrap();
+        }
+        decide_ok(store, &rejected, BookingStatus::Rejected).await;
+        decide_ok(store, &cancelled_pending, BookingStatus::Cancelled).await;
+        let accepted = decide_ok(store, &accepted_then_cancelled, BookingStatus::Accepted).await;
+        // While it is accepted, it blocks.
+        let (next, m) = decision(&winner, BookingStatus::Accepted, at(5));
+        assert_eq!(
+            store.save_decision(&next, 0, m).await,
+            Err(SaveDecisionError::Overlap(accepted.id.clone()))
+        );
+        decide_ok(store, &accepted, BookingStatus::Cancelled).await;
+        let before = pending(outbox).await.len();
+
+        // Rejected, cancelled (from PENDING or from ACCEPTED) and PENDING
+        // bookings of the same nights do not block.
+        let won = decide_ok(store, &winner, BookingStatus::Accepted).await;
+        assert_eq!(stored(store, &winner.id).await, won);
+        assert_eq!(pending(outbox).await.len(), before + 1);
+
+        // ...but the new acceptance blocks the still pending one.
+        let (next, m) = decision(&still_pending, BookingStatus::Accepted, at(7));
+        assert_eq!(
+            store.save_decision(&next, 0, m).await,
+            Err(SaveDecisionError::Overlap(winner.id.clone()))
+        );
+        assert_eq!(pending(outbox).await.len(), before + 1);
+    }
+
+    pub async fn concurrent_acceptances_of_overlapping_stays_admit_exactly_one(s: Subject) {
+        const TASKS: usize = 8;
+        const ROUNDS: usize = 3;
+        let outbox = s.outbox.clone();
+        for round in 0..ROUNDS {
+            let (o, p) = (unique("owner"), unique("p"));
+            // All stays share the night of the 5th; none is back-to-back with another.
+            let mut candidates = Vec::new();
+            for i in 0..TASKS {
+                let check_in = day(10, 1 + (i as u32 % 4));
+                let check_out = day(10, 6 + (i as u32 % 3));
+                let b = booking(
+                    &format!("{}-{i}", unique("b")),
+                    &o,
+                    &p,
+                    check_in,
+                    check_out,
+                    at(i as i64),
+                );
+                s.store.insert_booking(&b).await.unwrap();
+                candidates.push(b);
+            }
+            let barrier = Arc::new(Barrier::new(TASKS));
+            let tasks: Vec<_> = candidates
+                .iter()
+                .cloned()
+                .map(|b| {
+                    let (store, barrier, o) = (s.store.clone(), barrier.clone(), o.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        let result = decide_and_save(
+                            &*store,
+                            topics::BOOKING_UPDATES,
+                            &b,
+                            BookingStatus::Accepted,
+                            None,
+                            owner(&o),
+                        )
+                        .await;
+                        (b.id, result)
+                    })
+                })
+                .collect();
+            let mut won = Vec::new();
+            let mut refused = Vec::new();
+            for t in tasks {
+                match t.await.expect("task") {
+                    (id, Ok(next)) => won.push((id, next)),
+                    (id, Err(DecisionError::Overlap(other))) => refused.push((id, other)),
+                    (id, Err(e)) => panic!("round {round}: {id}: unexpected {e:?}"),
+                }
+            }
+            assert_eq!(
+                won.len(),
+                1,
+                "round {round}: exactly one acceptance wins: {won:?}"
+            );
+            let winner = &won[0].0;
+            assert_eq!(refused.len(), TASKS - 1);
+            for (id, other) in &refused {
+                assert_eq!(
+                    other, winner,
+                    "round {round}: {id} is refused because of the winner"
+                );
+            }
+
+            let accepted = s
+                .store
+                .bookings_of(
+                    &o,
+                    &BookingFilter {
+                        status: Some(BookingStatus::Accepted),
+                        property_id: Some(p.clone()),
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(ids(&accepted), vec![winner.as_str()], "round {round}");
+            assert_eq!(accepted[0].version, 1);
+            let still_pending = s
+                .store
+                .bookings_of(
+                    &o,
+                    &BookingFilter {
+                        status: Some(BookingStatus::Pending),
+                        property_id: None,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                still_pending.len(),
+                TASKS - 1,
+                "round {round}: the losers are unchanged"
+            );
+            assert!(still_pending.iter().all(|b| b.version == 0));
+
+            let queued = pending(&*outbox).await;
+            assert_eq!(
+                queued.len(),
+                1,
+                "round {round}: one event, the winner's: {:?}",
+                summary(&queued)
+            );
+            assert_eq!(&queued[0].key, winner);
+            assert_eq!(payload(&queued[0])["data"]["status"], "ACCEPTED");
+            outbox
+                .mark_published(std::slice::from_ref(&queued[0].event_id))
+                .await
+                .unwrap();
+        }
+    }
+
+    pub async fn concurrent_decisions_on_one_booking_admit_exactly_one(s: Subject) {
+        const ROUNDS: usize = 3;
+        let outbox = s.outbox.clone();
+        let choices = [
+            BookingStatus::Accepted,
+            BookingStatus::Rejected,
+            BookingStatus::Cancelled,
+            BookingStatus::Accepted,
+            BookingStatus::Rejected,
+            BookingStatus::Cancelled,
+            BookingStatus::Accepted,
+            BookingStatus::Rejected,
+        ];
+        for round in 0..ROUNDS {
+            let o = unique("owner");
+            let b = booking(
+                &unique("b"),
+                &o,
+                &unique("p"),
+                day(11, 1),
+                day(11, 8),
+                at(0),
+            );
+            s.store.insert_booking(&b).await.unwrap();
+            // Rotate so a different kind of decision starts first each round.
+            let mut order = choices.to_vec();
+            order.rotate_left(round);
+            let barrier = Arc::new(Barrier::new(order.len()));
+            let tasks: Vec<_> = order
+                .iter()
+                .map(|&to| {
+                    let (store, barrier, b, o) =
+                        (s.store.clone(), barrier.clone(), b.clone(), o.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        let result = decide_and_save(
+                            &*store,
+                            topics::BOOKING_UPDATES,
+                            &b,
+                            to,
+                            None,
+                            owner(&o),
+                        )
+                        .await;
+                        (to, result)
+                    })
+                })
+                .collect();
+            let mut won = Vec::new();
+            let mut conflicts = 0;
+            for t in tasks {
+                match t.await.expect("task") {
+                    (to, Ok(next)) => won.push((to, next)),
+                    (_, Err(DecisionError::Conflict)) => conflicts += 1,
+                    (to, Err(e)) => panic!("round {round}: {}: unexpected {e:?}", to.as_str()),
+                }
+            }
+            assert_eq!(
+                won.len(),
+                1,
+                "round {round}: exactly one decision wins: {won:?}"
+            );
+            assert_eq!(conflicts, order.len() - 1);
+            let (to, next) = &won[0];
+
+            let now = stored(&*s.store, &b.id).await;
+            assert_eq!((now.status, now.version), (*to, 1), "round {round}");
+            assert_eq!(now.id, next.id);
+
+            let queued = pending(&*outbox).await;
+            let mine: Vec<_> = queued.iter().filter(|m| m.key == b.id).collect();
+            assert_eq!(
+                mine.len(),
+                1,
+                "round {round}: one event for the booking: {:?}",
+                summary(&queued)
+            );
+            assert_eq!(queued.len(), 1);
+            let data = &payload(mine[0])["data"];
+            assert_eq!(data["status"], to.as_str());
+            assert_eq!(data["previous_status"], "PENDING");
+            assert_eq!(data["version"], 1);
+            outbox
+                .mark_published(std::slice::from_ref(&mine[0].event_id))
+                .await
+                .unwrap();
+        }
+    }
+}

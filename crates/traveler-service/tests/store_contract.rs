@@ -1,0 +1,1193 @@
+//! The `TravelerStore` contract: every check below runs against both adapters
+//! — the in-memory one (embedded mode) and the MongoDB one (production,
+//! against the real MongoDB-protocol test server) — so the two cannot drift
+//! apart.
+//!
+//! Each check gets a fresh store and its outbox; events are observed through
+//! `OutboxStore::pending`, exactly as the relay sees them.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use events::{
+    topics, Actor, ActorRole, BookingCancellationRequested, BookingRequestEvent, BookingStatus,
+    BookingStatusChanged, Envelope,
+};
+use service_runtime::{
+    mongo::MongoOutbox,
+    outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
+};
+use traveler_service::{
+    domain::{
+        booking::Booking,
+        catalog::{CatalogProperty, CatalogQuery},
+    },
+    store::{
+        CancelOutcome, CreateOutcome, IdempotencyKey, InMemoryTravelerStore, MongoTravelerStore,
+        StatusApplied, TravelerStore, OUTBOX_COLLECTIONS,
+    },
+};
+
+/// A store under test and the outbox its writes go to.
+struct Subject {
+    store: Arc<dyn TravelerStore>,
+    outbox: Arc<dyn OutboxStore>,
+}
+
+fn in_memory() -> Subject {
+    let outbox = Arc::new(InMemoryOutbox::new(OutboxSignal::default()));
+    Subject {
+        store: Arc::new(InMemoryTravelerStore::new(outbox.clone())),
+        outbox,
+    }
+}
+
+async fn mongodb(test: &str) -> Option<Subject> {
+    let servers = test_support::real_servers(test)?;
+    let db = test_support::fresh_database(&servers, "traveler_contract").await;
+    let store = MongoTravelerStore::new(&db, OutboxSignal::default())
+        .await
+        .expect("MongoTravelerStore::new");
+    let outbox = MongoOutbox::new(&db, &OUTBOX_COLLECTIONS, "traveler-service")
+        .await
+        .expect("MongoOutbox::new");
+    Some(Subject {
+        store: Arc::new(store),
+        outbox: Arc::new(outbox),
+    })
+}
+
+/// Generates, for each check, `in_memory::<check>` and `mongodb::<check>`.
+macro_rules! contract {
+    ($($check:ident),+ $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    super::checks::$check(super::in_memory()).await;
+                }
+            )+
+        }
+        mod mongodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let name = concat!("traveler store_contract mongodb::", stringify!($check));
+                    let Some(subject) = super::mongodb(name).await else { return };
+                    super::checks::$check(subject).await;
+                }
+            )+
+        }
+    };
+}
+
+contract!(
+    upsert_listing_then_read_it_back,
+    an_older_listing_version_never_overwrites_a_newer_one,
+    delist_applies_only_to_newer_versions,
+    concurrent_listing_versions_converge_on_the_newest,
+    search_returns_active_listings_by_city_and_capacity,
+    create_booking_queues_its_request_event,
+    idempotency_key_replays_the_same_request_and_refuses_a_different_one,
+    concurrent_retries_with_one_idempotency_key_create_one_booking,
+    bookings_of_filters_by_traveler_and_status_newest_first,
+    cancellation_is_requested_once_and_only_by_the_traveler,
+    cancellation_of_a_final_booking_is_refused,
+    concurrent_cancellation_requests_queue_one_event,
+    apply_status_keeps_the_newest_version,
+    concurrent_status_changes_converge_on_the_newest,
+);
+
+// ---------------------------------------------------------------- test data
+
+/// A fixed instant with millisecond precision (what the stores keep).
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2031, 1, 1, 9, 0, 0).unwrap()
+        + Duration::milliseconds(seconds * 1000 + 123)
+}
+
+fn day(month: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2031, month, d).unwrap()
+}
+
+fn unique(prefix: &str) -> String {
+    test_support::unique(prefix)
+}
+
+fn listing(id: &str, name: &str, city: &str, max_guests: u32, version: u64) -> CatalogProperty {
+    CatalogProperty {
+        id: id.into(),
+        owner_id: "owner-1".into(),
+        name: name.into(),
+        city: city.into(),
+        country: "Portugal".into(),
+        address: Some("Rua das Flores 1".into()),
+        description: None,
+        price_per_night_cents: 10_000,
+        cleaning_fee_cents: 2_000,
+        service_fee_cents: 500,
+        currency: "EUR".into(),
+        max_guests,
+        bedrooms: Some(2),
+        bathrooms: None,
+        amenities: vec!["wifi".into()],
+        active: true,
+        version,
+        updated_at: at(version as i64),
+    }
+}
+
+fn booking(id: &str, traveler_id: &str, created_at: DateTime<Utc>) -> Booking {
+    Booking {
+        id: id.into(),
+        property_id: "p-1".into(),
+        property_name: "Casa Azul".into(),
+        owner_id: "owner-1".into(),
+        traveler_id: traveler_id.into(),
+        check_in: day(3, 1),
+        check_out: day(3, 4),
+        nights: 3,
+        guests: 2,
+        total_price_cents: 32_500,
+        currency: "EUR".into(),
+        status: BookingStatus::Pending,
+        status_reason: None,
+        version: 0,
+        cancellation_requested_at: None,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn requested(b: &Booking) -> OutboxMessage {
+    let envelope = Envelope::new("test", BookingRequestEvent::Requested(b.requested_event()));
+    OutboxMessage::new(topics::BOOKING_REQUESTS, &envelope)
+}
+
+fn cancellation(b: &Booking, at: DateTime<Utc>) -> OutboxMessage {
+    let envelope = Envelope::new(
+        "test",
+        BookingRequestEvent::CancellationRequested(BookingCancellationRequested {
+            booking_id: b.id.clone(),
+            traveler_id: b.traveler_id.clone(),
+            reason: Some("plans changed".into()),
+            requested_at: at,
+        }),
+    );
+    OutboxMessage::new(topics::BOOKING_REQUESTS, &envelope)
+}
+
+fn change(
+    b: &Booking,
+    status: BookingStatus,
+    version: u32,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> BookingStatusChanged {
+    BookingStatusChanged {
+        booking_id: b.id.clone(),
+        property_id: b.property_id.clone(),
+        owner_id: b.owner_id.clone(),
+        traveler_id: b.traveler_id.clone(),
+        status,
+        previous_status: BookingStatus::Pending,
+        reason: reason.map(str::to_string),
+        changed_by: Actor {
+            role: ActorRole::Owner,
+            id: b.owner_id.clone(),
+        },
+        version,
+        changed_at: at,
+    }
+}
+
+fn key(scoped_key: &str, fingerprint: &str) -> IdempotencyKey {
+    IdempotencyKey {
+        scoped_key: scoped_key.into(),
+        fingerprint: fingerprint.into(),
+    }
+}
+
+/// The pending outbox messages (the relay's view).
+async fn pending(outbox: &dyn OutboxStore) -> Vec<OutboxMessage> {
+    outbox.pending(100).await.expect("outbox pending")
+}
+
+fn payload(m: &OutboxMessage) -> serde_json::Value {
+    serde_json::from_str(&m.payload).expect("payload is JSON")
+}
+
+fn event_type(m: &OutboxMessage) -> String {
+    payload(m)["event_type"]
+        .as_str()
+        .expect("event_type")
+        .to_string()
+}
+
+fn sorted(mut messages: Vec<OutboxMessage>) -> Vec<OutboxMessage> {
+    messages.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    messages
+}
+
+fn ids<T: HasId>(items: &[T]) -> Vec<&str> {
+    items.iter().map(HasId::id).collect()
+}
+
+trait HasId {
+    fn id(&self) -> &str;
+}
+
+impl HasId for Booking {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl HasId for CatalogProperty {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+async fn stored(store: &dyn TravelerStore, id: &str) -> Booking {
+    store
+        .booking(id)
+        .await
+        .expect("read booking")
+        .expect("booking exists")
+}
+
+async fn create(store: &dyn TravelerStore, b: &Booking) -> OutboxMessage {
+    let m = requested(b);
+    assert_eq!(
+        store
+            .create_booking(b, None, m.clone())
+            .await
+            .expect("create booking"),
+        CreateOutcome::Created
+    );
+    m
+}
+
+// ------------------------------------------------------------------- checks
+
+mod checks {
+    use super::*;
+
+    pub async fn upsert_listing_then_read_it_back(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let v1 = listing(&unique("p"), "Casa Azul", "Porto", 4, 1);
+        store.upsert_listing(&v1).await.unwrap();
+        assert_eq!(store.listing(&v1.id).await.unwrap(), Some(v1.clone()));
+        assert_eq!(store.listing("no-such-listing").await.unwrap(), None);
+
+        let v2 = CatalogProperty {
+            name: "Casa Verde".into(),
+            city: "Lisbon".into(),
+            address: None,
+            amenities: vec![],
+            max_guests: 6,
+            version: 2,
+            updated_at: at(2),
+            ..v1.clone()
+        };
+        store.upsert_listing(&v2).await.unwrap();
+        assert_eq!(store.listing(&v1.id).await.unwrap(), Some(v2.clone()));
+
+        // Another listing is independent.
+        let other = listing(&unique("q"), "Other", "Faro", 2, 1);
+        store.upsert_listing(&other).await.unwrap();
+        assert_eq!(store.listing(&other.id).await.unwrap(), Some(other));
+        assert_eq!(store.listing(&v1.id).await.unwrap(), Some(v2));
+        assert_eq!(
+            pending(outbox).await,
+            vec![],
+            "the catalog publishes nothing"
+        );
+    }
+
+    pub async fn an_older_listing_version_never_overwrites_a_newer_one(s: Subject) {
+        let store = &*s.store;
+        // Newer first, then the older one arrives late.
+        let id = unique("p");
+        let v3 = listing(&id, "Version three", "Porto", 4, 3);
+        let v2 = listing(&id, "Version two", "Lisbon", 8, 2);
+        store.upsert_listing(&v3).await.unwrap();
+        store.upsert_listing(&v2).await.unwrap();
+        assert_eq!(
+            store.listing(&id).await.unwrap(),
+            Some(v3.clone()),
+            "late older version ignored"
+        );
+
+        // The same version again (redelivery, even with other content) changes nothing.
+        let v3_again = CatalogProperty {
+            name: "Redelivered".into(),
+            ..v3.clone()
+        };
+        store.upsert_listing(&v3_again).await.unwrap();
+        assert_eq!(
+            store.listing(&id).await.unwrap(),
+            Some(v3.clone()),
+            "same version ignored"
+        );
+
+        // In order: older first, then newer.
+        let id = unique("q");
+        let v1 = listing(&id, "Version one", "Porto", 4, 1);
+        let v5 = listing(&id, "Version five", "Braga", 3, 5);
+        store.upsert_listing(&v1).await.unwrap();
+        store.upsert_listing(&v5).await.unwrap();
+        assert_eq!(store.listing(&id).await.unwrap(), Some(v5.clone()));
+        store.upsert_listing(&v1).await.unwrap();
+        assert_eq!(store.listing(&id).await.unwrap(), Some(v5.clone()));
+
+        // Search sees the winning versions only.
+        let braga = store
+            .search_listings(&CatalogQuery {
+                city: Some("Braga".into()),
+                guests: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(braga, vec![v5]);
+        let lisbon = store
+            .search_listings(&CatalogQuery {
+                city: Some("Lisbon".into()),
+                guests: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(lisbon, vec![], "the stale Lisbon version was never stored");
+    }
+
+    pub async fn delist_applies_only_to_newer_versions(s: Subject) {
+        let store = &*s.store;
+        let v2 = listing(&unique("p"), "Casa", "Porto", 4, 2);
+        store.upsert_listing(&v2).await.unwrap();
+
+        // An older or equal version's delisting is stale.
+        store.delist_listing(&v2.id, 1, at(100)).await.unwrap();
+        assert_eq!(store.listing(&v2.id).await.unwrap(), Some(v2.clone()));
+        store.delist_listing(&v2.id, 2, at(100)).await.unwrap();
+        assert_eq!(store.listing(&v2.id).await.unwrap(), Some(v2.clone()));
+
+        // A newer one takes it off the market.
+        store.delist_listing(&v2.id, 3, at(200)).await.unwrap();
+        let delisted = CatalogProperty {
+            active: false,
+            version: 3,
+            updated_at: at(200),
+            ..v2.clone()
+        };
+        assert_eq!(store.listing(&v2.id).await.unwrap(), Some(delisted.clone()));
+        let porto = CatalogQuery {
+            city: Some("Porto".into()),
+            guests: None,
+        };
+        assert_eq!(store.search_listings(&porto).await.unwrap(), vec![]);
+
+        // A late snapshot of the same or an older version does not relist it.
+        store
+            .upsert_listing(&listing(&v2.id, "Casa", "Porto", 4, 3))
+            .await
+            .unwrap();
+        store.upsert_listing(&v2).await.unwrap();
+        assert_eq!(store.listing(&v2.id).await.unwrap(), Some(delisted.clone()));
+
+        // A newer snapshot does.
+        let v4 = listing(&v2.id, "Casa reaberta", "Porto", 4, 4);
+        store.upsert_listing(&v4).await.unwrap();
+        assert_eq!(store.listing(&v2.id).await.unwrap(), Some(v4.clone()));
+        assert_eq!(store.search_listings(&porto).await.unwrap(), vec![v4]);
+
+        // Delisting something never seen does not invent it.
+        let ghost = unique("ghost");
+        store.delist_listing(&ghost, 9, at(300)).await.unwrap();
+        assert_eq!(store.listing(&ghost).await.unwrap(), None);
+    }
+
+    pub async fn concurrent_listing_versions_converge_on_the_newest(s: Subject) {
+        // Snapshots of a property not seen before, delivered all at once (a
+        // redelivery overlapping a rebalance, two replicas): the newest wins.
+        const VERSIONS: u64 = 8;
+        const ROUNDS: usize = 10;
+        let mut lost = Vec::new();
+        for round in 0..ROUNDS {
+            let id = unique("p");
+            let barrier = Arc::new(Barrier::new(VERSIONS as usize));
+            let tasks: Vec<_> = (1..=VERSIONS)
+                .map(|v| {
+                    let p = listing(&id, &format!("Version {v}"), "Porto", 4, v);
+                    let (store, barrier) = (s.store.clone(), barrier.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        store.upsert_listing(&p).await.expect("upsert");
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("task");
+            }
+            let now = s.store.listing(&id).await.unwrap().expect("listing stored");
+            if now.version != VERSIONS {
+                lost.push((round, now.version));
+            }
+        }
+        assert_eq!(
+            lost,
+            vec![],
+            "(round, version kept) where version {VERSIONS}, the newest, was lost"
+        );
+    }
+
+    pub async fn search_returns_active_listings_by_city_and_capacity(s: Subject) {
+        let store = &*s.store;
+        let city = format!("Lisbon {}", unique("x"));
+        let big = listing(&unique("big"), "B big", &city, 6, 1);
+        let small = listing(&unique("small"), "A small", &city.to_uppercase(), 2, 1);
+        let exact = listing(&unique("exact"), "C exact", &city.to_lowercase(), 4, 1);
+        // Same name as `exact`: ties go by id.
+        let twin = listing(&format!("{}~", exact.id), "C exact", &city, 4, 1);
+        let inactive = CatalogProperty {
+            active: false,
+            ..listing(&unique("inactive"), "D inactive", &city, 10, 1)
+        };
+        let delisted = listing(&unique("delisted"), "E delisted", &city, 10, 1);
+        let elsewhere = listing(&unique("elsewhere"), "F elsewhere", "Faro", 10, 1);
+        let prefix = listing(
+            &unique("prefix"),
+            "G prefix",
+            &format!("{city}-Norte"),
+            10,
+            1,
+        );
+        for p in [
+            &big, &small, &exact, &twin, &inactive, &delisted, &elsewhere, &prefix,
+        ] {
+            store.upsert_listing(p).await.unwrap();
+        }
+        store.delist_listing(&delisted.id, 2, at(50)).await.unwrap();
+
+        let search = |city: Option<String>, guests: Option<u32>| async move {
+            store
+                .search_listings(&CatalogQuery { city, guests })
+                .await
+                .expect("search")
+        };
+
+        let in_city = search(Some(city.clone()), None).await;
+        assert_eq!(
+            in_city,
+            vec![small.clone(), big.clone(), exact.clone(), twin.clone()],
+            "active listings of the city, any case, by name then id"
+        );
+        assert_eq!(search(Some(city.to_uppercase()), None).await, in_city);
+        assert_eq!(search(Some(city.to_lowercase()), None).await, in_city);
+        assert_eq!(
+            search(Some(city.clone()), Some(4)).await,
+            vec![big.clone(), exact.clone(), twin.clone()],
+            "capacity is inclusive"
+        );
+        assert_eq!(search(Some(city.clone()), Some(5)).await, vec![big.clone()]);
+        assert_eq!(search(Some(city.clone()), Some(7)).await, vec![]);
+        assert_eq!(search(Some(city.clone()), Some(1)).await, in_city);
+        assert_eq!(
+            search(Some(city[..4].to_string()), None).await,
+            vec![],
+            "whole city name only"
+        );
+
+        // Without a city: every active listing (this store holds only ours).
+        let all = search(None, None).await;
+        assert_eq!(
+            ids(&all),
+            ids(&[
+                small.clone(),
+                big.clone(),
+                exact.clone(),
+                twin.clone(),
+                elsewhere.clone(),
+                prefix.clone()
+            ])
+        );
+        assert_eq!(
+            ids(&search(None, Some(7)).await),
+            ids(&[elsewhere.clone(), prefix.clone()])
+        );
+
+        // A listing that moves city is found only in the new one.
+        let moved = CatalogProperty {
+            city: "Faro".into(),
+            version: 2,
+            ..big.clone()
+        };
+        store.upsert_listing(&moved).await.unwrap();
+        assert_eq!(search(Some(city.clone()), Some(5)).await, vec![]);
+        assert_eq!(
+            search(Some("FARO".into()), Some(5)).await,
+            vec![moved, elsewhere]
+        );
+    }
+
+    pub async fn create_booking_queues_its_request_event(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let b = booking(&unique("b"), &unique("tom"), at(0));
+        let m = create(store, &b).await;
+        assert_eq!(stored(store, &b.id).await, b);
+        assert_eq!(store.booking("no-such-booking").await.unwrap(), None);
+
+        let queued = pending(outbox).await;
+        assert_eq!(
+            queued,
+            vec![m.clone()],
+            "exactly the booking's event, unchanged"
+        );
+        assert_eq!(queued[0].topic, topics::BOOKING_REQUESTS);
+        assert_eq!(queued[0].key, b.id);
+        assert_eq!(event_type(&queued[0]), "booking.requested");
+        assert_eq!(payload(&queued[0])["data"]["booking_id"], b.id.as_str());
+
+        // Without idempotency keys, two requests are two bookings.
+        let b2 = booking(&unique("b2"), &b.traveler_id, at(1));
+        let m2 = create(store, &b2).await;
+        assert_eq!(
+            sorted(pending(outbox).await),
+            sorted(vec![m.clone(), m2.clone()])
+        );
+
+        outbox
+            .mark_published(std::slice::from_ref(&m.event_id))
+            .await
+            .unwrap();
+        assert_eq!(pending(outbox).await, vec![m2.clone()]);
+        outbox
+            .mark_published(std::slice::from_ref(&m2.event_id))
+            .await
+            .unwrap();
+        assert_eq!(pending(outbox).await, vec![]);
+        assert_eq!(
+            stored(store, &b.id).await,
+            b,
+            "publishing leaves the booking alone"
+        );
+    }
+
+    pub async fn idempotency_key_replays_the_same_request_and_refuses_a_different_one(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let (tom, tina) = (unique("tom"), unique("tina"));
+        let raw_key = unique("key");
+        let toms_key = key(&format!("{tom}:{raw_key}"), "fingerprint-A");
+
+        let original = booking(&unique("b"), &tom, at(0));
+        let first = requested(&original);
+        assert_eq!(
+            store
+                .create_booking(&original, Some(&toms_key), first.clone())
+                .await
+                .unwrap(),
+            CreateOutcome::Created
+        );
+
+        // A retry of the same request (the handler made a fresh id and event).
+        let retry = booking(&unique("retry"), &tom, at(5));
+        assert_eq!(
+            store
+                .create_booking(&retry, Some(&toms_key), requested(&retry))
+                .await
+                .unwrap(),
+            CreateOutcome::Replayed(original.clone())
+        );
+        assert_eq!(
+            store.booking(&retry.id).await.unwrap(),
+            None,
+            "no second booking"
+        );
+
+        // The same key for a different request.
+        let different = Booking {
+            guests: 4,
+            ..booking(&unique("different"), &tom, at(6))
+        };
+        assert_eq!(
+            store
+                .create_booking(
+                    &different,
+                    Some(&key(&toms_key.scoped_key, "fingerprint-B")),
+                    requested(&different)
+                )
+                .await
+                .unwrap(),
+            CreateOutcome::KeyReused
+        );
+        assert_eq!(store.booking(&different.id).await.unwrap(), None);
+        assert_eq!(
+            pending(outbox).await,
+            vec![first.clone()],
+            "neither queued an event"
+        );
+        assert_eq!(
+            ids(&store.bookings_of(&tom, None).await.unwrap()),
+            vec![original.id.as_str()]
+        );
+
+        // The same key string from another traveler is another key.
+        let tinas = booking(&unique("tinas"), &tina, at(7));
+        let tinas_event = requested(&tinas);
+        assert_eq!(
+            store
+                .create_booking(
+                    &tinas,
+                    Some(&key(&format!("{tina}:{raw_key}"), "fingerprint-A")),
+                    tinas_event.clone()
+                )
+                .await
+                .unwrap(),
+            CreateOutcome::Created
+        );
+        assert_eq!(stored(store, &tinas.id).await, tinas);
+        assert_eq!(
+            sorted(pending(outbox).await),
+            sorted(vec![first.clone(), tinas_event.clone()])
+        );
+
+        // A replay returns the booking as it is now, after its status changed.
+        store
+            .apply_status(&change(&original, BookingStatus::Accepted, 1, None, at(20)))
+            .await
+            .unwrap();
+        let now = stored(store, &original.id).await;
+        assert_eq!(now.status, BookingStatus::Accepted);
+        let again = booking(&unique("again"), &tom, at(30));
+        assert_eq!(
+            store
+                .create_booking(&again, Some(&toms_key), requested(&again))
+                .await
+                .unwrap(),
+            CreateOutcome::Replayed(now)
+        );
+        // ...and still replays after its event was published.
+        outbox
+            .mark_published(std::slice::from_ref(&first.event_id))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create_booking(&again, Some(&toms_key), requested(&again)).await.unwrap(),
+            CreateOutcome::Replayed(b) if b.id == original.id
+        ));
+        assert_eq!(pending(outbox).await, vec![tinas_event]);
+    }
+
+    pub async fn concurrent_retries_with_one_idempotency_key_create_one_booking(s: Subject) {
+        const TASKS: usize = 8;
+        let tom = unique("tom");
+        let scoped = format!("{tom}:{}", unique("key"));
+        let barrier = Arc::new(Barrier::new(TASKS));
+        // Six retries of one request and two different requests, all with one key.
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (store, barrier) = (s.store.clone(), barrier.clone());
+                let fingerprint = if i % 4 == 3 {
+                    "fingerprint-B"
+                } else {
+                    "fingerprint-A"
+                };
+                let k = key(&scoped, fingerprint);
+                let b = booking(&format!("{}-{i}", unique("b")), &tom, at(i as i64));
+                tokio::spawn(async move {
+                    let message = requested(&b);
+                    barrier.wait().await;
+                    let outcome = store
+                        .create_booking(&b, Some(&k), message.clone())
+                        .await
+                        .expect("create");
+                    (b, k.fingerprint, message, outcome)
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.expect("task"));
+        }
+        let created: Vec<_> = results
+            .iter()
+            .filter(|r| r.3 == CreateOutcome::Created)
+            .collect();
+        assert_eq!(
+            created.len(),
+            1,
+            "exactly one request creates the booking: {:?}",
+            results.iter().map(|r| &r.3).collect::<Vec<_>>()
+        );
+        let (winner, winner_fingerprint, winner_message, _) = created[0].clone();
+        for (b, fingerprint, _, outcome) in &results {
+            if b.id == winner.id {
+                continue;
+            }
+            let expected = if *fingerprint == winner_fingerprint {
+                CreateOutcome::Replayed(winner.clone())
+            } else {
+                CreateOutcome::KeyReused
+            };
+            assert_eq!(outcome, &expected, "{} ({fingerprint})", b.id);
+            assert_eq!(s.store.booking(&b.id).await.unwrap(), None);
+        }
+        assert_eq!(s.store.bookings_of(&tom, None).await.unwrap(), vec![winner]);
+        assert_eq!(
+            pending(&*s.outbox).await,
+            vec![winner_message],
+            "one booking, one event"
+        );
+    }
+
+    pub async fn bookings_of_filters_by_traveler_and_status_newest_first(s: Subject) {
+        let store = &*s.store;
+        let (tom, una) = (unique("tom"), unique("una"));
+        let b1 = booking(&unique("b1"), &tom, at(1));
+        let b2 = booking(&unique("b2"), &tom, at(2));
+        let b3 = booking(&unique("b3"), &tom, at(3));
+        // Same instant as b3: ties go by id, descending.
+        let b4 = booking(&format!("{}~", b3.id), &tom, at(3));
+        let unas = booking(&unique("una-b"), &una, at(4));
+        for b in [&b3, &unas, &b1, &b4, &b2] {
+            create(store, b).await;
+        }
+        store
+            .apply_status(&change(&b2, BookingStatus::Accepted, 1, None, at(10)))
+            .await
+            .unwrap();
+        store
+            .apply_status(&change(
+                &b3,
+                BookingStatus::Rejected,
+                1,
+                Some("busy"),
+                at(11),
+            ))
+            .await
+            .unwrap();
+        let b2 = stored(store, &b2.id).await;
+        let b3 = stored(store, &b3.id).await;
+
+        assert_eq!(
+            store.bookings_of(&tom, None).await.unwrap(),
+            vec![b4.clone(), b3.clone(), b2.clone(), b1.clone()]
+        );
+        assert_eq!(
+            store
+                .bookings_of(&tom, Some(BookingStatus::Pending))
+                .await
+                .unwrap(),
+            vec![b4.clone(), b1.clone()]
+        );
+        assert_eq!(
+            store
+                .bookings_of(&tom, Some(BookingStatus::Accepted))
+                .await
+                .unwrap(),
+            vec![b2.clone()]
+        );
+        assert_eq!(
+            store
+                .bookings_of(&tom, Some(BookingStatus::Rejected))
+                .await
+                .unwrap(),
+            vec![b3.clone()]
+        );
+        assert_eq!(
+            store
+                .bookings_of(&tom, Some(BookingStatus::Cancelled))
+                .await
+                .unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            store.bookings_of(&una, None).await.unwrap(),
+            vec![unas.clone()]
+        );
+        assert_eq!(
+            store
+                .bookings_of(&una, Some(BookingStatus::Accepted))
+                .await
+                .unwrap(),
+            vec![]
+        );
+        assert_eq!(store.bookings_of("nobody", None).await.unwrap(), vec![]);
+    }
+
+    pub async fn cancellation_is_requested_once_and_only_by_the_traveler(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let tom = unique("tom");
+        let b = booking(&unique("b"), &tom, at(0));
+        let created = create(store, &b).await;
+
+        // Not the traveler's booking, or no booking at all: not found, no effect.
+        let intruder = unique("intruder");
+        assert_eq!(
+            store
+                .request_cancellation(&b.id, &intruder, at(10), cancellation(&b, at(10)))
+                .await
+                .unwrap(),
+            CancelOutcome::NotFound
+        );
+        assert_eq!(
+            store
+                .request_cancellation("no-such-booking", &tom, at(10), cancellation(&b, at(10)))
+                .await
+                .unwrap(),
+            CancelOutcome::NotFound
+        );
+        assert_eq!(stored(store, &b.id).await, b);
+        assert_eq!(pending(outbox).await, vec![created.clone()]);
+
+        // The traveler asks: recorded, with its event.
+        let asked = cancellation(&b, at(20));
+        let expected = Booking {
+            cancellation_requested_at: Some(at(20)),
+            updated_at: at(20),
+            ..b.clone()
+        };
+        assert_eq!(
+            store
+                .request_cancellation(&b.id, &tom, at(20), asked.clone())
+                .await
+                .unwrap(),
+            CancelOutcome::Requested(expected.clone())
+        );
+        assert_eq!(stored(store, &b.id).await, expected);
+        let queued = pending(outbox).await;
+        assert_eq!(
+            queued,
+            vec![created.clone(), asked.clone()],
+            "one aggregate's events in write order"
+        );
+        assert_eq!(queued[1].topic, topics::BOOKING_REQUESTS);
+        assert_eq!(queued[1].key, b.id);
+        assert_eq!(event_type(&queued[1]), "booking.cancellation_requested");
+
+        // Asking again changes nothing and publishes nothing.
+        assert_eq!(
+            store
+                .request_cancellation(&b.id, &tom, at(30), cancellation(&b, at(30)))
+                .await
+                .unwrap(),
+            CancelOutcome::AlreadyRequested(expected.clone())
+        );
+        assert_eq!(stored(store, &b.id).await, expected);
+        assert_eq!(pending(outbox).await, vec![created.clone(), asked.clone()]);
+
+        // An intruder still cannot see it.
+        assert_eq!(
+            store
+                .request_cancellation(&b.id, &intruder, at(40), cancellation(&b, at(40)))
+                .await
+                .unwrap(),
+            CancelOutcome::NotFound
+        );
+
+        // An ACCEPTED booking can be asked to cancel too.
+        let accepted = booking(&unique("accepted"), &tom, at(1));
+        let accepted_created = create(store, &accepted).await;
+        store
+            .apply_status(&change(&accepted, BookingStatus::Accepted, 1, None, at(50)))
+            .await
+            .unwrap();
+        let accepted_now = stored(store, &accepted.id).await;
+        let ask = cancellation(&accepted, at(60));
+        assert_eq!(
+            store
+                .request_cancellation(&accepted.id, &tom, at(60), ask.clone())
+                .await
+                .unwrap(),
+            CancelOutcome::Requested(Booking {
+                cancellation_requested_at: Some(at(60)),
+                updated_at: at(60),
+                ..accepted_now
+            })
+        );
+        assert_eq!(
+            sorted(pending(outbox).await),
+            sorted(vec![created, asked, accepted_created, ask])
+        );
+    }
+
+    pub async fn cancellation_of_a_final_booking_is_refused(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let tom = unique("tom");
+        for status in [BookingStatus::Cancelled, BookingStatus::Rejected] {
+            let b = booking(&unique("b"), &tom, at(0));
+            let created = create(store, &b).await;
+            assert_eq!(
+                store
+                    .apply_status(&change(&b, status, 1, Some("owner said so"), at(10)))
+                    .await
+                    .unwrap(),
+                StatusApplied::Applied
+            );
+            let decided = stored(store, &b.id).await;
+            assert_eq!(decided.status, status);
+            assert_eq!(
+                store
+                    .request_cancellation(&b.id, &tom, at(20), cancellation(&b, at(20)))
+                    .await
+                    .unwrap(),
+                CancelOutcome::Final(decided.clone()),
+                "{}",
+                status.as_str()
+            );
+            assert_eq!(stored(store, &b.id).await, decided, "unchanged");
+            assert_eq!(
+                store
+                    .request_cancellation(
+                        &b.id,
+                        &unique("intruder"),
+                        at(20),
+                        cancellation(&b, at(20))
+                    )
+                    .await
+                    .unwrap(),
+                CancelOutcome::NotFound,
+                "another traveler learns nothing about it"
+            );
+            assert_eq!(
+                pending(outbox).await,
+                vec![created.clone()],
+                "nothing queued"
+            );
+            outbox.mark_published(&[created.event_id]).await.unwrap();
+        }
+
+        // Requested, then decided: the request no longer matters, the decision is final.
+        let b = booking(&unique("b"), &tom, at(0));
+        let created = create(store, &b).await;
+        let asked = cancellation(&b, at(5));
+        assert!(matches!(
+            store
+                .request_cancellation(&b.id, &tom, at(5), asked.clone())
+                .await
+                .unwrap(),
+            CancelOutcome::Requested(_)
+        ));
+        store
+            .apply_status(&change(&b, BookingStatus::Cancelled, 1, None, at(10)))
+            .await
+            .unwrap();
+        let decided = stored(store, &b.id).await;
+        assert_eq!(decided.status, BookingStatus::Cancelled);
+        assert_eq!(decided.cancellation_requested_at, Some(at(5)));
+        assert_eq!(
+            store
+                .request_cancellation(&b.id, &tom, at(20), cancellation(&b, at(20)))
+                .await
+                .unwrap(),
+            CancelOutcome::Final(decided)
+        );
+        assert_eq!(pending(outbox).await, vec![created, asked]);
+    }
+
+    pub async fn concurrent_cancellation_requests_queue_one_event(s: Subject) {
+        const TASKS: usize = 8;
+        let tom = unique("tom");
+        let b = booking(&unique("b"), &tom, at(0));
+        let created = create(&*s.store, &b).await;
+        let barrier = Arc::new(Barrier::new(TASKS));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (store, barrier, b, tom) =
+                    (s.store.clone(), barrier.clone(), b.clone(), tom.clone());
+                tokio::spawn(async move {
+                    let when = at(10 + i as i64);
+                    let message = cancellation(&b, when);
+                    barrier.wait().await;
+                    let outcome = store
+                        .request_cancellation(&b.id, &tom, when, message.clone())
+                        .await
+                        .expect("cancel");
+                    (when, message, outcome)
+                })
+            })
+            .collect();
+        let mut requested = Vec::new();
+        let mut already = Vec::new();
+        for t in tasks {
+            match t.await.expect("task") {
+                (when, message, CancelOutcome::Requested(now)) => {
+                    requested.push((when, message, now))
+                }
+                (_, _, CancelOutcome::AlreadyRequested(now)) => already.push(now),
+                (_, _, other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(requested.len(), 1, "exactly one request is recorded");
+        assert_eq!(already.len(), TASKS - 1);
+        let (when, message, now) = requested.pop().unwrap();
+        assert_eq!(now.cancellation_requested_at, Some(when));
+        assert!(
+            already
+                .iter()
+                .all(|b| b.cancellation_requested_at == Some(when)),
+            "everyone sees the first request"
+        );
+        assert_eq!(stored(&*s.store, &b.id).await, now);
+        assert_eq!(
+            pending(&*s.outbox).await,
+            vec![created, message],
+            "one cancellation event"
+        );
+    }
+
+    pub async fn apply_status_keeps_the_newest_version(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let b = booking(&unique("b"), &unique("tom"), at(0));
+        let created = create(store, &b).await;
+
+        let v1 = change(&b, BookingStatus::Accepted, 1, None, at(10));
+        assert_eq!(
+            store.apply_status(&v1).await.unwrap(),
+            StatusApplied::Applied
+        );
+        let after_v1 = Booking {
+            status: BookingStatus::Accepted,
+            status_reason: None,
+            version: 1,
+            updated_at: at(10),
+            ..b.clone()
+        };
+        assert_eq!(stored(store, &b.id).await, after_v1);
+
+        // Redelivery of the same change.
+        assert_eq!(store.apply_status(&v1).await.unwrap(), StatusApplied::Stale);
+        assert_eq!(stored(store, &b.id).await, after_v1);
+
+        let v2 = change(&b, BookingStatus::Cancelled, 2, Some("flooded"), at(20));
+        assert_eq!(
+            store.apply_status(&v2).await.unwrap(),
+            StatusApplied::Applied
+        );
+        let after_v2 = Booking {
+            status: BookingStatus::Cancelled,
+            status_reason: Some("flooded".into()),
+            version: 2,
+            updated_at: at(20),
+            ..b.clone()
+        };
+        assert_eq!(stored(store, &b.id).await, after_v2);
+
+        // Older changes arriving late, or the same version again, are stale.
+        for late in [
+            &v1,
+            &v2,
+            &change(&b, BookingStatus::Rejected, 2, Some("other"), at(30)),
+        ] {
+            assert_eq!(
+                store.apply_status(late).await.unwrap(),
+                StatusApplied::Stale
+            );
+            assert_eq!(stored(store, &b.id).await, after_v2);
+        }
+
+        // Reordered from the start: v2 first, then v1.
+        let r = booking(&unique("r"), &b.traveler_id, at(1));
+        let r_created = create(store, &r).await;
+        assert_eq!(
+            store
+                .apply_status(&change(&r, BookingStatus::Cancelled, 2, None, at(40)))
+                .await
+                .unwrap(),
+            StatusApplied::Applied,
+            "a version can be skipped"
+        );
+        assert_eq!(
+            store
+                .apply_status(&change(&r, BookingStatus::Accepted, 1, None, at(35)))
+                .await
+                .unwrap(),
+            StatusApplied::Stale
+        );
+        let now = stored(store, &r.id).await;
+        assert_eq!(
+            (now.status, now.version, now.updated_at),
+            (BookingStatus::Cancelled, 2, at(40))
+        );
+
+        // Unknown bookings are reported, not created.
+        let ghost = booking(&unique("ghost"), &b.traveler_id, at(2));
+        assert_eq!(
+            store
+                .apply_status(&change(&ghost, BookingStatus::Accepted, 1, None, at(50)))
+                .await
+                .unwrap(),
+            StatusApplied::UnknownBooking
+        );
+        assert_eq!(store.booking(&ghost.id).await.unwrap(), None);
+
+        // Mirroring a decision publishes nothing.
+        assert_eq!(
+            sorted(pending(outbox).await),
+            sorted(vec![created, r_created])
+        );
+    }
+
+    pub async fn concurrent_status_changes_converge_on_the_newest(s: Subject) {
+        const VERSIONS: u32 = 8;
+        for round in 0..3u32 {
+            let b = booking(&unique("b"), &unique("tom"), at(0));
+            create(&*s.store, &b).await;
+            let barrier = Arc::new(Barrier::new(VERSIONS as usize));
+            // Delivered all at once, in a different order each round.
+            let mut versions: Vec<u32> = (1..=VERSIONS).collect();
+            versions.rotate_left(round as usize * 3);
+            let tasks: Vec<_> = versions
+                .into_iter()
+                .map(|v| {
+                    let status = if v == VERSIONS {
+                        BookingStatus::Cancelled
+                    } else {
+                        BookingStatus::Accepted
+                    };
+                    let c = change(
+                        &b,
+                        status,
+                        v,
+                        Some(&format!("v{v}")),
+                        at(100 + i64::from(v)),
+                    );
+                    let (store, barrier) = (s.store.clone(), barrier.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        (v, store.apply_status(&c).await.expect("apply"))
+                    })
+                })
+                .collect();
+            for t in tasks {
+                let (v, outcome) = t.await.expect("task");
+                assert_ne!(outcome, StatusApplied::UnknownBooking);
+                if v == VERSIONS {
+                    assert_eq!(
+                        outcome,
+                        StatusApplied::Applied,
+                        "round {round}: the newest always applies"
+                    );
+                }
+            }
+            let now = stored(&*s.store, &b.id).await;
+            assert_eq!(
+                (
+                    now.status,
+                    now.version,
+                    now.status_reason.as_deref(),
+                    now.updated_at
+                ),
+                (
+                    BookingStatus::Cancelled,
+                    VERSIONS,
+                    Some("v8"),
+                    at(100 + i64::from(VERSIONS))
+                ),
+                "round {round}"
+            );
+        }
+    }
+}
