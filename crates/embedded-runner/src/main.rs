@@ -36,29 +36,10 @@ async fn main() {
     let bus = Arc::new(InMemoryBus::new());
 
     let traveler = traveler_service::wiring::in_memory(
-        traveler_service::wiring::Settings {
-            jwt_secret: secret.clone(),
-            topics: traveler_service::Topics {
-                booking_requests: events::topics::BOOKING_REQUESTS.into(),
-            },
-            updates_topic: events::topics::BOOKING_UPDATES.into(),
-            listings_topic: events::topics::PROPERTY_LISTINGS.into(),
-            shutdown_timeout: grace,
-        },
+        traveler_service::wiring::Settings::with_default_topics(&secret, grace),
         bus.clone(),
     );
-    let owner = owner_service::wiring::in_memory(
-        owner_service::wiring::Settings {
-            jwt_secret: secret,
-            request_topic: events::topics::BOOKING_REQUESTS.into(),
-            topics: owner_service::Topics {
-                booking_updates: events::topics::BOOKING_UPDATES.into(),
-                property_listings: events::topics::PROPERTY_LISTINGS.into(),
-            },
-            shutdown_timeout: grace,
-        },
-        bus,
-    );
+    let owner = owner_service::wiring::in_memory(owner_service::wiring::Settings::with_default_topics(&secret, grace), bus);
 
     let bind = |p: u16| async move {
         TcpListener::bind(("0.0.0.0", p)).await.unwrap_or_else(|e| {

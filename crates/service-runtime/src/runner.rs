@@ -188,6 +188,58 @@ where
     }
 }
 
+/// Everything a service is assembled from except its own store: the shared
+/// stores, the outbox, the messaging and the readiness checks.
+pub struct Wiring {
+    pub common: CommonStores,
+    pub outbox: Arc<dyn OutboxStore>,
+    pub messaging: Messaging,
+    pub readiness: Readiness,
+}
+
+impl Wiring {
+    /// Production wiring: connects (retrying while the servers start),
+    /// creates topics and indexes, and relays the outboxes embedded in
+    /// `outbox_collections`. Returns the database for the service's own store.
+    pub async fn production(
+        config: &ServiceConfig,
+        outbox_collections: &[&str],
+    ) -> Result<(mongodb::Database, Self), String> {
+        let infra = Infrastructure::connect(config).await?;
+        let db = infra.db.clone();
+        let common = CommonStores::mongo(&db).await?;
+        let outbox = retry_store("prepare the outbox", || {
+            crate::mongo::MongoOutbox::new(&db, outbox_collections, config.service_name)
+        })
+        .await?;
+        Ok((
+            db,
+            Self {
+                common,
+                outbox: Arc::new(outbox),
+                messaging: infra.messaging,
+                readiness: infra.readiness,
+            },
+        ))
+    }
+
+    /// In-memory wiring on a shared bus. Returns the outbox for the
+    /// service's own in-memory store to push to.
+    pub fn in_memory(bus: Arc<InMemoryBus>) -> (Arc<crate::outbox::InMemoryOutbox>, Self) {
+        let common = CommonStores::in_memory();
+        let outbox = Arc::new(crate::outbox::InMemoryOutbox::new(common.signal.clone()));
+        (
+            outbox.clone(),
+            Self {
+                common,
+                outbox,
+                messaging: Messaging::InMemory(bus),
+                readiness: Readiness::default(),
+            },
+        )
+    }
+}
+
 /// Convenience for store constructors that create indexes at start-up.
 pub async fn retry_store<T, F, Fut>(what: &str, step: F) -> Result<T, String>
 where

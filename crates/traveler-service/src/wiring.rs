@@ -10,10 +10,8 @@ use service_runtime::{
     http::{finish_router, health_routes, Readiness},
     identity::{self, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
-    mongo::MongoOutbox,
     notifications::{self, Notifications},
-    outbox::{InMemoryOutbox, OutboxStore},
-    runner::{retry_store, CommonStores, Infrastructure, Messaging, Service},
+    runner::{retry_store, Service, Wiring},
 };
 
 use crate::{
@@ -46,6 +44,19 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The default topic names, for the embedded mode and tests.
+    pub fn with_default_topics(jwt_secret: &str, shutdown_timeout: std::time::Duration) -> Self {
+        Self {
+            jwt_secret: jwt_secret.to_string(),
+            topics: Topics {
+                booking_requests: events::topics::BOOKING_REQUESTS.into(),
+            },
+            updates_topic: events::topics::BOOKING_UPDATES.into(),
+            listings_topic: events::topics::PROPERTY_LISTINGS.into(),
+            shutdown_timeout,
+        }
+    }
+
     pub fn from_config(c: &ServiceConfig) -> Self {
         Self {
             jwt_secret: c.jwt_secret.clone(),
@@ -59,14 +70,13 @@ impl Settings {
     }
 }
 
-fn assemble(
-    settings: Settings,
-    common: CommonStores,
-    store: Arc<dyn TravelerStore>,
-    outbox: Arc<dyn OutboxStore>,
-    messaging: Messaging,
-    readiness: Readiness,
-) -> Service {
+fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -> Service {
+    let Wiring {
+        common,
+        outbox,
+        messaging,
+        readiness,
+    } = wiring;
     let updates = Arc::new(BookingUpdatesHandler {
         store: store.clone(),
         notifications: common.notifications.clone(),
@@ -98,26 +108,14 @@ fn assemble(
 
 /// traveler-service on MongoDB and Kafka.
 pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
-    let infra = Infrastructure::connect(config).await?;
-    let db = infra.db.clone();
-    let common = CommonStores::mongo(&db).await?;
-    let signal = common.signal.clone();
+    let (db, wiring) = Wiring::production(config, &OUTBOX_COLLECTIONS).await?;
+    let signal = wiring.common.signal.clone();
     let store = retry_store("prepare bookings", || MongoTravelerStore::new(&db, signal.clone())).await?;
-    let outbox = retry_store("prepare outbox", || MongoOutbox::new(&db, &OUTBOX_COLLECTIONS, DEFAULTS.name)).await?;
-    Ok(assemble(
-        Settings::from_config(config),
-        common,
-        Arc::new(store),
-        Arc::new(outbox),
-        infra.messaging,
-        infra.readiness,
-    ))
+    Ok(assemble(Settings::from_config(config), wiring, Arc::new(store)))
 }
 
 /// traveler-service entirely in memory, on a shared in-process bus.
 pub fn in_memory(settings: Settings, bus: Arc<InMemoryBus>) -> Service {
-    let common = CommonStores::in_memory();
-    let outbox = Arc::new(InMemoryOutbox::new(common.signal.clone()));
-    let store = Arc::new(InMemoryTravelerStore::new(outbox.clone()));
-    assemble(settings, common, store, outbox, Messaging::InMemory(bus), Readiness::default())
+    let (outbox, wiring) = Wiring::in_memory(bus);
+    assemble(settings, wiring, Arc::new(InMemoryTravelerStore::new(outbox)))
 }

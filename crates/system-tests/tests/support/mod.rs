@@ -168,27 +168,11 @@ impl System {
         let bus = Arc::new(InMemoryBus::new());
         let grace = Duration::from_secs(5);
         let traveler = traveler_service::wiring::in_memory(
-            traveler_service::wiring::Settings {
-                jwt_secret: JWT_SECRET.into(),
-                topics: traveler_service::Topics {
-                    booking_requests: events::topics::BOOKING_REQUESTS.into(),
-                },
-                updates_topic: events::topics::BOOKING_UPDATES.into(),
-                listings_topic: events::topics::PROPERTY_LISTINGS.into(),
-                shutdown_timeout: grace,
-            },
+            traveler_service::wiring::Settings::with_default_topics(JWT_SECRET, grace),
             bus.clone(),
         );
         let owner = owner_service::wiring::in_memory(
-            owner_service::wiring::Settings {
-                jwt_secret: JWT_SECRET.into(),
-                request_topic: events::topics::BOOKING_REQUESTS.into(),
-                topics: owner_service::Topics {
-                    booking_updates: events::topics::BOOKING_UPDATES.into(),
-                    property_listings: events::topics::PROPERTY_LISTINGS.into(),
-                },
-                shutdown_timeout: grace,
-            },
+            owner_service::wiring::Settings::with_default_topics(JWT_SECRET, grace),
             bus.clone(),
         );
         let t = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
