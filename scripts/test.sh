@@ -11,9 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/test-servers.sh install
-if [ -x scripts/install-deploy-tools.sh ]; then
-  scripts/install-deploy-tools.sh
-fi
+bash scripts/install-deploy-tools.sh >/dev/null
 
 scripts/test-servers.sh start
 trap 'scripts/test-servers.sh stop' EXIT

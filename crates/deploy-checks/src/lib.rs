@@ -5,6 +5,7 @@
 //! (`service_runtime::config::env_spec`), their ports (`traveler_service::DEFAULTS`,
 //! `owner_service::DEFAULTS`) and the topic names (`events::topics`).
 //!
-//! They need `kubectl` and `docker-compose` (`scripts/install-deploy-tools.sh`
-//! installs them). Without them a test prints `SKIPPED` and passes, except
-//! when `CI` is set, where a missing tool fails the test.
+//! They need `kubectl`, `docker-compose`, `hadolint` and `kubernetes-validate`
+//! (`scripts/install-deploy-tools.sh` installs what is missing). Without them a
+//! test prints `SKIPPED` and passes, except when `CI` is set, where a missing
+//! tool fails the test. See docs/operations.md, "Validating changes".
