@@ -590,6 +590,22 @@ mod checks {
                 .unwrap(),
             CreateOutcome::Created
         );
+        // The key finds the booking and the fingerprint of what created it.
+        assert_eq!(
+            store
+                .booking_by_idempotency_key(&toms_key.scoped_key)
+                .await
+                .unwrap(),
+            Some((original.clone(), "fingerprint-A".to_string()))
+        );
+        assert_eq!(
+            store
+                .booking_by_idempotency_key(&format!("{tina}:{raw_key}"))
+                .await
+                .unwrap(),
+            None,
+            "keys are per traveler"
+        );
 
         // A retry of the same request (the handler made a fresh id and event).
         let retry = booking(&unique("retry"), &tom, at(5));

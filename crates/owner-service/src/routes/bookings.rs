@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use service_runtime::{
     auth::AuthUser,
-    http::{params, ApiError, ApiJson, ApiQuery, OptionalApiJson},
+    http::{params, ApiError, ApiQuery, OptionalApiJson},
 };
 
 use crate::{
@@ -98,7 +98,7 @@ async fn cancel(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<ReasonBody>,
+    OptionalApiJson(body): OptionalApiJson<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
     let reason = params::reason(body.reason)?
         .ok_or_else(|| ApiError::invalid_field("reason", "is required to cancel a booking"))?;

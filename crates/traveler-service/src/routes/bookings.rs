@@ -66,6 +66,13 @@ async fn create(
     ApiJson(request): ApiJson<BookingRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let key = idempotency_key(&headers, &caller.id, &request)?;
+    // A retry is answered from what the first attempt created, before any
+    // check against today's date or catalog, which may have moved since.
+    if let Some(key) = &key {
+        if let Some((original, fingerprint)) = state.store.booking_by_idempotency_key(&key.scoped_key).await? {
+            return replay(original, &fingerprint, key);
+        }
+    }
     let now = events::timestamp::now();
     let nights = request.validate(now.date_naive())?;
     let property = state
@@ -99,13 +106,27 @@ async fn create(
     let event = OutboxMessage::new(&state.topics.booking_requests, &envelope);
     match state.store.create_booking(&booking, key.as_ref(), event).await? {
         CreateOutcome::Created => Ok((StatusCode::CREATED, Json(json!({ "booking": booking })))),
+        // A concurrent retry with the same key won the insert.
         CreateOutcome::Replayed(original) => Ok((StatusCode::CREATED, Json(json!({ "booking": original })))),
-        CreateOutcome::KeyReused => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "this Idempotency-Key was already used with a different request body",
-        )),
+        CreateOutcome::KeyReused => Err(key_reused()),
     }
+}
+
+/// The answer to a retry: the original booking if the body is the same.
+fn replay(original: Booking, fingerprint: &str, key: &IdempotencyKey) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if fingerprint == key.fingerprint {
+        Ok((StatusCode::CREATED, Json(json!({ "booking": original }))))
+    } else {
+        Err(key_reused())
+    }
+}
+
+fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "this Idempotency-Key was already used with a different request body",
+    )
 }
 
 #[derive(Deserialize)]

@@ -98,6 +98,14 @@ impl TravelerStore for InMemoryTravelerStore {
         Ok(CreateOutcome::Created)
     }
 
+    async fn booking_by_idempotency_key(&self, scoped_key: &str) -> Result<Option<(Booking, String)>, StoreError> {
+        let state = self.state.lock().await;
+        Ok(state
+            .keys
+            .get(scoped_key)
+            .map(|(id, fingerprint)| (state.bookings[id].clone(), fingerprint.clone())))
+    }
+
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
         Ok(self.state.lock().await.bookings.get(id).cloned())
     }

@@ -77,6 +77,9 @@ pub trait TravelerStore: Send + Sync {
         key: Option<&IdempotencyKey>,
         event: OutboxMessage,
     ) -> Result<CreateOutcome, StoreError>;
+    /// The booking created under an idempotency key, with the fingerprint of
+    /// the request that created it.
+    async fn booking_by_idempotency_key(&self, scoped_key: &str) -> Result<Option<(Booking, String)>, StoreError>;
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
     /// The traveler's bookings, newest first.
     async fn bookings_of(&self, traveler_id: &str, status: Option<BookingStatus>) -> Result<Vec<Booking>, StoreError>;

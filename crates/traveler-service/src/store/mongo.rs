@@ -159,21 +159,33 @@ impl TravelerStore for MongoTravelerStore {
             }
             Err(e) if mongo::is_duplicate_key(&e) && key.is_some() => {
                 let key = key.expect("checked");
-                let existing = self
-                    .raw_bookings()
-                    .find_one(doc! {"idempotency_key": &key.scoped_key})
-                    .await
-                    .map_err(mongo::read_error)?
+                let (booking, fingerprint) = self
+                    .booking_by_idempotency_key(&key.scoped_key)
+                    .await?
                     .ok_or_else(|| StoreError::Unavailable("idempotency key vanished".into()))?;
-                if existing.get_str("request_fingerprint").ok() != Some(key.fingerprint.as_str()) {
-                    return Ok(CreateOutcome::KeyReused);
-                }
-                let booking: Booking = bson::from_document(existing)
-                    .map_err(|e| StoreError::Unavailable(format!("cannot decode booking: {e}")))?;
-                Ok(CreateOutcome::Replayed(booking))
+                Ok(if fingerprint == key.fingerprint {
+                    CreateOutcome::Replayed(booking)
+                } else {
+                    CreateOutcome::KeyReused
+                })
             }
             Err(e) => Err(mongo::write_error(e, "booking")),
         }
+    }
+
+    async fn booking_by_idempotency_key(&self, scoped_key: &str) -> Result<Option<(Booking, String)>, StoreError> {
+        let Some(document) = self
+            .raw_bookings()
+            .find_one(doc! {"idempotency_key": scoped_key})
+            .await
+            .map_err(mongo::read_error)?
+        else {
+            return Ok(None);
+        };
+        let fingerprint = document.get_str("request_fingerprint").unwrap_or_default().to_string();
+        let booking: Booking = bson::from_document(document)
+            .map_err(|e| StoreError::Unavailable(format!("cannot decode booking: {e}")))?;
+        Ok(Some((booking, fingerprint)))
     }
 
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
