@@ -31,7 +31,13 @@ async fn main() {
     let secret = std::env::var("JWT_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+        .unwrap_or_else(|| {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        });
     let grace = Duration::from_secs(10);
     let bus = Arc::new(InMemoryBus::new());
 
@@ -39,7 +45,10 @@ async fn main() {
         traveler_service::wiring::Settings::with_default_topics(&secret, grace),
         bus.clone(),
     );
-    let owner = owner_service::wiring::in_memory(owner_service::wiring::Settings::with_default_topics(&secret, grace), bus);
+    let owner = owner_service::wiring::in_memory(
+        owner_service::wiring::Settings::with_default_topics(&secret, grace),
+        bus,
+    );
 
     let bind = |p: u16| async move {
         TcpListener::bind(("0.0.0.0", p)).await.unwrap_or_else(|e| {

@@ -22,7 +22,10 @@ impl BookingStatus {
         use BookingStatus::*;
         matches!(
             (self, next),
-            (Pending, Accepted) | (Pending, Rejected) | (Pending, Cancelled) | (Accepted, Cancelled)
+            (Pending, Accepted)
+                | (Pending, Rejected)
+                | (Pending, Cancelled)
+                | (Accepted, Cancelled)
         )
     }
 

@@ -20,6 +20,9 @@ pub fn dead_letter(topic: &str) -> String {
 mod tests {
     #[test]
     fn dead_letter_topic_appends_dlq() {
-        assert_eq!(super::dead_letter("booking-requests"), "booking-requests.dlq");
+        assert_eq!(
+            super::dead_letter("booking-requests"),
+            "booking-requests.dlq"
+        );
     }
 }

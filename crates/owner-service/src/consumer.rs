@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use events::{
-    Actor, ActorRole, BookingCancellationRequested, BookingRequestEvent, BookingRequested, BookingStatus,
-    Envelope,
+    Actor, ActorRole, BookingCancellationRequested, BookingRequestEvent, BookingRequested,
+    BookingStatus, Envelope,
 };
 use service_runtime::{
     messaging::{EventHandler, HandleError},
@@ -45,7 +45,12 @@ impl BookingRequestsHandler {
             .store
             .property(&req.property_id)
             .await?
-            .ok_or_else(|| HandleError::permanent("unknown_property", format!("no property {}", req.property_id)))?;
+            .ok_or_else(|| {
+                HandleError::permanent(
+                    "unknown_property",
+                    format!("no property {}", req.property_id),
+                )
+            })?;
         if property.owner_id != req.owner_id {
             return Err(HandleError::permanent(
                 "owner_mismatch",
@@ -69,7 +74,9 @@ impl BookingRequestsHandler {
                 created_at: req.created_at,
             })
             .await?;
-        self.store.insert_booking(&Booking::from_request(req)).await?;
+        self.store
+            .insert_booking(&Booking::from_request(req))
+            .await?;
         Ok(())
     }
 
@@ -86,15 +93,16 @@ impl BookingRequestsHandler {
             id: req.traveler_id.clone(),
         };
         let final_status = loop {
-            let booking = self
-                .store
-                .booking(&req.booking_id)
-                .await?
-                .ok_or_else(|| HandleError::permanent("unknown_booking", format!("no booking {}", req.booking_id)))?;
+            let booking = self.store.booking(&req.booking_id).await?.ok_or_else(|| {
+                HandleError::permanent("unknown_booking", format!("no booking {}", req.booking_id))
+            })?;
             if booking.traveler_id != req.traveler_id {
                 return Err(HandleError::permanent(
                     "traveler_mismatch",
-                    format!("booking {} does not belong to {}", booking.id, req.traveler_id),
+                    format!(
+                        "booking {} does not belong to {}",
+                        booking.id, req.traveler_id
+                    ),
                 ));
             }
             if booking.status.is_final() {

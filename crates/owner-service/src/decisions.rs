@@ -35,8 +35,8 @@ pub async fn decide_and_save(
     reason: Option<String>,
     by: Actor,
 ) -> Result<Booking, DecisionError> {
-    let (next, event) =
-        decide(booking, to, reason, by, events::timestamp::now()).map_err(DecisionError::NotAllowed)?;
+    let (next, event) = decide(booking, to, reason, by, events::timestamp::now())
+        .map_err(DecisionError::NotAllowed)?;
     let envelope = Envelope::new(SOURCE, BookingUpdateEvent::StatusChanged(event));
     let message = OutboxMessage::new(updates_topic, &envelope);
     store

@@ -30,7 +30,11 @@ pub fn router(state: AppState, readiness: Readiness) -> Router {
         .merge(routes::properties::routes())
         .merge(routes::bookings::routes())
         .with_state(state);
-    finish_router(Router::new().nest("/api/owners", api).merge(health_routes(readiness)))
+    finish_router(
+        Router::new()
+            .nest("/api/owners", api)
+            .merge(health_routes(readiness)),
+    )
 }
 
 /// Topic names and other settings that do not depend on the adapters.
@@ -106,8 +110,15 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
 pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
     let (db, wiring) = Wiring::production(config, &OUTBOX_COLLECTIONS).await?;
     let signal = wiring.common.signal.clone();
-    let store = retry_store("prepare bookings", || MongoOwnerStore::new(&db, signal.clone())).await?;
-    Ok(assemble(Settings::from_config(config), wiring, Arc::new(store)))
+    let store = retry_store("prepare bookings", || {
+        MongoOwnerStore::new(&db, signal.clone())
+    })
+    .await?;
+    Ok(assemble(
+        Settings::from_config(config),
+        wiring,
+        Arc::new(store),
+    ))
 }
 
 /// owner-service entirely in memory, on a shared in-process bus.

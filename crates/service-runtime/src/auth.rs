@@ -125,7 +125,10 @@ where
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| {
-                ApiError::unauthorized("missing_token", "an Authorization: Bearer token is required")
+                ApiError::unauthorized(
+                    "missing_token",
+                    "an Authorization: Bearer token is required",
+                )
             })?
             .to_str()
             .map_err(|_| ApiError::unauthorized("invalid_token", "the access token is invalid"))?;

@@ -222,8 +222,7 @@ impl ServiceConfig {
                 response_topic: get("KAFKA_RESPONSE_TOPIC")?,
                 property_topic: get("KAFKA_PROPERTY_TOPIC")?,
                 topic_partitions: number("KAFKA_TOPIC_PARTITIONS", 1, 10_000)? as i32,
-                topic_replication_factor: number("KAFKA_TOPIC_REPLICATION_FACTOR", 1, 100)?
-                    as i32,
+                topic_replication_factor: number("KAFKA_TOPIC_REPLICATION_FACTOR", 1, 100)? as i32,
                 session_timeout_ms: number("KAFKA_SESSION_TIMEOUT_MS", 1_000, 3_600_000)? as u32,
             },
             jwt_secret,

@@ -142,7 +142,11 @@ pub const OUTBOX_FIELD: &str = "outbox";
 impl MongoOutbox {
     /// Relays the outboxes of `collections` of `db`. Creates the index that
     /// finds documents with pending events without scanning the collection.
-    pub async fn new(db: &Database, collections: &[&str], service: &str) -> Result<Self, StoreError> {
+    pub async fn new(
+        db: &Database,
+        collections: &[&str],
+        service: &str,
+    ) -> Result<Self, StoreError> {
         let mut colls = Vec::new();
         for name in collections {
             let coll = db.collection::<Document>(name);
@@ -174,7 +178,8 @@ impl MongoOutbox {
             }
         }
         let db_now = bson::DateTime::now();
-        let expires = bson::DateTime::from_millis(db_now.timestamp_millis() + LEASE_TTL.as_millis() as i64);
+        let expires =
+            bson::DateTime::from_millis(db_now.timestamp_millis() + LEASE_TTL.as_millis() as i64);
         let result = self
             .leases
             .update_one(
@@ -189,7 +194,8 @@ impl MongoOutbox {
             Err(e) => return Err(read_error(e)),
         };
         // Keep a safety margin below the stored expiry for clock drift.
-        *self.held_until.lock().expect("lease lock") = held.then(|| now + LEASE_TTL - Duration::from_secs(2));
+        *self.held_until.lock().expect("lease lock") =
+            held.then(|| now + LEASE_TTL - Duration::from_secs(2));
         Ok(held)
     }
 }
@@ -224,7 +230,9 @@ impl OutboxStore for MongoOutbox {
                 for entry in entries.iter().take(limit - messages.len()) {
                     match bson::from_bson::<OutboxMessage>(entry.clone()) {
                         Ok(m) => messages.push(m),
-                        Err(e) => tracing::error!(error = %e, "unreadable outbox entry left in place"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "unreadable outbox entry left in place")
+                        }
                     }
                 }
             }

@@ -21,13 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
-use crate::{
-    auth::AuthUser,
-    http::ApiError,
-    identity::IdentityState,
-    mongo,
-    store::StoreError,
-};
+use crate::{auth::AuthUser, http::ApiError, identity::IdentityState, mongo, store::StoreError};
 
 /// One notification. `id` is the id of the event that caused it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,7 +58,11 @@ pub struct Service {
 
 impl Service {
     /// Serves on `listener` until `shutdown`, then stops everything in order.
-    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let publisher = self.messaging.publisher();
         let relay_stop = CancellationToken::new();
         let relay = tokio::spawn(run_relay(
@@ -84,7 +88,11 @@ impl Service {
                 })
             }
             Messaging::InMemory(bus) => {
-                let (bus, subs, stop) = (bus.clone(), self.subscriptions.clone(), consumer_stop.clone());
+                let (bus, subs, stop) = (
+                    bus.clone(),
+                    self.subscriptions.clone(),
+                    consumer_stop.clone(),
+                );
                 tokio::spawn(async move { bus.run_consumer(subs, stop).await })
             }
         };
@@ -94,11 +102,17 @@ impl Service {
         tracing::info!(service = self.name, "HTTP server drained; stopping workers");
 
         consumer_stop.cancel();
-        if tokio::time::timeout(self.shutdown_timeout, consumer).await.is_err() {
+        if tokio::time::timeout(self.shutdown_timeout, consumer)
+            .await
+            .is_err()
+        {
             tracing::warn!("consumer did not stop in time");
         }
         relay_stop.cancel();
-        if tokio::time::timeout(self.shutdown_timeout, relay).await.is_err() {
+        if tokio::time::timeout(self.shutdown_timeout, relay)
+            .await
+            .is_err()
+        {
             tracing::warn!("outbox relay did not drain in time; pending events stay in the outbox");
         }
         publisher.flush(Duration::from_secs(5)).await;
@@ -133,9 +147,13 @@ impl Infrastructure {
     /// Connects to MongoDB and Kafka and creates the topics, retrying while
     /// they come up (they often start together with the service).
     pub async fn connect(config: &ServiceConfig) -> Result<Self, String> {
-        let db = mongo::connect(&config.mongodb_uri, &config.mongodb_database, config.service_name)
-            .await
-            .map_err(|e| e.to_string())?;
+        let db = mongo::connect(
+            &config.mongodb_uri,
+            &config.mongodb_database,
+            config.service_name,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let publisher = KafkaPublisher::new(&config.kafka).map_err(|e| e.to_string())?;
         let topics = [
             TopicSpec {
@@ -151,7 +169,10 @@ impl Infrastructure {
                 compacted: true,
             },
         ];
-        retry_startup("create Kafka topics", || kafka::ensure_topics(&config.kafka, &topics)).await?;
+        retry_startup("create Kafka topics", || {
+            kafka::ensure_topics(&config.kafka, &topics)
+        })
+        .await?;
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
             Arc::new(MongoReadiness::new(&db)),
             Arc::new(KafkaReadiness::new(&publisher)),
@@ -260,7 +281,8 @@ pub struct CommonStores {
 impl CommonStores {
     /// The MongoDB adapters, creating their indexes (retried while the server starts).
     pub async fn mongo(db: &mongodb::Database) -> Result<Self, String> {
-        let users = retry_store("prepare users", || crate::identity::MongoUserStore::new(db)).await?;
+        let users =
+            retry_store("prepare users", || crate::identity::MongoUserStore::new(db)).await?;
         let notifications = retry_store("prepare notifications", || {
             crate::notifications::MongoNotificationStore::new(db)
         })

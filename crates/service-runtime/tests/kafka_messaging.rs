@@ -65,7 +65,9 @@ fn cancellation(booking: &str) -> Envelope<BookingRequestEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_publishes_the_outbox_with_cloudevents_headers_and_empties_it() {
-    let Some(servers) = real_servers("relay_publishes_the_outbox") else { return };
+    let Some(servers) = real_servers("relay_publishes_the_outbox") else {
+        return;
+    };
     let topic = unique("relay");
     let config = kafka_config(&servers.kafka_brokers, &topic);
     create(&config, &topic).await;
@@ -99,7 +101,10 @@ async fn relay_publishes_the_outbox_with_cloudevents_headers_and_empties_it() {
             .find(|m| m.header("ce_id").as_deref() == Some(e.event_id.as_str()))
             .expect("every event published");
         assert_eq!(m.key.as_deref(), Some(e.key().as_bytes()));
-        assert_eq!(m.header("ce_type").as_deref(), Some("booking.cancellation_requested"));
+        assert_eq!(
+            m.header("ce_type").as_deref(),
+            Some("booking.cancellation_requested")
+        );
         assert_eq!(m.header("ce_source").as_deref(), Some("test"));
         assert_eq!(m.json()["event_id"], e.event_id.as_str());
     }
@@ -125,19 +130,31 @@ impl EventHandler<BookingRequestEvent> for Recorder {
     }
 }
 
-fn start_consumer(config: &KafkaConfig, topic: &str, recorder: Arc<Recorder>) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+fn start_consumer(
+    config: &KafkaConfig,
+    topic: &str,
+    recorder: Arc<Recorder>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
     let subs = vec![Subscription::new(topic.to_string(), recorder)];
-    let (config, publisher, s) = (config.clone(), KafkaPublisher::new(config).unwrap(), stop.clone());
+    let (config, publisher, s) = (
+        config.clone(),
+        KafkaPublisher::new(config).unwrap(),
+        stop.clone(),
+    );
     let handle = tokio::spawn(async move {
-        run_consumer(config, subs, publisher, s).await.expect("consumer ran");
+        run_consumer(config, subs, publisher, s)
+            .await
+            .expect("consumer ran");
     });
     (stop, handle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_restart() {
-    let Some(servers) = real_servers("consumer_dead_letters_poison") else { return };
+    let Some(servers) = real_servers("consumer_dead_letters_poison") else {
+        return;
+    };
     let brokers = servers.kafka_brokers.clone();
     let topic = unique("requests");
     let config = kafka_config(&brokers, &topic);
@@ -148,19 +165,45 @@ async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_res
     let mut unknown_version: serde_json::Value = serde_json::from_str(&good_a.to_json()).unwrap();
     unknown_version["schema_version"] = 42.into();
     let mut missing_field: serde_json::Value = serde_json::from_str(&good_a.to_json()).unwrap();
-    missing_field["data"].as_object_mut().unwrap().remove("traveler_id");
+    missing_field["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("traveler_id");
     produce_raw(&brokers, &topic, b"a", good_a.to_json().as_bytes(), &[]).await;
-    produce_raw(&brokers, &topic, b"x", b"{not json", &[("origin", "fuzzer")]).await;
-    produce_raw(&brokers, &topic, b"y", unknown_version.to_string().as_bytes(), &[]).await;
-    produce_raw(&brokers, &topic, b"z", missing_field.to_string().as_bytes(), &[]).await;
+    produce_raw(
+        &brokers,
+        &topic,
+        b"x",
+        b"{not json",
+        &[("origin", "fuzzer")],
+    )
+    .await;
+    produce_raw(
+        &brokers,
+        &topic,
+        b"y",
+        unknown_version.to_string().as_bytes(),
+        &[],
+    )
+    .await;
+    produce_raw(
+        &brokers,
+        &topic,
+        b"z",
+        missing_field.to_string().as_bytes(),
+        &[],
+    )
+    .await;
     produce_raw(&brokers, &topic, b"b", good_b.to_json().as_bytes(), &[]).await;
 
     let recorder = Arc::new(Recorder::default());
     recorder.fail_first.store(3, Ordering::SeqCst);
     let (stop, handle) = start_consumer(&config, &topic, recorder.clone());
-    eventually("both good events applied", Duration::from_secs(60), || async {
-        (recorder.applied.lock().unwrap().len() >= 2).then_some(())
-    })
+    eventually(
+        "both good events applied",
+        Duration::from_secs(60),
+        || async { (recorder.applied.lock().unwrap().len() >= 2).then_some(()) },
+    )
     .await;
     stop.cancel();
     handle.await.unwrap();
@@ -169,8 +212,14 @@ async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_res
     applied.sort();
     let mut expected = vec![good_a.event_id.clone(), good_b.event_id.clone()];
     expected.sort();
-    assert_eq!(applied, expected, "each good event applied once, after the transient failures");
-    assert!(recorder.attempts.load(Ordering::SeqCst) >= 5, "transient failures were retried");
+    assert_eq!(
+        applied, expected,
+        "each good event applied once, after the transient failures"
+    );
+    assert!(
+        recorder.attempts.load(Ordering::SeqCst) >= 5,
+        "transient failures were retried"
+    );
 
     let dead = read_topic(&brokers, &format!("{topic}.dlq"), Duration::from_secs(10));
     let reasons: std::collections::HashMap<_, _> = dead
@@ -181,22 +230,38 @@ async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_res
     assert_eq!(reasons[&b"x".to_vec()], "malformed_envelope");
     assert_eq!(reasons[&b"y".to_vec()], "unsupported_schema_version");
     assert_eq!(reasons[&b"z".to_vec()], "invalid_data");
-    let poison = dead.iter().find(|m| m.key.as_deref() == Some(b"x")).unwrap();
+    let poison = dead
+        .iter()
+        .find(|m| m.key.as_deref() == Some(b"x"))
+        .unwrap();
     assert_eq!(poison.value, b"{not json", "original value kept");
-    assert_eq!(poison.header("origin").as_deref(), Some("fuzzer"), "original headers kept");
-    assert_eq!(poison.header("dlq.original.topic").as_deref(), Some(topic.as_str()));
+    assert_eq!(
+        poison.header("origin").as_deref(),
+        Some("fuzzer"),
+        "original headers kept"
+    );
+    assert_eq!(
+        poison.header("dlq.original.topic").as_deref(),
+        Some(topic.as_str())
+    );
 
     // Same group again: committed offsets mean nothing is applied twice.
     let again = Arc::new(Recorder::default());
     let (stop, handle) = start_consumer(&config, &topic, again.clone());
     let fresh = cancellation("c");
     produce_raw(&brokers, &topic, b"c", fresh.to_json().as_bytes(), &[]).await;
-    eventually("the new event applied after restart", Duration::from_secs(60), || async {
-        (!again.applied.lock().unwrap().is_empty()).then_some(())
-    })
+    eventually(
+        "the new event applied after restart",
+        Duration::from_secs(60),
+        || async { (!again.applied.lock().unwrap().is_empty()).then_some(()) },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
     handle.await.unwrap();
-    assert_eq!(*again.applied.lock().unwrap(), vec![fresh.event_id], "nothing before the commit is re-applied");
+    assert_eq!(
+        *again.applied.lock().unwrap(),
+        vec![fresh.event_id],
+        "nothing before the commit is re-applied"
+    );
 }

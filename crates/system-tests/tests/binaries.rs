@@ -13,7 +13,11 @@ use test_support::real_servers;
 fn a_missing_or_malformed_variable_stops_the_binary_with_one_line_naming_it() {
     for binary in ["traveler-service", "owner-service"] {
         let path = bin_dir().join(binary);
-        assert!(path.exists(), "{} missing: run cargo build --bins", path.display());
+        assert!(
+            path.exists(),
+            "{} missing: run cargo build --bins",
+            path.display()
+        );
 
         let out = Command::new(&path).env_clear().output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{binary}");
@@ -38,20 +42,33 @@ fn a_missing_or_malformed_variable_stops_the_binary_with_one_line_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_zero_and_nothing_acknowledged_is_lost() {
-    let Some(servers) = real_servers("sigterm") else { return };
+    let Some(servers) = real_servers("sigterm") else {
+        return;
+    };
     let mut sys = System::processes(&servers).await;
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Lagos").await["id"].as_str().unwrap().to_string();
+    let pid = sys.create_property(&owner, "Lagos").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sys.wait_catalog(&traveler, &pid, 1).await;
 
     // Bookings acknowledged right before the signal...
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(sys.book(&traveler, &pid, 60 + i * 3, 2).await["id"].as_str().unwrap().to_string());
+        ids.push(
+            sys.book(&traveler, &pid, 60 + i * 3, 2).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let statuses = sys.terminate();
-    assert!(statuses.iter().all(|s| s.success()), "exit statuses {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s.success()),
+        "exit statuses {statuses:?}"
+    );
 
     // ...are all delivered after a restart on the same databases and topics.
     let env = sys.env.take().unwrap();

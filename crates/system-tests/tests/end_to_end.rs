@@ -19,7 +19,9 @@ async fn system(test: &str) -> Option<System> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_path_traveler_sees_accepted_and_a_notification() {
-    let Some(sys) = system("approve_path").await else { return };
+    let Some(sys) = system("approve_path").await else {
+        return;
+    };
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
 
@@ -40,7 +42,9 @@ async fn approve_path_traveler_sees_accepted_and_a_notification() {
     assert_eq!(seen["status"], "PENDING");
     assert_eq!(seen["traveler_id"], traveler.id.as_str());
     let owner_notes = sys.owner_notifications(&owner).await;
-    assert!(owner_notes.iter().any(|n| n["booking_id"] == id && n["kind"] == "booking_requested"));
+    assert!(owner_notes
+        .iter()
+        .any(|n| n["booking_id"] == id && n["kind"] == "booking_requested"));
 
     let approved = sys.decide(&owner, id, "approve", None).await.expect(200);
     assert_eq!(approved["booking"]["status"], "ACCEPTED");
@@ -55,16 +59,39 @@ async fn approve_path_traveler_sees_accepted_and_a_notification() {
     // booking id, with CloudEvents headers.
     let env = sys.env.as_ref().unwrap();
     let brokers = &env.servers.kafka_brokers;
-    let requests = read_topic(brokers, &env.topic("booking-requests"), Duration::from_secs(10));
-    let mine: Vec<_> = requests.iter().filter(|m| m.key.as_deref() == Some(id.as_bytes())).collect();
+    let requests = read_topic(
+        brokers,
+        &env.topic("booking-requests"),
+        Duration::from_secs(10),
+    );
+    let mine: Vec<_> = requests
+        .iter()
+        .filter(|m| m.key.as_deref() == Some(id.as_bytes()))
+        .collect();
     assert_eq!(mine.len(), 1, "exactly one booking.requested");
-    assert_eq!(mine[0].header("ce_type").as_deref(), Some("booking.requested"));
+    assert_eq!(
+        mine[0].header("ce_type").as_deref(),
+        Some("booking.requested")
+    );
     assert_eq!(mine[0].header("ce_specversion").as_deref(), Some("1.0"));
-    assert_eq!(mine[0].header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        mine[0].header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert_eq!(mine[0].json()["data"]["booking_id"], id);
-    assert_eq!(mine[0].header("ce_id").unwrap(), mine[0].json()["event_id"].as_str().unwrap());
-    let updates = read_topic(brokers, &env.topic("booking-updates"), Duration::from_secs(10));
-    let decided: Vec<_> = updates.iter().filter(|m| m.key.as_deref() == Some(id.as_bytes())).collect();
+    assert_eq!(
+        mine[0].header("ce_id").unwrap(),
+        mine[0].json()["event_id"].as_str().unwrap()
+    );
+    let updates = read_topic(
+        brokers,
+        &env.topic("booking-updates"),
+        Duration::from_secs(10),
+    );
+    let decided: Vec<_> = updates
+        .iter()
+        .filter(|m| m.key.as_deref() == Some(id.as_bytes()))
+        .collect();
     assert_eq!(decided.len(), 1, "exactly one booking.status_changed");
     assert_eq!(decided[0].json()["data"]["status"], "ACCEPTED");
     assert_eq!(decided[0].json()["data"]["changed_by"]["role"], "owner");
@@ -72,12 +99,20 @@ async fn approve_path_traveler_sees_accepted_and_a_notification() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_path_carries_the_reason_to_the_traveler() {
-    let Some(sys) = system("reject_path").await else { return };
+    let Some(sys) = system("reject_path").await else {
+        return;
+    };
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Faro").await["id"].as_str().unwrap().to_string();
+    let pid = sys.create_property(&owner, "Faro").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sys.wait_catalog(&traveler, &pid, 1).await;
-    let id = sys.book(&traveler, &pid, 15, 4).await["id"].as_str().unwrap().to_string();
+    let id = sys.book(&traveler, &pid, 15, 4).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sys.wait_owner_sees(&owner, &id).await;
 
     let rejected = sys
@@ -91,21 +126,35 @@ async fn reject_path_carries_the_reason_to_the_traveler() {
     assert_eq!(notes[0]["status"], "REJECTED");
     assert_eq!(notes[0]["reason"], "renovation");
     // Final: neither side can move it again.
-    sys.decide(&owner, &id, "approve", None).await.expect_problem(409, "invalid_transition");
+    sys.decide(&owner, &id, "approve", None)
+        .await
+        .expect_problem(409, "invalid_transition");
     sys.http
-        .put(&format!("{}/api/travelers/bookings/{id}/cancel", sys.traveler), Some(&traveler.token), None)
+        .put(
+            &format!("{}/api/travelers/bookings/{id}/cancel", sys.traveler),
+            Some(&traveler.token),
+            None,
+        )
         .await
         .expect_problem(409, "booking_final");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traveler_cancels_a_pending_booking_through_owner_service() {
-    let Some(sys) = system("traveler_cancel").await else { return };
+    let Some(sys) = system("traveler_cancel").await else {
+        return;
+    };
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Braga").await["id"].as_str().unwrap().to_string();
+    let pid = sys.create_property(&owner, "Braga").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sys.wait_catalog(&traveler, &pid, 1).await;
-    let id = sys.book(&traveler, &pid, 30, 3).await["id"].as_str().unwrap().to_string();
+    let id = sys.book(&traveler, &pid, 30, 3).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sys.wait_owner_sees(&owner, &id).await;
 
     let accepted = sys
@@ -125,12 +174,16 @@ async fn traveler_cancels_a_pending_booking_through_owner_service() {
     let owner_view = sys.wait_owner_sees(&owner, &id).await;
     assert_eq!(owner_view["status"], "CANCELLED");
     // The owner's notice follows the decision it reports on.
-    let notice = test_support::eventually("owner notified of the cancellation", support::PROPAGATION, || async {
-        sys.owner_notifications(&owner)
-            .await
-            .into_iter()
-            .find(|n| n["booking_id"] == id.as_str() && n["kind"] == "cancellation_requested")
-    })
+    let notice = test_support::eventually(
+        "owner notified of the cancellation",
+        support::PROPAGATION,
+        || async {
+            sys.owner_notifications(&owner)
+                .await
+                .into_iter()
+                .find(|n| n["booking_id"] == id.as_str() && n["kind"] == "cancellation_requested")
+        },
+    )
     .await;
     assert_eq!(notice["status"], "CANCELLED");
     assert_eq!(notice["reason"], "plans changed");
@@ -141,16 +194,26 @@ async fn traveler_cancels_a_pending_booking_through_owner_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_cancels_an_accepted_booking_with_a_reason() {
-    let Some(sys) = system("owner_cancel").await else { return };
+    let Some(sys) = system("owner_cancel").await else {
+        return;
+    };
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Evora").await["id"].as_str().unwrap().to_string();
+    let pid = sys.create_property(&owner, "Evora").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sys.wait_catalog(&traveler, &pid, 1).await;
-    let id = sys.book(&traveler, &pid, 40, 2).await["id"].as_str().unwrap().to_string();
+    let id = sys.book(&traveler, &pid, 40, 2).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sys.wait_owner_sees(&owner, &id).await;
     sys.decide(&owner, &id, "approve", None).await.expect(200);
 
-    sys.decide(&owner, &id, "cancel", Some(json!({}))).await.expect_problem(400, "validation_failed");
+    sys.decide(&owner, &id, "cancel", Some(json!({})))
+        .await
+        .expect_problem(400, "validation_failed");
     let cancelled = sys
         .decide(&owner, &id, "cancel", Some(json!({"reason": "burst pipe"})))
         .await
@@ -159,7 +222,10 @@ async fn owner_cancels_an_accepted_booking_with_a_reason() {
     let seen = sys.wait_traveler_status(&traveler, &id, "CANCELLED").await;
     assert_eq!(seen["status_reason"], "burst pipe");
     let notes = sys.traveler_notifications(&traveler).await;
-    let statuses: Vec<_> = notes.iter().map(|n| n["status"].as_str().unwrap()).collect();
+    let statuses: Vec<_> = notes
+        .iter()
+        .map(|n| n["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["CANCELLED", "ACCEPTED"], "newest first");
 }
 
@@ -168,10 +234,15 @@ async fn owner_cancels_an_accepted_booking_with_a_reason() {
 /// status event is published per accepted booking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_approvals_across_two_replicas_accept_exactly_one() {
-    let Some(mut sys) = system("two_replicas").await else { return };
+    let Some(mut sys) = system("two_replicas").await else {
+        return;
+    };
     let second_owner_url = sys.add_owner_replica().await;
     let owner = sys.owner_signup("Olga").await;
-    let pid = sys.create_property(&owner, "Sintra").await["id"].as_str().unwrap().to_string();
+    let pid = sys.create_property(&owner, "Sintra").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     const BOOKINGS: usize = 6;
     let mut ids = Vec::new();
@@ -205,21 +276,31 @@ async fn overlapping_approvals_across_two_replicas_accept_exactly_one() {
 
     let accepted = sys
         .http
-        .get(&format!("{}/api/owners/bookings?status=ACCEPTED&property_id={pid}", sys.owner), Some(&owner.token))
+        .get(
+            &format!(
+                "{}/api/owners/bookings?status=ACCEPTED&property_id={pid}",
+                sys.owner
+            ),
+            Some(&owner.token),
+        )
         .await
         .expect(200);
     assert_eq!(accepted["bookings"].as_array().unwrap().len(), 1);
 
     let env = sys.env.as_ref().unwrap();
     let winner = accepted["bookings"][0]["id"].as_str().unwrap().to_string();
-    let updates = test_support::eventually("the decision is published", Duration::from_secs(30), || {
-        let (brokers, topic) = (env.servers.kafka_brokers.clone(), env.topic("booking-updates"));
-        async move {
-            let all = read_topic(&brokers, &topic, Duration::from_secs(5));
-            (!all.is_empty()).then_some(all)
-        }
-    })
-    .await;
+    let updates =
+        test_support::eventually("the decision is published", Duration::from_secs(30), || {
+            let (brokers, topic) = (
+                env.servers.kafka_brokers.clone(),
+                env.topic("booking-updates"),
+            );
+            async move {
+                let all = read_topic(&brokers, &topic, Duration::from_secs(5));
+                (!all.is_empty()).then_some(all)
+            }
+        })
+        .await;
     assert_eq!(updates.len(), 1, "one status event in all");
     assert_eq!(updates[0].key.as_deref(), Some(winner.as_bytes()));
 }

@@ -17,7 +17,8 @@ use support::{free_port, System};
 use test_support::{eventually, read_topic, real_servers, RealServers};
 
 fn start_broker(dir: &Path, port: u16) -> Child {
-    let tansu = std::env::var("TEST_TANSU_BIN").expect("TEST_TANSU_BIN (set by scripts/test-servers.sh)");
+    let tansu =
+        std::env::var("TEST_TANSU_BIN").expect("TEST_TANSU_BIN (set by scripts/test-servers.sh)");
     let log = std::fs::File::create(dir.join("tansu.log")).unwrap();
     Command::new(tansu)
         .current_dir(dir)
@@ -38,7 +39,9 @@ fn start_broker(dir: &Path, port: u16) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
-    let Some(shared) = real_servers("kafka_outage") else { return };
+    let Some(shared) = real_servers("kafka_outage") else {
+        return;
+    };
     let dir = std::env::temp_dir().join(test_support::unique("tansu"));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
@@ -50,7 +53,10 @@ async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
     let sys = System::processes(&servers).await;
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Tavira").await["id"].as_str().unwrap().to_string();
+    let pid = sys.create_property(&owner, "Tavira").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sys.wait_catalog(&traveler, &pid, 1).await;
 
     broker.kill().unwrap();
@@ -58,28 +64,44 @@ async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
 
     let booking = sys.book(&traveler, &pid, 12, 2).await;
     let id = booking["id"].as_str().unwrap().to_string();
-    let ready = sys.http.get(&format!("{}/health/ready", sys.traveler), None).await;
+    let ready = sys
+        .http
+        .get(&format!("{}/health/ready", sys.traveler), None)
+        .await;
     let report = ready.expect_problem(503, "not_ready");
     assert_eq!(report["checks"]["kafka"]["status"], "down", "{report}");
     assert_eq!(report["checks"]["mongodb"]["status"], "up", "{report}");
     // Liveness does not depend on Kafka.
-    sys.http.get(&format!("{}/health", sys.traveler), None).await.expect(200);
+    sys.http
+        .get(&format!("{}/health", sys.traveler), None)
+        .await
+        .expect(200);
 
     let mut broker = start_broker(&dir, port);
     let seen = sys.wait_owner_sees(&owner, &id).await;
     assert_eq!(seen["status"], "PENDING");
-    sys.http.get(&format!("{}/health/ready", sys.traveler), None).await.expect(200);
+    sys.http
+        .get(&format!("{}/health/ready", sys.traveler), None)
+        .await
+        .expect(200);
 
     let env = sys.env.as_ref().unwrap();
-    let requests = eventually("the request is on the topic", Duration::from_secs(30), || {
-        let (brokers, topic) = (servers.kafka_brokers.clone(), env.topic("booking-requests"));
-        async move {
-            let all = read_topic(&brokers, &topic, Duration::from_secs(5));
-            (!all.is_empty()).then_some(all)
-        }
-    })
+    let requests = eventually(
+        "the request is on the topic",
+        Duration::from_secs(30),
+        || {
+            let (brokers, topic) = (servers.kafka_brokers.clone(), env.topic("booking-requests"));
+            async move {
+                let all = read_topic(&brokers, &topic, Duration::from_secs(5));
+                (!all.is_empty()).then_some(all)
+            }
+        },
+    )
     .await;
-    let mine = requests.iter().filter(|m| m.key.as_deref() == Some(id.as_bytes())).count();
+    let mine = requests
+        .iter()
+        .filter(|m| m.key.as_deref() == Some(id.as_bytes()))
+        .count();
     assert_eq!(mine, 1, "published exactly once");
 
     drop(sys);

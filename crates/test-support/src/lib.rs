@@ -35,8 +35,12 @@ pub fn is_ci() -> bool {
 /// Under CI when the servers are not configured: a test that needs them must
 /// fail rather than pass without running.
 pub fn real_servers(test: &str) -> Option<RealServers> {
-    let mongodb_uri = std::env::var("TEST_MONGODB_URI").ok().filter(|v| !v.is_empty());
-    let kafka_brokers = std::env::var("TEST_KAFKA_BROKERS").ok().filter(|v| !v.is_empty());
+    let mongodb_uri = std::env::var("TEST_MONGODB_URI")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let kafka_brokers = std::env::var("TEST_KAFKA_BROKERS")
+        .ok()
+        .filter(|v| !v.is_empty());
     match (mongodb_uri, kafka_brokers) {
         (Some(mongodb_uri), Some(kafka_brokers)) => Some(RealServers {
             mongodb_uri,
@@ -58,7 +62,10 @@ pub fn real_servers(test: &str) -> Option<RealServers> {
 
 /// A name no other test uses: `prefix-<12 hex>`.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// A new, empty database on the test server, for one test.
@@ -158,7 +165,13 @@ pub fn read_topic(brokers: &str, topic: &str, timeout: Duration) -> Vec<ReadMess
 
 /// Writes a raw message straight to a topic, bypassing the services (poison
 /// messages, replays).
-pub async fn produce_raw(brokers: &str, topic: &str, key: &[u8], value: &[u8], headers: &[(&str, &str)]) {
+pub async fn produce_raw(
+    brokers: &str,
+    topic: &str,
+    key: &[u8],
+    value: &[u8],
+    headers: &[(&str, &str)],
+) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("message.max.bytes", "4000000")
@@ -166,7 +179,10 @@ pub async fn produce_raw(brokers: &str, topic: &str, key: &[u8], value: &[u8], h
         .expect("test producer");
     let mut hs = OwnedHeaders::new();
     for (k, v) in headers {
-        hs = hs.insert(Header { key: k, value: Some(*v) });
+        hs = hs.insert(Header {
+            key: k,
+            value: Some(*v),
+        });
     }
     producer
         .send(

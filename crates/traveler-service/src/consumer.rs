@@ -11,10 +11,7 @@ use service_runtime::{
     notifications::{Notification, NotificationStore},
 };
 
-use crate::{
-    domain::catalog::CatalogProperty,
-    store::TravelerStore,
-};
+use crate::{domain::catalog::CatalogProperty, store::TravelerStore};
 
 /// Handles the booking-updates topic: mirror the status, notify the traveler.
 pub struct BookingUpdatesHandler {
@@ -35,7 +32,10 @@ impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
         if booking.traveler_id != change.traveler_id {
             return Err(HandleError::permanent(
                 "traveler_mismatch",
-                format!("booking {} does not belong to {}", booking.id, change.traveler_id),
+                format!(
+                    "booking {} does not belong to {}",
+                    booking.id, change.traveler_id
+                ),
             ));
         }
         let message = match &change.reason {
@@ -72,7 +72,9 @@ impl EventHandler<PropertyEvent> for PropertyListingsHandler {
     async fn handle(&self, event: Envelope<PropertyEvent>) -> Result<(), HandleError> {
         match &event.payload {
             PropertyEvent::Upserted(snapshot) => {
-                self.store.upsert_listing(&CatalogProperty::from(snapshot)).await?
+                self.store
+                    .upsert_listing(&CatalogProperty::from(snapshot))
+                    .await?
             }
             PropertyEvent::Delisted(d) => {
                 self.store

@@ -20,7 +20,9 @@ pub mod wiring;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use service_runtime::{config::ServiceDefaults, identity::IdentityState, notifications::Notifications};
+use service_runtime::{
+    config::ServiceDefaults, identity::IdentityState, notifications::Notifications,
+};
 
 use crate::store::TravelerStore;
 

@@ -30,7 +30,11 @@ pub fn router(state: AppState, readiness: Readiness) -> Router {
         .merge(routes::catalog::routes())
         .merge(routes::bookings::routes())
         .with_state(state);
-    finish_router(Router::new().nest("/api/travelers", api).merge(health_routes(readiness)))
+    finish_router(
+        Router::new()
+            .nest("/api/travelers", api)
+            .merge(health_routes(readiness)),
+    )
 }
 
 /// Topic names and other settings that do not depend on the adapters.
@@ -81,7 +85,9 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
         store: store.clone(),
         notifications: common.notifications.clone(),
     });
-    let listings = Arc::new(PropertyListingsHandler { store: store.clone() });
+    let listings = Arc::new(PropertyListingsHandler {
+        store: store.clone(),
+    });
     let state = AppState {
         identity: IdentityState {
             users: common.users,
@@ -110,12 +116,23 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
 pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
     let (db, wiring) = Wiring::production(config, &OUTBOX_COLLECTIONS).await?;
     let signal = wiring.common.signal.clone();
-    let store = retry_store("prepare bookings", || MongoTravelerStore::new(&db, signal.clone())).await?;
-    Ok(assemble(Settings::from_config(config), wiring, Arc::new(store)))
+    let store = retry_store("prepare bookings", || {
+        MongoTravelerStore::new(&db, signal.clone())
+    })
+    .await?;
+    Ok(assemble(
+        Settings::from_config(config),
+        wiring,
+        Arc::new(store),
+    ))
 }
 
 /// traveler-service entirely in memory, on a shared in-process bus.
 pub fn in_memory(settings: Settings, bus: Arc<InMemoryBus>) -> Service {
     let (outbox, wiring) = Wiring::in_memory(bus);
-    assemble(settings, wiring, Arc::new(InMemoryTravelerStore::new(outbox)))
+    assemble(
+        settings,
+        wiring,
+        Arc::new(InMemoryTravelerStore::new(outbox)),
+    )
 }

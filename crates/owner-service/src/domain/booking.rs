@@ -133,7 +133,10 @@ mod tests {
     fn stays_overlap_only_when_they_share_a_night() {
         assert!(booking(1, 5).overlaps(&booking(4, 8)));
         assert!(booking(1, 5).overlaps(&booking(2, 3)));
-        assert!(!booking(1, 5).overlaps(&booking(5, 8)), "check-out day is free");
+        assert!(
+            !booking(1, 5).overlaps(&booking(5, 8)),
+            "check-out day is free"
+        );
         assert!(!booking(5, 8).overlaps(&booking(1, 5)));
     }
 
@@ -143,7 +146,14 @@ mod tests {
             role: ActorRole::Owner,
             id: "o".into(),
         };
-        let (next, event) = decide(&booking(1, 3), BookingStatus::Accepted, None, owner.clone(), Utc::now()).unwrap();
+        let (next, event) = decide(
+            &booking(1, 3),
+            BookingStatus::Accepted,
+            None,
+            owner.clone(),
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!((next.status, next.version), (BookingStatus::Accepted, 1));
         assert_eq!(event.previous_status, BookingStatus::Pending);
         assert_eq!(event.version, 1);

@@ -88,13 +88,21 @@ pub struct PropertyFields {
 impl PropertyFields {
     /// Applies these fields to `p`, validating the result as a whole so every
     /// problem is reported at once. `creating` makes the required fields required.
-    pub fn apply_to(self, p: &mut Property, creating: bool) -> Result<(), service_runtime::http::ApiError> {
+    pub fn apply_to(
+        self,
+        p: &mut Property,
+        creating: bool,
+    ) -> Result<(), service_runtime::http::ApiError> {
         if creating {
             Validator::new()
                 .check(self.name.is_some(), "name", "is required")
                 .check(self.city.is_some(), "city", "is required")
                 .check(self.country.is_some(), "country", "is required")
-                .check(self.price_per_night_cents.is_some(), "price_per_night_cents", "is required")
+                .check(
+                    self.price_per_night_cents.is_some(),
+                    "price_per_night_cents",
+                    "is required",
+                )
                 .check(self.max_guests.is_some(), "max_guests", "is required")
                 .finish()?;
         }
@@ -146,7 +154,12 @@ impl PropertyFields {
             .text(&p.city, "city", 1, 100)
             .text(&p.country, "country", 1, 100)
             .text(p.address.as_deref().unwrap_or(""), "address", 0, 300)
-            .text(p.description.as_deref().unwrap_or(""), "description", 0, 5000)
+            .text(
+                p.description.as_deref().unwrap_or(""),
+                "description",
+                0,
+                5000,
+            )
             .check(
                 (1..=MAX_CENTS).contains(&p.price_per_night_cents),
                 "price_per_night_cents",
@@ -172,11 +185,21 @@ impl PropertyFields {
                 "max_guests",
                 format!("must be from 1 to {MAX_GUESTS}"),
             )
-            .check(p.bedrooms.is_none_or(|n| n <= 100), "bedrooms", "must be at most 100")
-            .check(p.bathrooms.is_none_or(|n| n <= 100), "bathrooms", "must be at most 100")
+            .check(
+                p.bedrooms.is_none_or(|n| n <= 100),
+                "bedrooms",
+                "must be at most 100",
+            )
+            .check(
+                p.bathrooms.is_none_or(|n| n <= 100),
+                "bathrooms",
+                "must be at most 100",
+            )
             .check(p.amenities.len() <= 50, "amenities", "at most 50 items")
             .check(
-                p.amenities.iter().all(|a| (1..=50).contains(&a.chars().count())),
+                p.amenities
+                    .iter()
+                    .all(|a| (1..=50).contains(&a.chars().count())),
                 "amenities",
                 "each must be 1 to 50 characters",
             )

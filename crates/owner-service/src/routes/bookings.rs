@@ -117,19 +117,26 @@ async fn owner_decides(
         role: ActorRole::Owner,
         id: caller.id.clone(),
     };
-    let decided = decide_and_save(state.store.as_ref(), &state.topics.booking_updates, &booking, to, reason, by)
-        .await
-        .map_err(|e| match e {
-            DecisionError::NotAllowed(_) => ApiError::conflict("invalid_transition", e.to_string()),
-            DecisionError::Conflict => ApiError::conflict(
-                "booking_changed",
-                "the booking was changed by another request; reload it",
-            ),
-            DecisionError::Overlap(_) => ApiError::conflict(
-                "dates_unavailable",
-                "the stay overlaps an accepted booking of this property",
-            ),
-            DecisionError::Store(e) => e.into(),
-        })?;
+    let decided = decide_and_save(
+        state.store.as_ref(),
+        &state.topics.booking_updates,
+        &booking,
+        to,
+        reason,
+        by,
+    )
+    .await
+    .map_err(|e| match e {
+        DecisionError::NotAllowed(_) => ApiError::conflict("invalid_transition", e.to_string()),
+        DecisionError::Conflict => ApiError::conflict(
+            "booking_changed",
+            "the booking was changed by another request; reload it",
+        ),
+        DecisionError::Overlap(_) => ApiError::conflict(
+            "dates_unavailable",
+            "the stay overlaps an accepted booking of this property",
+        ),
+        DecisionError::Store(e) => e.into(),
+    })?;
     Ok(Json(json!({ "booking": decided })))
 }

@@ -112,11 +112,19 @@ async fn delist(
 
 /// Saves `next` over `current` (optimistically: 409 if someone else changed
 /// it in between) with the event describing it.
-async fn save_change(state: &AppState, current: &Property, mut next: Property) -> Result<Json<Value>, ApiError> {
+async fn save_change(
+    state: &AppState,
+    current: &Property,
+    mut next: Property,
+) -> Result<Json<Value>, ApiError> {
     next.version = current.version + 1;
     next.updated_at = events::timestamp::now();
     let event = listing_event(state, &next);
-    if !state.store.update_property(&next, current.version, event).await? {
+    if !state
+        .store
+        .update_property(&next, current.version, event)
+        .await?
+    {
         return Err(ApiError::conflict(
             "property_changed",
             "the property was changed by another request; reload it and retry",
@@ -136,5 +144,8 @@ fn listing_event(state: &AppState, p: &Property) -> OutboxMessage {
             delisted_at: p.updated_at,
         })
     };
-    OutboxMessage::new(&state.topics.property_listings, &Envelope::new(SOURCE, payload))
+    OutboxMessage::new(
+        &state.topics.property_listings,
+        &Envelope::new(SOURCE, payload),
+    )
 }

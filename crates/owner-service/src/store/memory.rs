@@ -91,14 +91,23 @@ impl OwnerStore for InMemoryOwnerStore {
         Ok(self.state.lock().await.bookings.get(id).cloned())
     }
 
-    async fn bookings_of(&self, owner_id: &str, filter: &BookingFilter) -> Result<Vec<Booking>, StoreError> {
+    async fn bookings_of(
+        &self,
+        owner_id: &str,
+        filter: &BookingFilter,
+    ) -> Result<Vec<Booking>, StoreError> {
         let state = self.state.lock().await;
         let mut list: Vec<_> = state
             .bookings
             .values()
             .filter(|b| b.owner_id == owner_id)
             .filter(|b| filter.status.is_none_or(|s| b.status == s))
-            .filter(|b| filter.property_id.as_ref().is_none_or(|p| &b.property_id == p))
+            .filter(|b| {
+                filter
+                    .property_id
+                    .as_ref()
+                    .is_none_or(|p| &b.property_id == p)
+            })
             .cloned()
             .collect();
         list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));

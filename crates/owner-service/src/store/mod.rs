@@ -52,7 +52,11 @@ pub trait OwnerStore: Send + Sync {
     async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError>;
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
     /// The owner's bookings, newest first.
-    async fn bookings_of(&self, owner_id: &str, filter: &BookingFilter) -> Result<Vec<Booking>, StoreError>;
+    async fn bookings_of(
+        &self,
+        owner_id: &str,
+        filter: &BookingFilter,
+    ) -> Result<Vec<Booking>, StoreError>;
 
     /// Saves a decision (`next` has `expected_version + 1`) with its event,
     /// atomically, only if the stored booking still has `expected_version`.

@@ -44,13 +44,17 @@ impl MongoOwnerStore {
         let bookings = db.collection::<Booking>("bookings");
         mongo::ensure_indexes(
             &properties,
-            vec![IndexModel::builder().keys(doc! {"owner_id": 1, "created_at": -1}).build()],
+            vec![IndexModel::builder()
+                .keys(doc! {"owner_id": 1, "created_at": -1})
+                .build()],
         )
         .await?;
         mongo::ensure_indexes(
             &bookings,
             vec![
-                IndexModel::builder().keys(doc! {"owner_id": 1, "created_at": -1}).build(),
+                IndexModel::builder()
+                    .keys(doc! {"owner_id": 1, "created_at": -1})
+                    .build(),
                 IndexModel::builder()
                     .keys(doc! {"property_id": 1, "status": 1, "check_in": 1})
                     .build(),
@@ -84,7 +88,10 @@ impl MongoOwnerStore {
     ) -> Result<Result<(), SaveDecisionError>, mongodb::error::Error> {
         // First write: serialises acceptances of this property.
         self.locks
-            .update_one(doc! {"_id": &next.property_id}, doc! {"$inc": {"acceptances": 1}})
+            .update_one(
+                doc! {"_id": &next.property_id},
+                doc! {"$inc": {"acceptances": 1}},
+            )
             .upsert(true)
             .session(&mut *session)
             .await?;
@@ -102,9 +109,8 @@ impl MongoOwnerStore {
         if let Some(other) = overlap {
             return Ok(Err(SaveDecisionError::Overlap(other.id)));
         }
-        let update = decision_update(next, event).map_err(|e| {
-            mongodb::error::Error::custom(format!("encode: {e}"))
-        })?;
+        let update = decision_update(next, event)
+            .map_err(|e| mongodb::error::Error::custom(format!("encode: {e}")))?;
         let result = self
             .raw_bookings()
             .update_one(doc! {"_id": &next.id, "version": expected_version}, update)
@@ -122,10 +128,21 @@ impl MongoOwnerStore {
         expected_version: u32,
         event: OutboxMessage,
     ) -> Result<(), SaveDecisionError> {
-        let mut session = self.db.client().start_session().await.map_err(mongo::read_error)?;
+        let mut session = self
+            .db
+            .client()
+            .start_session()
+            .await
+            .map_err(mongo::read_error)?;
         for _ in 0..MAX_TRANSACTION_ATTEMPTS {
-            session.start_transaction().await.map_err(mongo::read_error)?;
-            match self.accept_in_transaction(&mut session, next, expected_version, &event).await {
+            session
+                .start_transaction()
+                .await
+                .map_err(mongo::read_error)?;
+            match self
+                .accept_in_transaction(&mut session, next, expected_version, &event)
+                .await
+            {
                 Ok(Ok(())) => loop {
                     match session.commit_transaction().await {
                         Ok(()) => {
@@ -208,14 +225,21 @@ impl OwnerStore for MongoOwnerStore {
     }
 
     async fn property(&self, id: &str) -> Result<Option<Property>, StoreError> {
-        self.properties.find_one(doc! {"_id": id}).await.map_err(mongo::read_error)
+        self.properties
+            .find_one(doc! {"_id": id})
+            .await
+            .map_err(mongo::read_error)
     }
 
     async fn properties_of(&self, owner_id: &str) -> Result<Vec<Property>, StoreError> {
         let cursor = self
             .properties
             .find(doc! {"owner_id": owner_id})
-            .with_options(FindOptions::builder().sort(doc! {"created_at": -1, "_id": -1}).build())
+            .with_options(
+                FindOptions::builder()
+                    .sort(doc! {"created_at": -1, "_id": -1})
+                    .build(),
+            )
             .await
             .map_err(mongo::read_error)?;
         collect(cursor).await
@@ -230,10 +254,17 @@ impl OwnerStore for MongoOwnerStore {
     }
 
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
-        self.bookings.find_one(doc! {"_id": id}).await.map_err(mongo::read_error)
+        self.bookings
+            .find_one(doc! {"_id": id})
+            .await
+            .map_err(mongo::read_error)
     }
 
-    async fn bookings_of(&self, owner_id: &str, filter: &BookingFilter) -> Result<Vec<Booking>, StoreError> {
+    async fn bookings_of(
+        &self,
+        owner_id: &str,
+        filter: &BookingFilter,
+    ) -> Result<Vec<Booking>, StoreError> {
         let mut query = doc! {"owner_id": owner_id};
         if let Some(status) = filter.status {
             query.insert("status", status.as_str());
@@ -244,7 +275,11 @@ impl OwnerStore for MongoOwnerStore {
         let cursor = self
             .bookings
             .find(query)
-            .with_options(FindOptions::builder().sort(doc! {"created_at": -1, "_id": -1}).build())
+            .with_options(
+                FindOptions::builder()
+                    .sort(doc! {"created_at": -1, "_id": -1})
+                    .build(),
+            )
             .await
             .map_err(mongo::read_error)?;
         collect(cursor).await

@@ -58,9 +58,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Query::<T>::try_from_uri(&parts.uri)
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|e| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
-            })
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
     }
 }
 
@@ -84,8 +82,7 @@ fn require_json_content_type(req: &Request) -> Result<(), ApiError> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-    {
+    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
         Ok(())
     } else {
         Err(unsupported_media_type())
@@ -153,7 +150,10 @@ fn classify(path: String, e: serde_json::Error) -> ApiError {
         _ => ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
-            format!("the body is not valid JSON: {}", strip_position(&e.to_string())),
+            format!(
+                "the body is not valid JSON: {}",
+                strip_position(&e.to_string())
+            ),
         ),
     }
 }
@@ -196,10 +196,20 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_malformed_json() {
-        for body in [&b"{"[..], b"nope", b"", br#"{"name":"a","guests":1} trailing"#] {
+        for body in [
+            &b"{"[..],
+            b"nope",
+            b"",
+            br#"{"name":"a","guests":1} trailing"#,
+        ] {
             let err = parse_json::<Body>(body).unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_REQUEST);
-            assert_eq!(err.code, "malformed_json", "{:?}", String::from_utf8_lossy(body));
+            assert_eq!(
+                err.code,
+                "malformed_json",
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 

@@ -22,7 +22,9 @@ pub fn reason(raw: Option<String>) -> Result<Option<String>, ApiError> {
     let reason = raw.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     Validator::new()
         .check(
-            reason.as_ref().is_none_or(|r| r.chars().count() <= MAX_REASON_CHARS),
+            reason
+                .as_ref()
+                .is_none_or(|r| r.chars().count() <= MAX_REASON_CHARS),
             "reason",
             format!("must be at most {MAX_REASON_CHARS} characters"),
         )
@@ -38,14 +40,23 @@ mod tests {
     fn status_filter_accepts_any_case_and_refuses_unknown() {
         assert_eq!(status_filter(None).unwrap(), None);
         assert_eq!(status_filter(Some("")).unwrap(), None);
-        assert_eq!(status_filter(Some("pending")).unwrap(), Some(BookingStatus::Pending));
-        assert_eq!(status_filter(Some("LOST")).unwrap_err().errors[0].field, "status");
+        assert_eq!(
+            status_filter(Some("pending")).unwrap(),
+            Some(BookingStatus::Pending)
+        );
+        assert_eq!(
+            status_filter(Some("LOST")).unwrap_err().errors[0].field,
+            "status"
+        );
     }
 
     #[test]
     fn reason_is_trimmed_and_bounded() {
         assert_eq!(reason(Some("  ".into())).unwrap(), None);
-        assert_eq!(reason(Some(" late ".into())).unwrap().as_deref(), Some("late"));
+        assert_eq!(
+            reason(Some(" late ".into())).unwrap().as_deref(),
+            Some("late")
+        );
         assert!(reason(Some("x".repeat(MAX_REASON_CHARS + 1))).is_err());
     }
 }

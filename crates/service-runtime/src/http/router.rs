@@ -66,7 +66,8 @@ async fn problem_for_bare_errors(response: Response<Body>) -> Response<Body> {
         _ => ("bad_request", "the request could not be processed".into()),
     };
     let allow = response.headers().get(header::ALLOW).cloned();
-    let mut problem = axum::response::IntoResponse::into_response(ApiError::new(status, code, detail));
+    let mut problem =
+        axum::response::IntoResponse::into_response(ApiError::new(status, code, detail));
     if let Some(allow) = allow {
         problem.headers_mut().insert(header::ALLOW, allow);
     }
@@ -79,12 +80,11 @@ fn panic_to_problem(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    let mut response = axum::response::IntoResponse::into_response(ApiError::internal(
-        format!("handler panicked: {message}"),
-    ));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROBLEM_JSON),
-    );
+    let mut response = axum::response::IntoResponse::into_response(ApiError::internal(format!(
+        "handler panicked: {message}"
+    )));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }

@@ -69,7 +69,11 @@ async fn signup(
     let password_len = body.password.chars().count();
     Validator::new()
         .text(&body.name, "name", 1, 100)
-        .check(is_plausible_email(&email), "email", "must be a valid email address")
+        .check(
+            is_plausible_email(&email),
+            "email",
+            "must be a valid email address",
+        )
         .check(
             password_len >= MIN_PASSWORD_LEN,
             "password",
@@ -124,11 +128,10 @@ async fn login(
 }
 
 async fn me(State(state): State<IdentityState>, caller: AuthUser) -> Result<Json<Value>, ApiError> {
-    let user = state
-        .users
-        .find_by_id(&caller.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the account no longer exists"))?;
+    let user =
+        state.users.find_by_id(&caller.id).await?.ok_or_else(|| {
+            ApiError::unauthorized("invalid_token", "the account no longer exists")
+        })?;
     Ok(Json(json!({"user": UserView::from(&user)})))
 }
 
@@ -141,7 +144,9 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@example.org"] {
             assert!(is_plausible_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a@.co", "a@b.", "a b@c.de", "a@b@c.de"] {
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@.co", "a@b.", "a b@c.de", "a@b@c.de",
+        ] {
             assert!(!is_plausible_email(bad), "{bad}");
         }
     }

@@ -41,7 +41,10 @@ impl KafkaPublisher {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
-            .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                DELIVERY_TIMEOUT.as_millis().to_string(),
+            )
             .set("message.max.bytes", MAX_MESSAGE_BYTES)
             .create()?;
         Ok(Self { producer })
@@ -199,7 +202,10 @@ fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", session.to_string())
         .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
-        .set("max.poll.interval.ms", (session * 3).max(10_000).to_string())
+        .set(
+            "max.poll.interval.ms",
+            (session * 3).max(10_000).to_string(),
+        )
         .create()
 }
 
@@ -258,14 +264,23 @@ pub async fn run_consumer(
                     })
                     .unwrap_or_default();
                 headers.extend(
-                    dead_letter_headers(code, &reason, &sub.topic, message.partition(), message.offset())
-                        .into_iter()
-                        .map(|(k, v)| (k, v.into_bytes())),
+                    dead_letter_headers(
+                        code,
+                        &reason,
+                        &sub.topic,
+                        message.partition(),
+                        message.offset(),
+                    )
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes())),
                 );
                 let dlq = events::topics::dead_letter(&sub.topic);
                 let mut retry = Backoff::default();
                 loop {
-                    match dead_letters.send_raw(&dlq, message.key(), value, &headers).await {
+                    match dead_letters
+                        .send_raw(&dlq, message.key(), value, &headers)
+                        .await
+                    {
                         Ok(()) => break,
                         Err(e) => {
                             tracing::warn!(error = %e, %dlq, "cannot dead-letter; retrying");
@@ -297,4 +312,3 @@ fn commit(consumer: &StreamConsumer) -> Result<(), KafkaError> {
         }
     }
 }
-

@@ -85,10 +85,7 @@ impl InMemoryBus {
                             ));
                             self.append(
                                 &events::topics::dead_letter(&sub.topic),
-                                BusMessage {
-                                    headers,
-                                    ..message
-                                },
+                                BusMessage { headers, ..message },
                             );
                         }
                         Outcome::Stopped => return,
@@ -182,7 +179,8 @@ mod tests {
         let consumer = {
             let (bus, seen, stop) = (bus.clone(), seen.clone(), stop.clone());
             tokio::spawn(async move {
-                bus.run_consumer(vec![Subscription::new("requests", seen)], stop).await
+                bus.run_consumer(vec![Subscription::new("requests", seen)], stop)
+                    .await
             })
         };
         for _ in 0..100 {

@@ -93,7 +93,10 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub fn new<P: EventPayload, H: EventHandler<P>>(topic: impl Into<String>, handler: Arc<H>) -> Self {
+    pub fn new<P: EventPayload, H: EventHandler<P>>(
+        topic: impl Into<String>,
+        handler: Arc<H>,
+    ) -> Self {
         Self {
             topic: topic.into(),
             handler: Arc::new(Decoding {
@@ -164,6 +167,9 @@ pub fn dead_letter_headers(
         ("dlq.original.topic".into(), topic.into()),
         ("dlq.original.partition".into(), partition.to_string()),
         ("dlq.original.offset".into(), offset.to_string()),
-        ("dlq.failed_at".into(), events::timestamp::format(&chrono::Utc::now())),
+        (
+            "dlq.failed_at".into(),
+            events::timestamp::format(&chrono::Utc::now()),
+        ),
     ]
 }

@@ -33,13 +33,23 @@ pub struct Reply {
 impl Reply {
     /// Asserts the status, showing the body when it differs.
     pub fn expect(self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self.body
     }
 
     /// Asserts an RFC 9457 problem document with this status and code.
     pub fn expect_problem(self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
         assert!(
             self.content_type.starts_with("application/problem+json"),
             "content type {:?}",
@@ -48,7 +58,11 @@ impl Reply {
         assert_eq!(self.body["status"], status, "{}", self.body);
         assert_eq!(self.body["code"], code, "{}", self.body);
         for member in ["type", "title", "detail"] {
-            assert!(self.body[member].is_string(), "problem lacks {member}: {}", self.body);
+            assert!(
+                self.body[member].is_string(),
+                "problem lacks {member}: {}",
+                self.body
+            );
         }
         self.body
     }
@@ -72,7 +86,14 @@ impl Default for Http {
 }
 
 impl Http {
-    pub async fn send(&self, method: Method, url: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self.client.request(method, url);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -83,7 +104,10 @@ impl Http {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let res = req.send().await.unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+        let res = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
         let status = res.status();
         let content_type = res
             .headers()
@@ -95,8 +119,12 @@ impl Http {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("{url} answered {status} with non-JSON: {}", String::from_utf8_lossy(&bytes)))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "{url} answered {status} with non-JSON: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
         };
         Reply {
             status,
@@ -157,7 +185,11 @@ impl Drop for System {
 
 /// A free loopback port (the OS picks; the tiny race is acceptable in tests).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub const JWT_SECRET: &str = "system-tests-secret-0123456789abcdef";
@@ -246,7 +278,10 @@ impl System {
     /// Starts another owner-service process on the same database, topics and
     /// consumer group (a second replica) and returns its base URL once ready.
     pub async fn add_owner_replica(&mut self) -> String {
-        let env = self.env.as_ref().expect("only process systems have replicas");
+        let env = self
+            .env
+            .as_ref()
+            .expect("only process systems have replicas");
         let (child, url) = env.spawn("owner-service", free_port());
         self.children.push(child);
         wait_until_ready(&self.http, &url).await;
@@ -308,20 +343,39 @@ impl System {
     /// Waits until the traveler's catalog shows `property_id` with `version`.
     pub async fn wait_catalog(&self, traveler: &User, property_id: &str, version: u64) -> Value {
         let url = format!("{}/api/travelers/properties/{property_id}", self.traveler);
-        eventually(&format!("catalog has {property_id} v{version}"), PROPAGATION, || async {
-            let r = self.http.get(&url, Some(&traveler.token)).await;
-            (r.status == 200 && r.body["property"]["version"].as_u64() >= Some(version))
-                .then(|| r.body["property"].clone())
-        })
+        eventually(
+            &format!("catalog has {property_id} v{version}"),
+            PROPAGATION,
+            || async {
+                let r = self.http.get(&url, Some(&traveler.token)).await;
+                (r.status == 200 && r.body["property"]["version"].as_u64() >= Some(version))
+                    .then(|| r.body["property"].clone())
+            },
+        )
         .await
     }
 
     /// Books `nights` nights starting `days_ahead` days from today.
-    pub async fn book(&self, traveler: &User, property_id: &str, days_ahead: i64, nights: i64) -> Value {
-        self.try_book(traveler, property_id, days_ahead, nights).await.expect(201)["booking"].clone()
+    pub async fn book(
+        &self,
+        traveler: &User,
+        property_id: &str,
+        days_ahead: i64,
+        nights: i64,
+    ) -> Value {
+        self.try_book(traveler, property_id, days_ahead, nights)
+            .await
+            .expect(201)["booking"]
+            .clone()
     }
 
-    pub async fn try_book(&self, traveler: &User, property_id: &str, days_ahead: i64, nights: i64) -> Reply {
+    pub async fn try_book(
+        &self,
+        traveler: &User,
+        property_id: &str,
+        days_ahead: i64,
+        nights: i64,
+    ) -> Reply {
         let check_in = Utc::now().date_naive() + Days::days(days_ahead);
         let check_out = check_in + Days::days(nights);
         self.http
@@ -345,7 +399,13 @@ impl System {
     }
 
     /// An owner decision: `approve`, `reject` or `cancel`.
-    pub async fn decide(&self, owner: &User, booking_id: &str, action: &str, body: Option<Value>) -> Reply {
+    pub async fn decide(
+        &self,
+        owner: &User,
+        booking_id: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> Reply {
         self.http
             .put(
                 &format!("{}/api/owners/bookings/{booking_id}/{action}", self.owner),
@@ -356,18 +416,30 @@ impl System {
     }
 
     /// Waits until the traveler sees the booking in `status`.
-    pub async fn wait_traveler_status(&self, traveler: &User, booking_id: &str, status: &str) -> Value {
+    pub async fn wait_traveler_status(
+        &self,
+        traveler: &User,
+        booking_id: &str,
+        status: &str,
+    ) -> Value {
         let url = format!("{}/api/travelers/bookings/{booking_id}", self.traveler);
-        eventually(&format!("traveler sees {booking_id} {status}"), PROPAGATION, || async {
-            let r = self.http.get(&url, Some(&traveler.token)).await;
-            (r.body["booking"]["status"] == status).then(|| r.body["booking"].clone())
-        })
+        eventually(
+            &format!("traveler sees {booking_id} {status}"),
+            PROPAGATION,
+            || async {
+                let r = self.http.get(&url, Some(&traveler.token)).await;
+                (r.body["booking"]["status"] == status).then(|| r.body["booking"].clone())
+            },
+        )
         .await
     }
 
     pub async fn traveler_notifications(&self, traveler: &User) -> Vec<Value> {
         self.http
-            .get(&format!("{}/api/travelers/notifications", self.traveler), Some(&traveler.token))
+            .get(
+                &format!("{}/api/travelers/notifications", self.traveler),
+                Some(&traveler.token),
+            )
             .await
             .expect(200)["notifications"]
             .as_array()
@@ -377,7 +449,10 @@ impl System {
 
     pub async fn owner_notifications(&self, owner: &User) -> Vec<Value> {
         self.http
-            .get(&format!("{}/api/owners/notifications", self.owner), Some(&owner.token))
+            .get(
+                &format!("{}/api/owners/notifications", self.owner),
+                Some(&owner.token),
+            )
             .await
             .expect(200)["notifications"]
             .as_array()
@@ -393,7 +468,11 @@ pub async fn wait_until_ready(http: &Http, base: &str) {
     eventually(&format!("{url} ready"), Duration::from_secs(60), || {
         let (client, url) = (http.client.clone(), url.clone());
         async move {
-            let ok = client.get(&url).send().await.is_ok_and(|r| r.status().is_success());
+            let ok = client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
             ok.then_some(())
         }
     })
@@ -433,9 +512,15 @@ impl ProcessEnv {
             "{} is missing: run `cargo build --bins` first (scripts/test.sh does)",
             path.display()
         );
-        let db = if binary == "owner-service" { &self.owner_db } else { &self.traveler_db };
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("{}-{binary}-{port}.log", self.topic_prefix)))
-            .expect("log file");
+        let db = if binary == "owner-service" {
+            &self.owner_db
+        } else {
+            &self.traveler_db
+        };
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("{}-{binary}-{port}.log", self.topic_prefix)),
+        )
+        .expect("log file");
         let child = Command::new(&path)
             .env("PORT", port.to_string())
             .env("MONGODB_URI", &self.servers.mongodb_uri)

@@ -73,10 +73,22 @@ impl BookingRequest {
     pub fn validate(&self, today: NaiveDate) -> Result<u32, ApiError> {
         let nights = (self.check_out - self.check_in).num_days();
         Validator::new()
-            .check(!self.property_id.trim().is_empty(), "property_id", "is required")
-            .check(self.check_in >= today, "check_in", "must not be in the past")
+            .check(
+                !self.property_id.trim().is_empty(),
+                "property_id",
+                "is required",
+            )
+            .check(
+                self.check_in >= today,
+                "check_in",
+                "must not be in the past",
+            )
             .check(nights >= 1, "check_out", "must be after check_in")
-            .check(nights <= MAX_NIGHTS, "check_out", format!("stays are limited to {MAX_NIGHTS} nights"))
+            .check(
+                nights <= MAX_NIGHTS,
+                "check_out",
+                format!("stays are limited to {MAX_NIGHTS} nights"),
+            )
             .check(self.guests >= 1, "guests", "must be at least 1")
             .finish()?;
         Ok(nights as u32)
@@ -109,7 +121,9 @@ impl BookingRequest {
 
 /// nights × nightly price + cleaning fee + service fee, in minor units.
 pub fn total_price_cents(property: &CatalogProperty, nights: u32) -> i64 {
-    i64::from(nights) * property.price_per_night_cents + property.cleaning_fee_cents + property.service_fee_cents
+    i64::from(nights) * property.price_per_night_cents
+        + property.cleaning_fee_cents
+        + property.service_fee_cents
 }
 
 #[cfg(test)]
@@ -135,25 +149,82 @@ mod tests {
 
     #[test]
     fn accepts_a_future_stay_and_counts_nights() {
-        assert_eq!(request("2030-01-01", "2030-01-04", 2).validate(d("2029-12-31")).unwrap(), 3);
-        assert_eq!(request("2030-01-01", "2030-01-02", 1).validate(d("2030-01-01")).unwrap(), 1, "today is allowed");
+        assert_eq!(
+            request("2030-01-01", "2030-01-04", 2)
+                .validate(d("2029-12-31"))
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            request("2030-01-01", "2030-01-02", 1)
+                .validate(d("2030-01-01"))
+                .unwrap(),
+            1,
+            "today is allowed"
+        );
     }
 
     #[test]
     fn refuses_past_reversed_long_and_empty_stays() {
         let today = d("2030-01-10");
-        assert_eq!(fields(request("2030-01-09", "2030-01-12", 1).validate(today).unwrap_err()), ["check_in"]);
-        assert_eq!(fields(request("2030-02-01", "2030-02-01", 1).validate(today).unwrap_err()), ["check_out"]);
-        assert_eq!(fields(request("2030-02-01", "2030-01-20", 1).validate(today).unwrap_err()), ["check_out"]);
-        assert_eq!(fields(request("2030-02-01", "2031-02-02", 1).validate(today).unwrap_err()), ["check_out"]);
-        assert!(request("2030-02-01", "2031-02-01", 1).validate(today).is_ok(), "365 nights is the limit");
-        assert_eq!(fields(request("2030-02-01", "2030-02-03", 0).validate(today).unwrap_err()), ["guests"]);
+        assert_eq!(
+            fields(
+                request("2030-01-09", "2030-01-12", 1)
+                    .validate(today)
+                    .unwrap_err()
+            ),
+            ["check_in"]
+        );
+        assert_eq!(
+            fields(
+                request("2030-02-01", "2030-02-01", 1)
+                    .validate(today)
+                    .unwrap_err()
+            ),
+            ["check_out"]
+        );
+        assert_eq!(
+            fields(
+                request("2030-02-01", "2030-01-20", 1)
+                    .validate(today)
+                    .unwrap_err()
+            ),
+            ["check_out"]
+        );
+        assert_eq!(
+            fields(
+                request("2030-02-01", "2031-02-02", 1)
+                    .validate(today)
+                    .unwrap_err()
+            ),
+            ["check_out"]
+        );
+        assert!(
+            request("2030-02-01", "2031-02-01", 1)
+                .validate(today)
+                .is_ok(),
+            "365 nights is the limit"
+        );
+        assert_eq!(
+            fields(
+                request("2030-02-01", "2030-02-03", 0)
+                    .validate(today)
+                    .unwrap_err()
+            ),
+            ["guests"]
+        );
     }
 
     #[test]
     fn fingerprint_ignores_nothing_that_matters() {
         let a = request("2030-01-01", "2030-01-04", 2);
-        assert_eq!(a.fingerprint(), request("2030-01-01", "2030-01-04", 2).fingerprint());
-        assert_ne!(a.fingerprint(), request("2030-01-01", "2030-01-04", 3).fingerprint());
+        assert_eq!(
+            a.fingerprint(),
+            request("2030-01-01", "2030-01-04", 2).fingerprint()
+        );
+        assert_ne!(
+            a.fingerprint(),
+            request("2030-01-01", "2030-01-04", 3).fingerprint()
+        );
     }
 }

@@ -66,7 +66,10 @@ pub struct CatalogQuery {
 impl CatalogQuery {
     pub fn matches(&self, p: &CatalogProperty) -> bool {
         p.active
-            && self.city.as_ref().is_none_or(|c| p.city.to_lowercase() == c.to_lowercase())
+            && self
+                .city
+                .as_ref()
+                .is_none_or(|c| p.city.to_lowercase() == c.to_lowercase())
             && self.guests.is_none_or(|g| p.max_guests >= g)
     }
 }

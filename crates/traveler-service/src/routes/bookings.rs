@@ -34,7 +34,11 @@ pub fn routes() -> Router<AppState> {
 /// Longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-fn idempotency_key(headers: &HeaderMap, traveler_id: &str, request: &BookingRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+fn idempotency_key(
+    headers: &HeaderMap,
+    traveler_id: &str,
+    request: &BookingRequest,
+) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -69,7 +73,11 @@ async fn create(
     // A retry is answered from what the first attempt created, before any
     // check against today's date or catalog, which may have moved since.
     if let Some(key) = &key {
-        if let Some((original, fingerprint)) = state.store.booking_by_idempotency_key(&key.scoped_key).await? {
+        if let Some((original, fingerprint)) = state
+            .store
+            .booking_by_idempotency_key(&key.scoped_key)
+            .await?
+        {
             return replay(original, &fingerprint, key);
         }
     }
@@ -102,18 +110,31 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    let envelope = Envelope::new(SOURCE, BookingRequestEvent::Requested(booking.requested_event()));
+    let envelope = Envelope::new(
+        SOURCE,
+        BookingRequestEvent::Requested(booking.requested_event()),
+    );
     let event = OutboxMessage::new(&state.topics.booking_requests, &envelope);
-    match state.store.create_booking(&booking, key.as_ref(), event).await? {
+    match state
+        .store
+        .create_booking(&booking, key.as_ref(), event)
+        .await?
+    {
         CreateOutcome::Created => Ok((StatusCode::CREATED, Json(json!({ "booking": booking })))),
         // A concurrent retry with the same key won the insert.
-        CreateOutcome::Replayed(original) => Ok((StatusCode::CREATED, Json(json!({ "booking": original })))),
+        CreateOutcome::Replayed(original) => {
+            Ok((StatusCode::CREATED, Json(json!({ "booking": original }))))
+        }
         CreateOutcome::KeyReused => Err(key_reused()),
     }
 }
 
 /// The answer to a retry: the original booking if the body is the same.
-fn replay(original: Booking, fingerprint: &str, key: &IdempotencyKey) -> Result<(StatusCode, Json<Value>), ApiError> {
+fn replay(
+    original: Booking,
+    fingerprint: &str,
+    key: &IdempotencyKey,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     if fingerprint == key.fingerprint {
         Ok((StatusCode::CREATED, Json(json!({ "booking": original }))))
     } else {
@@ -181,7 +202,11 @@ async fn cancel(
         }),
     );
     let event = OutboxMessage::new(&state.topics.booking_requests, &envelope);
-    match state.store.request_cancellation(&id, &caller.id, now, event).await? {
+    match state
+        .store
+        .request_cancellation(&id, &caller.id, now, event)
+        .await?
+    {
         CancelOutcome::Requested(b) | CancelOutcome::AlreadyRequested(b) => {
             Ok((StatusCode::ACCEPTED, Json(json!({ "booking": b }))))
         }

@@ -33,15 +33,15 @@ async fn search(
 ) -> Result<Json<Value>, ApiError> {
     let guests = match q.guests.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
         None => None,
-        Some(g) => Some(
-            g.parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| ApiError::invalid_field("guests", "must be a whole number of at least 1"))?,
-        ),
+        Some(g) => Some(g.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            ApiError::invalid_field("guests", "must be a whole number of at least 1")
+        })?),
     };
     let query = CatalogQuery {
-        city: q.city.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+        city: q
+            .city
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty()),
         guests,
     };
     let properties = state.store.search_listings(&query).await?;

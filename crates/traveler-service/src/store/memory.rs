@@ -43,13 +43,22 @@ impl InMemoryTravelerStore {
 impl TravelerStore for InMemoryTravelerStore {
     async fn upsert_listing(&self, p: &CatalogProperty) -> Result<(), StoreError> {
         let mut state = self.state.lock().await;
-        if state.catalog.get(&p.id).is_none_or(|c| c.version < p.version) {
+        if state
+            .catalog
+            .get(&p.id)
+            .is_none_or(|c| c.version < p.version)
+        {
             state.catalog.insert(p.id.clone(), p.clone());
         }
         Ok(())
     }
 
-    async fn delist_listing(&self, id: &str, version: u64, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn delist_listing(
+        &self,
+        id: &str,
+        version: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut state = self.state.lock().await;
         if let Some(p) = state.catalog.get_mut(id).filter(|p| p.version < version) {
             p.active = false;
@@ -65,7 +74,12 @@ impl TravelerStore for InMemoryTravelerStore {
 
     async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError> {
         let state = self.state.lock().await;
-        let mut found: Vec<_> = state.catalog.values().filter(|p| q.matches(p)).cloned().collect();
+        let mut found: Vec<_> = state
+            .catalog
+            .values()
+            .filter(|p| q.matches(p))
+            .cloned()
+            .collect();
         found.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         found.truncate(super::mongo::SEARCH_LIMIT as usize);
         Ok(found)
@@ -89,16 +103,20 @@ impl TravelerStore for InMemoryTravelerStore {
                     CreateOutcome::KeyReused
                 });
             }
-            state
-                .keys
-                .insert(key.scoped_key.clone(), (b.id.clone(), key.fingerprint.clone()));
+            state.keys.insert(
+                key.scoped_key.clone(),
+                (b.id.clone(), key.fingerprint.clone()),
+            );
         }
         state.bookings.insert(b.id.clone(), b.clone());
         self.outbox.push(event);
         Ok(CreateOutcome::Created)
     }
 
-    async fn booking_by_idempotency_key(&self, scoped_key: &str) -> Result<Option<(Booking, String)>, StoreError> {
+    async fn booking_by_idempotency_key(
+        &self,
+        scoped_key: &str,
+    ) -> Result<Option<(Booking, String)>, StoreError> {
         let state = self.state.lock().await;
         Ok(state
             .keys
@@ -110,7 +128,11 @@ impl TravelerStore for InMemoryTravelerStore {
         Ok(self.state.lock().await.bookings.get(id).cloned())
     }
 
-    async fn bookings_of(&self, traveler_id: &str, status: Option<BookingStatus>) -> Result<Vec<Booking>, StoreError> {
+    async fn bookings_of(
+        &self,
+        traveler_id: &str,
+        status: Option<BookingStatus>,
+    ) -> Result<Vec<Booking>, StoreError> {
         let state = self.state.lock().await;
         let mut list: Vec<_> = state
             .bookings
@@ -130,7 +152,11 @@ impl TravelerStore for InMemoryTravelerStore {
         event: OutboxMessage,
     ) -> Result<CancelOutcome, StoreError> {
         let mut state = self.state.lock().await;
-        let Some(b) = state.bookings.get_mut(id).filter(|b| b.traveler_id == traveler_id) else {
+        let Some(b) = state
+            .bookings
+            .get_mut(id)
+            .filter(|b| b.traveler_id == traveler_id)
+        else {
             return Ok(CancelOutcome::NotFound);
         };
         if b.status.is_final() {
@@ -145,7 +171,10 @@ impl TravelerStore for InMemoryTravelerStore {
         Ok(CancelOutcome::Requested(b.clone()))
     }
 
-    async fn apply_status(&self, change: &BookingStatusChanged) -> Result<StatusApplied, StoreError> {
+    async fn apply_status(
+        &self,
+        change: &BookingStatusChanged,
+    ) -> Result<StatusApplied, StoreError> {
         let mut state = self.state.lock().await;
         let Some(b) = state.bookings.get_mut(&change.booking_id) else {
             return Ok(StatusApplied::UnknownBooking);

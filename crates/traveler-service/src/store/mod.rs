@@ -65,7 +65,12 @@ pub trait TravelerStore: Send + Sync {
     /// Inserts or replaces a catalog entry unless a newer version is stored.
     async fn upsert_listing(&self, p: &CatalogProperty) -> Result<(), StoreError>;
     /// Marks a listing inactive unless a newer version is stored.
-    async fn delist_listing(&self, id: &str, version: u64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn delist_listing(
+        &self,
+        id: &str,
+        version: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError>;
     /// Active listings matching `q`.
     async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError>;
@@ -79,10 +84,17 @@ pub trait TravelerStore: Send + Sync {
     ) -> Result<CreateOutcome, StoreError>;
     /// The booking created under an idempotency key, with the fingerprint of
     /// the request that created it.
-    async fn booking_by_idempotency_key(&self, scoped_key: &str) -> Result<Option<(Booking, String)>, StoreError>;
+    async fn booking_by_idempotency_key(
+        &self,
+        scoped_key: &str,
+    ) -> Result<Option<(Booking, String)>, StoreError>;
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
     /// The traveler's bookings, newest first.
-    async fn bookings_of(&self, traveler_id: &str, status: Option<BookingStatus>) -> Result<Vec<Booking>, StoreError>;
+    async fn bookings_of(
+        &self,
+        traveler_id: &str,
+        status: Option<BookingStatus>,
+    ) -> Result<Vec<Booking>, StoreError>;
     /// Records the traveler's wish to cancel with its event, once.
     async fn request_cancellation(
         &self,
@@ -92,5 +104,8 @@ pub trait TravelerStore: Send + Sync {
         event: OutboxMessage,
     ) -> Result<CancelOutcome, StoreError>;
     /// Applies owner-service's decision if it is newer than what is stored.
-    async fn apply_status(&self, change: &BookingStatusChanged) -> Result<StatusApplied, StoreError>;
+    async fn apply_status(
+        &self,
+        change: &BookingStatusChanged,
+    ) -> Result<StatusApplied, StoreError>;
 }

@@ -42,13 +42,17 @@ impl MongoTravelerStore {
         let bookings = db.collection::<Booking>("bookings");
         mongo::ensure_indexes(
             &catalog,
-            vec![IndexModel::builder().keys(doc! {"active": 1, "city_key": 1}).build()],
+            vec![IndexModel::builder()
+                .keys(doc! {"active": 1, "city_key": 1})
+                .build()],
         )
         .await?;
         mongo::ensure_indexes(
             &bookings,
             vec![
-                IndexModel::builder().keys(doc! {"traveler_id": 1, "created_at": -1}).build(),
+                IndexModel::builder()
+                    .keys(doc! {"traveler_id": 1, "created_at": -1})
+                    .build(),
                 IndexModel::builder()
                     .keys(doc! {"idempotency_key": 1})
                     .options(IndexOptions::builder().unique(true).sparse(true).build())
@@ -76,8 +80,16 @@ fn to_doc<T: serde::Serialize>(value: &T) -> Result<Document, StoreError> {
 /// (a newer version, or a concurrent first insert of the same id); the
 /// guarded update is then retried without upsert, so a newer version that
 /// lost the insert race is still applied and an older one is still ignored.
-async fn guarded_upsert(coll: &Collection<Document>, filter: Document, update: Document) -> Result<(), StoreError> {
-    match coll.update_one(filter.clone(), update.clone()).upsert(true).await {
+async fn guarded_upsert(
+    coll: &Collection<Document>,
+    filter: Document,
+    update: Document,
+) -> Result<(), StoreError> {
+    match coll
+        .update_one(filter.clone(), update.clone())
+        .upsert(true)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if mongo::is_duplicate_key(&e) => coll
             .update_one(filter, update)
@@ -101,7 +113,12 @@ impl TravelerStore for MongoTravelerStore {
         .await
     }
 
-    async fn delist_listing(&self, id: &str, version: u64, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn delist_listing(
+        &self,
+        id: &str,
+        version: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.catalog
             .update_one(
                 doc! {"_id": id, "version": {"$lt": version as i64}},
@@ -113,7 +130,10 @@ impl TravelerStore for MongoTravelerStore {
     }
 
     async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError> {
-        self.catalog.find_one(doc! {"_id": id}).await.map_err(mongo::read_error)
+        self.catalog
+            .find_one(doc! {"_id": id})
+            .await
+            .map_err(mongo::read_error)
     }
 
     async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError> {
@@ -173,7 +193,10 @@ impl TravelerStore for MongoTravelerStore {
         }
     }
 
-    async fn booking_by_idempotency_key(&self, scoped_key: &str) -> Result<Option<(Booking, String)>, StoreError> {
+    async fn booking_by_idempotency_key(
+        &self,
+        scoped_key: &str,
+    ) -> Result<Option<(Booking, String)>, StoreError> {
         let Some(document) = self
             .raw_bookings()
             .find_one(doc! {"idempotency_key": scoped_key})
@@ -182,24 +205,38 @@ impl TravelerStore for MongoTravelerStore {
         else {
             return Ok(None);
         };
-        let fingerprint = document.get_str("request_fingerprint").unwrap_or_default().to_string();
+        let fingerprint = document
+            .get_str("request_fingerprint")
+            .unwrap_or_default()
+            .to_string();
         let booking: Booking = bson::from_document(document)
             .map_err(|e| StoreError::Unavailable(format!("cannot decode booking: {e}")))?;
         Ok(Some((booking, fingerprint)))
     }
 
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
-        self.bookings.find_one(doc! {"_id": id}).await.map_err(mongo::read_error)
+        self.bookings
+            .find_one(doc! {"_id": id})
+            .await
+            .map_err(mongo::read_error)
     }
 
-    async fn bookings_of(&self, traveler_id: &str, status: Option<BookingStatus>) -> Result<Vec<Booking>, StoreError> {
+    async fn bookings_of(
+        &self,
+        traveler_id: &str,
+        status: Option<BookingStatus>,
+    ) -> Result<Vec<Booking>, StoreError> {
         let mut filter = doc! {"traveler_id": traveler_id};
         if let Some(s) = status {
             filter.insert("status", s.as_str());
         }
         self.bookings
             .find(filter)
-            .with_options(FindOptions::builder().sort(doc! {"created_at": -1, "_id": -1}).build())
+            .with_options(
+                FindOptions::builder()
+                    .sort(doc! {"created_at": -1, "_id": -1})
+                    .build(),
+            )
             .await
             .map_err(mongo::read_error)?
             .try_collect()
@@ -244,7 +281,10 @@ impl TravelerStore for MongoTravelerStore {
         })
     }
 
-    async fn apply_status(&self, change: &BookingStatusChanged) -> Result<StatusApplied, StoreError> {
+    async fn apply_status(
+        &self,
+        change: &BookingStatusChanged,
+    ) -> Result<StatusApplied, StoreError> {
         let result = self
             .bookings
             .update_one(
