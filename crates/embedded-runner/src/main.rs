@@ -21,8 +21,16 @@ fn port(var: &str, default: u16) -> u16 {
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    service_runtime::memory::return_large_allocations_to_os();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(run());
+}
+
+async fn run() {
     let format = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => LogFormat::Json,
         _ => LogFormat::Pretty,

@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod memory;
 pub mod messaging;
 pub mod mongo;
 pub mod notifications;

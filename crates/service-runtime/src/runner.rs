@@ -312,6 +312,7 @@ where
     Fut: Future<Output = Result<Service, String>>,
 {
     let config = config_or_exit(defaults);
+    crate::memory::return_large_allocations_to_os();
     crate::telemetry::init(config.log_format);
     let shutdown = crate::shutdown::on_signal();
     let port = config.port;
