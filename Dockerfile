@@ -46,6 +46,7 @@ COPY crates/embedded-runner/Cargo.toml  crates/embedded-runner/Cargo.toml
 COPY crates/deploy-checks/Cargo.toml    crates/deploy-checks/Cargo.toml
 COPY crates/test-support/Cargo.toml     crates/test-support/Cargo.toml
 COPY crates/system-tests/Cargo.toml     crates/system-tests/Cargo.toml
+COPY crates/load-generator/Cargo.toml   crates/load-generator/Cargo.toml
 
 # 2. Stub sources so Cargo can resolve every workspace member, then compile all
 #    third-party dependencies of the two services (librdkafka included).

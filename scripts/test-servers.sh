@@ -10,11 +10,13 @@
 #
 # `start` writes TEST_MONGODB_URI and TEST_KAFKA_BROKERS (plus the binaries'
 # paths and PIDs) to .test-servers/env; `source` it before `cargo test`.
+# TEST_SERVERS_DIR moves that directory (a second, independent set).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${BOOKING_TOOLS_DIR:-$HOME/.cache/booking-test-servers}
-STATE=$ROOT/.test-servers
+# Where logs, data and the env file go (override to run a second set).
+STATE=${TEST_SERVERS_DIR:-$ROOT/.test-servers}
 TANSU_VERSION=0.6.0
 TANSU=$TOOLS/tansu-$TANSU_VERSION/bin/tansu
 VENV=$TOOLS/venv
