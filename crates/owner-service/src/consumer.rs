@@ -2,7 +2,7 @@
 //! cancellation requests. Every effect is idempotent (keyed by booking id or
 //! event id), so redelivered events change nothing twice.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use events::{
@@ -16,7 +16,7 @@ use service_runtime::{
 
 use crate::{
     decisions::{decide_and_save, DecisionError},
-    domain::booking::Booking,
+    domain::{booking::Booking, property::Property},
     store::OwnerStore,
 };
 
@@ -30,37 +30,85 @@ pub struct BookingRequestsHandler {
 #[async_trait]
 impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
     async fn handle(&self, event: Envelope<BookingRequestEvent>) -> Result<(), HandleError> {
-        match &event.payload {
-            BookingRequestEvent::Requested(req) => self.requested(&event.event_id, req).await,
-            BookingRequestEvent::CancellationRequested(req) => {
-                self.cancellation_requested(&event.event_id, req).await
+        self.handle_batch(vec![event]).await.pop().unwrap_or(Ok(()))
+    }
+
+    /// New requests are applied together in three round trips (properties,
+    /// notifications, bookings); cancellations then one by one, in order. A
+    /// cancellation always comes after its own booking's request (same key,
+    /// same partition), so every booking keeps its order.
+    async fn handle_batch(
+        &self,
+        events: Vec<Envelope<BookingRequestEvent>>,
+    ) -> Vec<Result<(), HandleError>> {
+        let mut results: Vec<Result<(), HandleError>> = vec![Ok(()); events.len()];
+        let requests: Vec<(usize, &str, &BookingRequested)> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match &e.payload {
+                BookingRequestEvent::Requested(r) => Some((i, e.event_id.as_str(), r)),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = self.requested(&requests, &mut results).await {
+            return vec![Err(e); events.len()];
+        }
+        for (i, event) in events.iter().enumerate() {
+            if let BookingRequestEvent::CancellationRequested(req) = &event.payload {
+                let result = self.cancellation_requested(&event.event_id, req).await;
+                if let Err(HandleError::Transient(_)) = &result {
+                    return vec![result; events.len()];
+                }
+                results[i] = result;
             }
         }
+        results
     }
 }
 
 impl BookingRequestsHandler {
-    async fn requested(&self, event_id: &str, req: &BookingRequested) -> Result<(), HandleError> {
-        let property = self
+    /// Stores new booking requests and the owners' notifications about them.
+    /// A request for an unknown property, or naming the wrong owner, is a
+    /// permanent failure of that request alone (written to `results`).
+    async fn requested(
+        &self,
+        requests: &[(usize, &str, &BookingRequested)],
+        results: &mut [Result<(), HandleError>],
+    ) -> Result<(), HandleError> {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<String> = requests
+            .iter()
+            .map(|(_, _, r)| r.property_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let properties: HashMap<String, Property> = self
             .store
-            .property(&req.property_id)
+            .properties_by_ids(&ids)
             .await?
-            .ok_or_else(|| {
-                HandleError::permanent(
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let mut notifications = Vec::new();
+        let mut bookings = Vec::new();
+        for &(i, event_id, req) in requests {
+            let Some(property) = properties.get(&req.property_id) else {
+                results[i] = Err(HandleError::permanent(
                     "unknown_property",
                     format!("no property {}", req.property_id),
-                )
-            })?;
-        if property.owner_id != req.owner_id {
-            return Err(HandleError::permanent(
-                "owner_mismatch",
-                format!("property {} is not owned by {}", property.id, req.owner_id),
-            ));
-        }
-        // The notification first: whoever sees the booking can already read
-        // the notification about it.
-        self.notifications
-            .add(&Notification {
+                ));
+                continue;
+            };
+            if property.owner_id != req.owner_id {
+                results[i] = Err(HandleError::permanent(
+                    "owner_mismatch",
+                    format!("property {} is not owned by {}", property.id, req.owner_id),
+                ));
+                continue;
+            }
+            notifications.push(Notification {
                 id: event_id.to_string(),
                 recipient_id: req.owner_id.clone(),
                 kind: "booking_requested".into(),
@@ -72,11 +120,13 @@ impl BookingRequestsHandler {
                     property.name, req.check_in, req.check_out, req.guests
                 ),
                 created_at: req.created_at,
-            })
-            .await?;
-        self.store
-            .insert_booking(&Booking::from_request(req))
-            .await?;
+            });
+            bookings.push(Booking::from_request(req));
+        }
+        // The notifications first: whoever sees a booking can already read
+        // the notification about it.
+        self.notifications.add_many(&notifications).await?;
+        self.store.insert_bookings(&bookings).await?;
         Ok(())
     }
 

@@ -97,6 +97,7 @@ contract!(
     cancelled_and_rejected_bookings_do_not_block_acceptance,
     concurrent_acceptances_of_overlapping_stays_admit_exactly_one,
     concurrent_decisions_on_one_booking_admit_exactly_one,
+    batched_requests_are_stored_once_and_properties_found_together,
 );
 
 // ---------------------------------------------------------------- test data
@@ -548,6 +549,43 @@ mod checks {
                 .unwrap(),
             inserted
         );
+    }
+
+    /// The consumer's bulk path: a batch with a redelivered booking inside,
+    /// and properties looked up together.
+    pub async fn batched_requests_are_stored_once_and_properties_found_together(s: Subject) {
+        let (store, outbox) = (&*s.store, &*s.outbox);
+        let owner = unique("owner");
+        let p = property(&unique("p"), &owner, at(0));
+        store.insert_property(&p, upserted(&p)).await.unwrap();
+        let before = pending(outbox).await.len();
+
+        let b1 = booking(&unique("b"), &owner, &p.id, day(3, 1), day(3, 4), at(1));
+        let b2 = booking(&unique("b"), &owner, &p.id, day(3, 4), day(3, 6), at(2));
+        store.insert_bookings(&[b1.clone()]).await.unwrap();
+        // b1 again (redelivery) with a new one: b1 unchanged, b2 stored.
+        let changed_b1 = Booking {
+            guests: 9,
+            ..b1.clone()
+        };
+        store
+            .insert_bookings(&[changed_b1, b2.clone()])
+            .await
+            .unwrap();
+        store.insert_bookings(&[]).await.unwrap();
+        assert_eq!(store.booking(&b1.id).await.unwrap(), Some(b1.clone()));
+        assert_eq!(store.booking(&b2.id).await.unwrap(), Some(b2.clone()));
+        assert_eq!(
+            pending(outbox).await.len(),
+            before,
+            "requests publish nothing"
+        );
+
+        let found = store
+            .properties_by_ids(&[p.id.clone(), "no-such-property".into()])
+            .await
+            .unwrap();
+        assert_eq!(found, vec![p]);
     }
 
     pub async fn insert_booking_is_idempotent(s: Subject) {

@@ -46,6 +46,9 @@ pub const LIST_LIMIT: i64 = 200;
 pub trait NotificationStore: Send + Sync {
     /// Adds `n` unless one with the same id exists (idempotent).
     async fn add(&self, n: &Notification) -> Result<(), StoreError>;
+    /// Adds each of `ns` unless one with the same id exists (idempotent), in
+    /// one round trip.
+    async fn add_many(&self, ns: &[Notification]) -> Result<(), StoreError>;
     /// The recipient's newest notifications first.
     async fn list(&self, recipient_id: &str) -> Result<Vec<Notification>, StoreError>;
 }
@@ -88,6 +91,13 @@ impl NotificationStore for InMemoryNotificationStore {
         Ok(())
     }
 
+    async fn add_many(&self, ns: &[Notification]) -> Result<(), StoreError> {
+        for n in ns {
+            self.add(n).await?;
+        }
+        Ok(())
+    }
+
     async fn list(&self, recipient_id: &str) -> Result<Vec<Notification>, StoreError> {
         let mut mine: Vec<_> = self
             .all
@@ -125,12 +135,27 @@ impl MongoNotificationStore {
 #[async_trait]
 impl NotificationStore for MongoNotificationStore {
     async fn add(&self, n: &Notification) -> Result<(), StoreError> {
-        let mut document = bson::to_document(n).map_err(mongo::encode_error)?;
-        document.insert("_id", &n.id);
+        self.add_many(std::slice::from_ref(n)).await
+    }
+
+    async fn add_many(&self, ns: &[Notification]) -> Result<(), StoreError> {
+        if ns.is_empty() {
+            return Ok(());
+        }
+        let documents = ns
+            .iter()
+            .map(|n| {
+                let mut document = bson::to_document(n).map_err(mongo::encode_error)?;
+                document.insert("_id", &n.id);
+                Ok(document)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Unordered: one duplicate (a redelivered event) does not stop the rest.
         match self
             .coll
             .clone_with_type::<bson::Document>()
-            .insert_one(document)
+            .insert_many(documents)
+            .ordered(false)
             .await
         {
             Ok(_) => Ok(()),

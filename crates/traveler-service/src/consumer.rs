@@ -2,7 +2,7 @@
 //! (the catalog). Both are idempotent: versions make stale or repeated events
 //! no-ops, and notifications are keyed by event id.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use events::{BookingUpdateEvent, Envelope, PropertyEvent};
@@ -11,7 +11,10 @@ use service_runtime::{
     notifications::{Notification, NotificationStore},
 };
 
-use crate::{domain::catalog::CatalogProperty, store::TravelerStore};
+use crate::{
+    domain::{booking::Booking, catalog::CatalogProperty},
+    store::TravelerStore,
+};
 
 /// Handles the booking-updates topic: mirror the status, notify the traveler.
 pub struct BookingUpdatesHandler {
@@ -22,30 +25,71 @@ pub struct BookingUpdatesHandler {
 #[async_trait]
 impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
     async fn handle(&self, event: Envelope<BookingUpdateEvent>) -> Result<(), HandleError> {
-        let BookingUpdateEvent::StatusChanged(change) = &event.payload;
-        let Some(booking) = self.store.booking(&change.booking_id).await? else {
-            return Err(HandleError::permanent(
-                "unknown_booking",
-                format!("no booking {}", change.booking_id),
-            ));
-        };
-        if booking.traveler_id != change.traveler_id {
-            return Err(HandleError::permanent(
-                "traveler_mismatch",
-                format!(
-                    "booking {} does not belong to {}",
-                    booking.id, change.traveler_id
-                ),
-            ));
+        self.handle_batch(vec![event]).await.pop().unwrap_or(Ok(()))
+    }
+
+    /// A batch of decisions in three round trips: the bookings they concern,
+    /// the notifications, then the statuses (in order, version-guarded, so a
+    /// repeated or older decision changes nothing).
+    async fn handle_batch(
+        &self,
+        events: Vec<Envelope<BookingUpdateEvent>>,
+    ) -> Vec<Result<(), HandleError>> {
+        match self.apply(&events).await {
+            Ok(results) => results,
+            Err(e) => vec![Err(e); events.len()],
         }
-        let message = match &change.reason {
-            Some(reason) => format!("Your booking is now {}: {reason}", change.status.as_str()),
-            None => format!("Your booking is now {}", change.status.as_str()),
-        };
-        // The notification first: whoever sees the new status can already
-        // read the notification about it.
-        self.notifications
-            .add(&Notification {
+    }
+}
+
+impl BookingUpdatesHandler {
+    async fn apply(
+        &self,
+        events: &[Envelope<BookingUpdateEvent>],
+    ) -> Result<Vec<Result<(), HandleError>>, HandleError> {
+        let mut ids: Vec<String> = events
+            .iter()
+            .map(|e| {
+                let BookingUpdateEvent::StatusChanged(c) = &e.payload;
+                c.booking_id.clone()
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let bookings: HashMap<String, Booking> = self
+            .store
+            .bookings_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|b| (b.id.clone(), b))
+            .collect();
+        let mut results = Vec::with_capacity(events.len());
+        let mut notifications = Vec::new();
+        let mut changes = Vec::new();
+        for event in events {
+            let BookingUpdateEvent::StatusChanged(change) = &event.payload;
+            let Some(booking) = bookings.get(&change.booking_id) else {
+                results.push(Err(HandleError::permanent(
+                    "unknown_booking",
+                    format!("no booking {}", change.booking_id),
+                )));
+                continue;
+            };
+            if booking.traveler_id != change.traveler_id {
+                results.push(Err(HandleError::permanent(
+                    "traveler_mismatch",
+                    format!(
+                        "booking {} does not belong to {}",
+                        booking.id, change.traveler_id
+                    ),
+                )));
+                continue;
+            }
+            let message = match &change.reason {
+                Some(reason) => format!("Your booking is now {}: {reason}", change.status.as_str()),
+                None => format!("Your booking is now {}", change.status.as_str()),
+            };
+            notifications.push(Notification {
                 id: event.event_id.clone(),
                 recipient_id: change.traveler_id.clone(),
                 kind: "status_changed".into(),
@@ -54,11 +98,15 @@ impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
                 reason: change.reason.clone(),
                 message,
                 created_at: change.changed_at,
-            })
-            .await?;
-        // Stale (already applied or older) changes leave the booking as it is.
-        self.store.apply_status(change).await?;
-        Ok(())
+            });
+            changes.push(change.clone());
+            results.push(Ok(()));
+        }
+        // The notifications first: whoever sees the new status can already
+        // read the notification about it.
+        self.notifications.add_many(&notifications).await?;
+        self.store.apply_statuses(&changes).await?;
+        Ok(results)
     }
 }
 

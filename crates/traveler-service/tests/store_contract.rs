@@ -98,6 +98,7 @@ contract!(
     concurrent_cancellation_requests_queue_one_event,
     apply_status_keeps_the_newest_version,
     concurrent_status_changes_converge_on_the_newest,
+    batched_status_changes_apply_in_order_and_ignore_stale_ones,
 );
 
 // ---------------------------------------------------------------- test data
@@ -1052,6 +1053,55 @@ mod checks {
             vec![created, message],
             "one cancellation event"
         );
+    }
+
+    /// The consumer's bulk path: several changes (two for one booking, one
+    /// redelivered) in one call, and bookings looked up together.
+    pub async fn batched_status_changes_apply_in_order_and_ignore_stale_ones(s: Subject) {
+        let store = &*s.store;
+        let tom = unique("tom");
+        let a = booking(&unique("a"), &tom, at(0));
+        let b = booking(&unique("b"), &tom, at(1));
+        create(store, &a).await;
+        create(store, &b).await;
+
+        let a1 = change(&a, BookingStatus::Accepted, 1, None, at(10));
+        let a2 = change(&a, BookingStatus::Cancelled, 2, Some("storm"), at(20));
+        let b1 = change(&b, BookingStatus::Rejected, 1, Some("full"), at(15));
+        store
+            .apply_statuses(&[a1.clone(), b1.clone(), a2.clone()])
+            .await
+            .unwrap();
+        // Redelivered together with an older one: nothing moves backwards.
+        store
+            .apply_statuses(&[a1.clone(), b1.clone()])
+            .await
+            .unwrap();
+        store.apply_statuses(&[]).await.unwrap();
+
+        let after_a = stored(store, &a.id).await;
+        assert_eq!(
+            (after_a.status, after_a.version),
+            (BookingStatus::Cancelled, 2)
+        );
+        assert_eq!(after_a.status_reason.as_deref(), Some("storm"));
+        let after_b = stored(store, &b.id).await;
+        assert_eq!(
+            (after_b.status, after_b.version),
+            (BookingStatus::Rejected, 1)
+        );
+
+        let mut found: Vec<String> = store
+            .bookings_by_ids(&[a.id.clone(), b.id.clone(), "no-such-booking".into()])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.id)
+            .collect();
+        found.sort();
+        let mut expected = vec![a.id.clone(), b.id.clone()];
+        expected.sort();
+        assert_eq!(found, expected);
     }
 
     pub async fn apply_status_keeps_the_newest_version(s: Subject) {

@@ -78,6 +78,25 @@ impl OwnerStore for InMemoryOwnerStore {
         Ok(list)
     }
 
+    async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError> {
+        let state = self.state.lock().await;
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.properties.get(id).cloned())
+            .collect())
+    }
+
+    async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        for b in bs {
+            state
+                .bookings
+                .entry(b.id.clone())
+                .or_insert_with(|| b.clone());
+        }
+        Ok(())
+    }
+
     async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError> {
         let mut state = self.state.lock().await;
         if state.bookings.contains_key(&b.id) {

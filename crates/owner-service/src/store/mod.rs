@@ -48,8 +48,14 @@ pub trait OwnerStore: Send + Sync {
     async fn property(&self, id: &str) -> Result<Option<Property>, StoreError>;
     async fn properties_of(&self, owner_id: &str) -> Result<Vec<Property>, StoreError>;
 
+    /// The properties with these ids (those that exist), in one round trip.
+    async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError>;
+
     /// Stores a requested booking; false if it was already stored (redelivery).
     async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError>;
+    /// Stores requested bookings in one round trip; ones already stored
+    /// (redeliveries) are left as they are.
+    async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError>;
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
     /// The owner's bookings, newest first.
     async fn bookings_of(

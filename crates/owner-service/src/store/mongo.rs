@@ -245,6 +245,36 @@ impl OwnerStore for MongoOwnerStore {
         collect(cursor).await
     }
 
+    async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError> {
+        let cursor = self
+            .properties
+            .find(doc! {"_id": {"$in": ids}})
+            .await
+            .map_err(mongo::read_error)?;
+        collect(cursor).await
+    }
+
+    async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError> {
+        if bs.is_empty() {
+            return Ok(());
+        }
+        let documents = bs
+            .iter()
+            .map(|b| with_id(b, &b.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Unordered: a redelivered booking (duplicate id) does not stop the rest.
+        match self
+            .raw_bookings()
+            .insert_many(documents)
+            .ordered(false)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(mongo::read_error(e)),
+        }
+    }
+
     async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError> {
         match self.raw_bookings().insert_one(with_id(b, &b.id)?).await {
             Ok(_) => Ok(true),

@@ -10,13 +10,15 @@ use rdkafka::{
     config::ClientConfig,
     consumer::{CommitMode, Consumer, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
-    message::{Header, Headers, Message, OwnedHeaders},
+    message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer},
     util::Timeout,
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{dead_letter_headers, process, EventPublisher, Outcome, Subscription};
+use futures::FutureExt;
+
+use super::{dead_letter_headers, process_batch, EventPublisher, Outcome, Subscription, MAX_BATCH};
 use crate::{backoff::Backoff, config::KafkaConfig, http::ReadinessCheck, outbox::OutboxMessage};
 
 /// How long the producer keeps retrying one message before reporting failure
@@ -211,10 +213,12 @@ fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
 
 /// Consumes `subscriptions` in the configured group until `stop`.
 ///
-/// Each message is applied (or dead-lettered) before its offset is stored;
-/// a transient failure is retried without moving on, so a database outage
-/// pauses consumption instead of skipping events. On stop, stored offsets are
-/// committed synchronously.
+/// Messages already fetched are taken together (up to [`MAX_BATCH`]) and
+/// applied per topic as one batch, so a burst costs a few database round
+/// trips instead of a few per event. Offsets are stored only after the whole
+/// batch is durable (applied or dead-lettered); a transient failure is
+/// retried without moving on, so a database outage pauses consumption instead
+/// of skipping events. On stop, stored offsets are committed synchronously.
 pub async fn run_consumer(
     config: KafkaConfig,
     subscriptions: Vec<Subscription>,
@@ -232,11 +236,11 @@ pub async fn run_consumer(
     let mut backoff = Backoff::default();
 
     loop {
-        let message = tokio::select! {
+        let first = tokio::select! {
             _ = stop.cancelled() => break,
             m = consumer.recv() => m,
         };
-        let message = match message {
+        let first = match first {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "consumer error");
@@ -247,58 +251,94 @@ pub async fn run_consumer(
             }
         };
         backoff.reset();
-        let Some(sub) = by_topic.get(message.topic()) else {
-            continue;
-        };
-        let value = message.payload().unwrap_or_default();
-        match process(sub, value, &stop).await {
-            Outcome::Applied => {}
-            Outcome::DeadLetter { code, reason } => {
-                tracing::warn!(topic = %sub.topic, offset = message.offset(), code, %reason, "dead-lettering message");
-                let mut headers: Vec<(String, Vec<u8>)> = message
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                headers.extend(
-                    dead_letter_headers(
-                        code,
-                        &reason,
-                        &sub.topic,
-                        message.partition(),
-                        message.offset(),
-                    )
-                    .into_iter()
-                    .map(|(k, v)| (k, v.into_bytes())),
-                );
-                let dlq = events::topics::dead_letter(&sub.topic);
-                let mut retry = Backoff::default();
-                loop {
-                    match dead_letters
-                        .send_raw(&dlq, message.key(), value, &headers)
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match consumer.recv().now_or_never() {
+                Some(Ok(m)) => batch.push(m),
+                _ => break,
+            }
+        }
+
+        // One batch per topic, each in arrival order.
+        let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            match groups.iter_mut().find(|(t, _)| *t == m.topic()) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((m.topic(), vec![i])),
+            }
+        }
+        for (topic, indexes) in groups {
+            let Some(sub) = by_topic.get(topic) else {
+                continue;
+            };
+            let values: Vec<&[u8]> = indexes
+                .iter()
+                .map(|&i| batch[i].payload().unwrap_or_default())
+                .collect();
+            let Some(outcomes) = process_batch(sub, &values, &stop).await else {
+                return commit(&consumer);
+            };
+            for (&i, outcome) in indexes.iter().zip(outcomes) {
+                if let Outcome::DeadLetter { code, reason } = outcome {
+                    if !dead_letter(&dead_letters, &batch[i], &sub.topic, code, &reason, &stop)
                         .await
                     {
-                        Ok(()) => break,
-                        Err(e) => {
-                            tracing::warn!(error = %e, %dlq, "cannot dead-letter; retrying");
-                            tokio::select! {
-                                _ = tokio::time::sleep(retry.next_delay()) => {}
-                                _ = stop.cancelled() => return commit(&consumer),
-                            }
-                        }
+                        return commit(&consumer);
                     }
                 }
             }
-            Outcome::Stopped => break,
         }
-        if let Err(e) = consumer.store_offset_from_message(&message) {
-            tracing::warn!(error = %e, "cannot store offset");
+        for m in &batch {
+            if let Err(e) = consumer.store_offset_from_message(m) {
+                tracing::warn!(error = %e, "cannot store offset");
+            }
         }
     }
     commit(&consumer)
+}
+
+/// Publishes `message` to its topic's `.dlq` with the reason in headers,
+/// retrying until it is delivered; false if `stop` came first.
+async fn dead_letter(
+    publisher: &KafkaPublisher,
+    message: &BorrowedMessage<'_>,
+    topic: &str,
+    code: &str,
+    reason: &str,
+    stop: &CancellationToken,
+) -> bool {
+    tracing::warn!(%topic, offset = message.offset(), code, %reason, "dead-lettering message");
+    let mut headers: Vec<(String, Vec<u8>)> = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    headers.extend(
+        dead_letter_headers(code, reason, topic, message.partition(), message.offset())
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes())),
+    );
+    let dlq = events::topics::dead_letter(topic);
+    let value = message.payload().unwrap_or_default();
+    let mut retry = Backoff::default();
+    loop {
+        match publisher
+            .send_raw(&dlq, message.key(), value, &headers)
+            .await
+        {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(error = %e, %dlq, "cannot dead-letter; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(retry.next_delay()) => {}
+                    _ = stop.cancelled() => return false,
+                }
+            }
+        }
+    }
 }
 
 fn commit(consumer: &StreamConsumer) -> Result<(), KafkaError> {

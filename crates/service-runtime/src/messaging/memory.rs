@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{dead_letter_headers, process, EventPublisher, Outcome, Subscription};
+use super::{dead_letter_headers, process_batch, EventPublisher, Outcome, Subscription, MAX_BATCH};
 use crate::outbox::OutboxMessage;
 
 /// One message in an in-memory topic.
@@ -52,12 +52,14 @@ impl InMemoryBus {
             .unwrap_or_default()
     }
 
-    fn next(&self, topic: &str, offset: usize) -> Option<BusMessage> {
+    /// Up to [`MAX_BATCH`] messages of `topic` from `offset` on.
+    fn batch(&self, topic: &str, offset: usize) -> Vec<BusMessage> {
         self.topics
             .lock()
             .expect("bus lock")
             .get(topic)
-            .and_then(|log| log.get(offset).cloned())
+            .map(|log| log.iter().skip(offset).take(MAX_BATCH).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Consumes `subscriptions` from the start of each topic until `stop`,
@@ -71,26 +73,35 @@ impl InMemoryBus {
 
             let mut progressed = false;
             for (i, sub) in subscriptions.iter().enumerate() {
-                while let Some(message) = self.next(&sub.topic, offsets[i]) {
-                    match process(sub, &message.value, &stop).await {
-                        Outcome::Applied => {}
-                        Outcome::DeadLetter { code, reason } => {
+                loop {
+                    let batch = self.batch(&sub.topic, offsets[i]);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    let values: Vec<&[u8]> = batch.iter().map(|m| m.value.as_slice()).collect();
+                    let Some(outcomes) = process_batch(sub, &values, &stop).await else {
+                        return;
+                    };
+                    for (k, (message, outcome)) in batch.iter().zip(outcomes).enumerate() {
+                        if let Outcome::DeadLetter { code, reason } = outcome {
                             let mut headers = message.headers.clone();
                             headers.extend(dead_letter_headers(
                                 code,
                                 &reason,
                                 &sub.topic,
                                 0,
-                                offsets[i] as i64,
+                                (offsets[i] + k) as i64,
                             ));
                             self.append(
                                 &events::topics::dead_letter(&sub.topic),
-                                BusMessage { headers, ..message },
+                                BusMessage {
+                                    headers,
+                                    ..message.clone()
+                                },
                             );
                         }
-                        Outcome::Stopped => return,
                     }
-                    offsets[i] += 1;
+                    offsets[i] += batch.len();
                     progressed = true;
                 }
             }

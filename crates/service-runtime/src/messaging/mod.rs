@@ -62,11 +62,33 @@ impl From<StoreError> for HandleError {
 #[async_trait]
 pub trait EventHandler<P: EventPayload>: Send + Sync + 'static {
     async fn handle(&self, event: Envelope<P>) -> Result<(), HandleError>;
+
+    /// Applies consecutive events of one topic, returning one result per
+    /// event, in order. Override it to apply a batch in fewer database round
+    /// trips. The default applies them one by one and stops at the first
+    /// transient failure (the rest are reported transient too), because
+    /// [`process_batch`] then retries the whole batch anyway.
+    async fn handle_batch(&self, events: Vec<Envelope<P>>) -> Vec<Result<(), HandleError>> {
+        let mut results = Vec::with_capacity(events.len());
+        let mut failed: Option<String> = None;
+        for event in events {
+            if let Some(error) = &failed {
+                results.push(Err(HandleError::Transient(error.clone())));
+                continue;
+            }
+            let result = self.handle(event).await;
+            if let Err(HandleError::Transient(error)) = &result {
+                failed = Some(error.clone());
+            }
+            results.push(result);
+        }
+        results
+    }
 }
 
 #[async_trait]
 trait RawHandler: Send + Sync {
-    async fn handle_raw(&self, value: &[u8]) -> Result<(), HandleError>;
+    async fn handle_raw_batch(&self, values: &[&[u8]]) -> Vec<Result<(), HandleError>>;
 }
 
 struct Decoding<P, H> {
@@ -76,12 +98,47 @@ struct Decoding<P, H> {
 
 #[async_trait]
 impl<P: EventPayload, H: EventHandler<P>> RawHandler for Decoding<P, H> {
-    async fn handle_raw(&self, value: &[u8]) -> Result<(), HandleError> {
-        let envelope = decode::<P>(value).map_err(|e| HandleError::Permanent {
-            code: e.code(),
-            message: e.to_string(),
-        })?;
-        self.handler.handle(envelope).await
+    async fn handle_raw_batch(&self, values: &[&[u8]]) -> Vec<Result<(), HandleError>> {
+        let mut results: Vec<Option<Result<(), HandleError>>> = vec![None; values.len()];
+        let mut decoded = Vec::new();
+        let mut positions = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            if value.len() > MAX_EVENT_BYTES {
+                results[i] = Some(Err(HandleError::permanent(
+                    "too_large",
+                    format!("{} bytes exceeds {MAX_EVENT_BYTES}", value.len()),
+                )));
+                continue;
+            }
+            match decode::<P>(value) {
+                Ok(envelope) => {
+                    decoded.push(envelope);
+                    positions.push(i);
+                }
+                Err(e) => {
+                    results[i] = Some(Err(HandleError::Permanent {
+                        code: e.code(),
+                        message: e.to_string(),
+                    }))
+                }
+            }
+        }
+        if !decoded.is_empty() {
+            let applied = self.handler.handle_batch(decoded).await;
+            for (i, result) in positions.into_iter().zip(applied) {
+                results[i] = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(HandleError::Transient(
+                        "handler returned too few results".into(),
+                    ))
+                })
+            })
+            .collect()
     }
 }
 
@@ -107,46 +164,62 @@ impl Subscription {
     }
 }
 
-/// What became of one message.
+/// What became of one message that was processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The effect is durable: the offset may move past it.
     Applied,
     /// Can never be applied: publish to the dead-letter topic, then move on.
     DeadLetter { code: &'static str, reason: String },
-    /// Shutdown came while retrying: do not move the offset.
-    Stopped,
 }
 
 /// Maximum message size this consumer will try to apply; larger ones are
 /// dead-lettered without parsing.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
-/// Applies one message, retrying transient failures with backoff until it
-/// succeeds or `stop` is cancelled.
-pub async fn process(sub: &Subscription, value: &[u8], stop: &CancellationToken) -> Outcome {
-    if value.len() > MAX_EVENT_BYTES {
-        return Outcome::DeadLetter {
-            code: "too_large",
-            reason: format!("{} bytes exceeds {MAX_EVENT_BYTES}", value.len()),
-        };
-    }
+/// Most messages applied as one batch.
+pub const MAX_BATCH: usize = 256;
+
+/// Applies consecutive messages of one subscription and says what became of
+/// each. If any fails transiently the whole batch is retried with backoff
+/// (handlers are idempotent), so a later event for the same booking is never
+/// applied — or dead-lettered — ahead of an earlier one that failed; only
+/// when no failure is transient are the permanent ones dead-lettered.
+/// Returns `None` when `stop` fires while retrying: nothing may be committed.
+pub async fn process_batch(
+    sub: &Subscription,
+    values: &[&[u8]],
+    stop: &CancellationToken,
+) -> Option<Vec<Outcome>> {
     let mut backoff = Backoff::default();
     loop {
-        match sub.handler.handle_raw(value).await {
-            Ok(()) => return Outcome::Applied,
-            Err(HandleError::Permanent { code, message }) => {
-                return Outcome::DeadLetter {
-                    code,
-                    reason: message,
-                }
+        let results = sub.handler.handle_raw_batch(values).await;
+        let transient = results.iter().find_map(|r| match r {
+            Err(HandleError::Transient(e)) => Some(e.clone()),
+            _ => None,
+        });
+        match transient {
+            None => {
+                return Some(
+                    results
+                        .into_iter()
+                        .map(|r| match r {
+                            Ok(()) => Outcome::Applied,
+                            Err(HandleError::Permanent { code, message }) => Outcome::DeadLetter {
+                                code,
+                                reason: message,
+                            },
+                            Err(HandleError::Transient(_)) => unreachable!("checked above"),
+                        })
+                        .collect(),
+                )
             }
-            Err(HandleError::Transient(error)) => {
+            Some(error) => {
                 let delay = backoff.next_delay();
-                tracing::warn!(topic = %sub.topic, %error, ?delay, "transient failure applying event; retrying");
+                tracing::warn!(topic = %sub.topic, %error, ?delay, batch = values.len(), "transient failure applying events; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = stop.cancelled() => return Outcome::Stopped,
+                    _ = stop.cancelled() => return None,
                 }
             }
         }

@@ -188,4 +188,19 @@ impl TravelerStore for InMemoryTravelerStore {
         b.updated_at = change.changed_at;
         Ok(StatusApplied::Applied)
     }
+
+    async fn apply_statuses(&self, changes: &[BookingStatusChanged]) -> Result<(), StoreError> {
+        for change in changes {
+            self.apply_status(change).await?;
+        }
+        Ok(())
+    }
+
+    async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError> {
+        let state = self.state.lock().await;
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.bookings.get(id).cloned())
+            .collect())
+    }
 }

@@ -108,4 +108,9 @@ pub trait TravelerStore: Send + Sync {
         &self,
         change: &BookingStatusChanged,
     ) -> Result<StatusApplied, StoreError>;
+    /// Applies decisions in order, each only if newer than what is stored,
+    /// in one round trip.
+    async fn apply_statuses(&self, changes: &[BookingStatusChanged]) -> Result<(), StoreError>;
+    /// The bookings with these ids (those that exist), in one round trip.
+    async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError>;
 }

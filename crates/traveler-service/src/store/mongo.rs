@@ -31,6 +31,7 @@ pub const SEARCH_LIMIT: i64 = 500;
 /// event (in `outbox`) and its idempotency key (a unique sparse field) in one
 /// document, so a retry can never create a second booking or a second event.
 pub struct MongoTravelerStore {
+    db: Database,
     catalog: Collection<CatalogProperty>,
     bookings: Collection<Booking>,
     signal: OutboxSignal,
@@ -61,6 +62,7 @@ impl MongoTravelerStore {
         )
         .await?;
         Ok(Self {
+            db: db.clone(),
             catalog,
             bookings,
             signal,
@@ -289,12 +291,7 @@ impl TravelerStore for MongoTravelerStore {
             .bookings
             .update_one(
                 doc! {"_id": &change.booking_id, "version": {"$lt": change.version}},
-                doc! {"$set": {
-                    "status": change.status.as_str(),
-                    "status_reason": change.reason.clone(),
-                    "version": change.version,
-                    "updated_at": events::timestamp::format(&change.changed_at),
-                }},
+                doc! {"$set": status_fields(change)},
             )
             .await
             .map_err(mongo::read_error)?;
@@ -311,5 +308,57 @@ impl TravelerStore for MongoTravelerStore {
         } else {
             StatusApplied::UnknownBooking
         })
+    }
+
+    async fn apply_statuses(&self, changes: &[BookingStatusChanged]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // One `update` command with a statement per change: ordered, so two
+        // changes of one booking apply in sequence; each is version-guarded.
+        let statements: Vec<Document> = changes
+            .iter()
+            .map(|c| {
+                doc! {
+                    "q": {"_id": &c.booking_id, "version": {"$lt": c.version}},
+                    "u": {"$set": status_fields(c)},
+                }
+            })
+            .collect();
+        let reply = self
+            .db
+            .run_command(
+                doc! {"update": self.bookings.name(), "updates": statements, "ordered": true},
+            )
+            .await
+            .map_err(mongo::read_error)?;
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            if !errors.is_empty() {
+                return Err(StoreError::Unavailable(format!(
+                    "status update failed: {errors:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError> {
+        self.bookings
+            .find(doc! {"_id": {"$in": ids}})
+            .await
+            .map_err(mongo::read_error)?
+            .try_collect()
+            .await
+            .map_err(mongo::read_error)
+    }
+}
+
+/// The fields a status change sets.
+fn status_fields(change: &BookingStatusChanged) -> Document {
+    doc! {
+        "status": change.status.as_str(),
+        "status_reason": change.reason.clone(),
+        "version": change.version,
+        "updated_at": events::timestamp::format(&change.changed_at),
     }
 }
