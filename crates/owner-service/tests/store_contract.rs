@@ -562,7 +562,10 @@ mod checks {
 
         let b1 = booking(&unique("b"), &owner, &p.id, day(3, 1), day(3, 4), at(1));
         let b2 = booking(&unique("b"), &owner, &p.id, day(3, 4), day(3, 6), at(2));
-        store.insert_bookings(&[b1.clone()]).await.unwrap();
+        store
+            .insert_bookings(std::slice::from_ref(&b1))
+            .await
+            .unwrap();
         // b1 again (redelivery) with a new one: b1 unchanged, b2 stored.
         let changed_b1 = Booking {
             guests: 9,

@@ -542,3 +542,103 @@ impl ProcessEnv {
         (child, format!("http://127.0.0.1:{port}"))
     }
 }
+
+// ---- for the fault-injection suite (tests/faults_*.rs) ----------------------
+
+impl System {
+    /// A system of service processes the test started itself (for example
+    /// each service on a different server, with [`ProcessEnv::spawn`]), in
+    /// the order traveler-service, owner-service, then any replicas. Waits
+    /// until both services report ready.
+    pub async fn from_processes(
+        traveler: String,
+        owner: String,
+        children: Vec<Child>,
+        env: Option<ProcessEnv>,
+    ) -> Self {
+        let system = Self {
+            traveler,
+            owner,
+            http: Http::default(),
+            bus: None,
+            stop: None,
+            children,
+            env,
+        };
+        system.wait_ready().await;
+        system
+    }
+
+    /// Takes the service processes out of the system (to kill or signal one);
+    /// the caller owns them from then on. Same order as they were started.
+    pub fn take_children(&mut self) -> Vec<Child> {
+        std::mem::take(&mut self.children)
+    }
+
+    /// Hands a process back to the system (it is killed when the system drops).
+    pub fn adopt(&mut self, child: Child) {
+        self.children.push(child);
+    }
+}
+
+impl ProcessEnv {
+    /// A copy of this environment on other servers (same databases, topics
+    /// and groups), e.g. one service on a private database server.
+    pub fn on_servers(&self, servers: RealServers) -> ProcessEnv {
+        ProcessEnv {
+            servers,
+            traveler_db: self.traveler_db.clone(),
+            owner_db: self.owner_db.clone(),
+            topic_prefix: self.topic_prefix.clone(),
+        }
+    }
+
+    /// Like [`ProcessEnv::spawn`], with extra environment variables that
+    /// override the defaults (e.g. another `KAFKA_GROUP_ID`).
+    pub fn spawn_with(&self, binary: &str, port: u16, extra: &[(&str, &str)]) -> (Child, String) {
+        let path = bin_dir().join(binary);
+        assert!(
+            path.exists(),
+            "{} is missing: run `cargo build --bins` first (scripts/test.sh does)",
+            path.display()
+        );
+        let db = if binary == "owner-service" {
+            &self.owner_db
+        } else {
+            &self.traveler_db
+        };
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("{}-{binary}-{port}.log", self.topic_prefix)),
+        )
+        .expect("log file");
+        let mut command = Command::new(&path);
+        command
+            .env("PORT", port.to_string())
+            .env("MONGODB_URI", &self.servers.mongodb_uri)
+            .env("MONGODB_DATABASE", db)
+            .env("KAFKA_BROKERS", &self.servers.kafka_brokers)
+            .env("KAFKA_REQUEST_TOPIC", self.topic("booking-requests"))
+            .env("KAFKA_RESPONSE_TOPIC", self.topic("booking-updates"))
+            .env("KAFKA_PROPERTY_TOPIC", self.topic("property-listings"))
+            .env("KAFKA_GROUP_ID", format!("{}.{binary}", self.topic_prefix))
+            .env("KAFKA_TOPIC_PARTITIONS", "3")
+            .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info");
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        (child, format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Where [`ProcessEnv::spawn`] writes a process's log.
+    pub fn log_path(&self, binary: &str, port: u16) -> PathBuf {
+        std::env::temp_dir().join(format!("{}-{binary}-{port}.log", self.topic_prefix))
+    }
+}
