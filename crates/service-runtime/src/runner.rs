@@ -328,4 +328,8 @@ where
     if let Err(e) = service.run(listener, shutdown).await {
         fail(e.to_string());
     }
+    // Everything that matters is done or timed out. Exit now rather than let
+    // the runtime wait for a blocking call that may never return (a client
+    // library stuck on an unreachable broker).
+    std::process::exit(0);
 }

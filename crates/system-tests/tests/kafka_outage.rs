@@ -109,3 +109,45 @@ async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
     let _ = broker.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGTERM while the broker is unreachable still shuts down: the final
+/// offset commit and the producer flush are bounded, and the process exits 0
+/// instead of waiting forever on a client library call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_kafka_down_still_exits_zero() {
+    let Some(shared) = real_servers("sigterm_with_kafka_down") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(test_support::unique("tansu"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let mut broker = start_broker(&dir, port);
+    let servers = RealServers {
+        mongodb_uri: shared.mongodb_uri.clone(),
+        kafka_brokers: format!("127.0.0.1:{port}"),
+    };
+    let mut sys = System::processes(&servers).await;
+    let owner = sys.owner_signup("Olga").await;
+    sys.create_property(&owner, "Olhao").await;
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+
+    let started = std::time::Instant::now();
+    // A hang is the bug this test is about: fail after a minute, not never.
+    let statuses = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || sys.terminate()),
+    )
+    .await
+    .expect("services did not exit within 60 s of SIGTERM with the broker down")
+    .unwrap();
+    assert!(
+        statuses.iter().all(|s| s.success()),
+        "exit statuses {statuses:?}"
+    );
+    println!(
+        "both services exited 0 in {:?} with the broker down",
+        started.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

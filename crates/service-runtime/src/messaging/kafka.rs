@@ -1,7 +1,7 @@
 //! The Kafka adapter: an idempotent producer, a consumer that stores offsets
 //! only after the effect is durable, topic creation, and a readiness check.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use rdkafka::{
@@ -225,7 +225,7 @@ pub async fn run_consumer(
     dead_letters: KafkaPublisher,
     stop: CancellationToken,
 ) -> Result<(), KafkaError> {
-    let consumer = consumer(&config)?;
+    let consumer = Arc::new(consumer(&config)?);
     let by_topic: HashMap<String, Subscription> = subscriptions
         .into_iter()
         .map(|s| (s.topic.clone(), s))
@@ -276,14 +276,14 @@ pub async fn run_consumer(
                 .map(|&i| batch[i].payload().unwrap_or_default())
                 .collect();
             let Some(outcomes) = process_batch(sub, &values, &stop).await else {
-                return commit(&consumer);
+                return commit(consumer).await;
             };
             for (&i, outcome) in indexes.iter().zip(outcomes) {
                 if let Outcome::DeadLetter { code, reason } = outcome {
                     if !dead_letter(&dead_letters, &batch[i], &sub.topic, code, &reason, &stop)
                         .await
                     {
-                        return commit(&consumer);
+                        return commit(consumer).await;
                     }
                 }
             }
@@ -294,7 +294,7 @@ pub async fn run_consumer(
             }
         }
     }
-    commit(&consumer)
+    commit(consumer).await
 }
 
 /// Publishes `message` to its topic's `.dlq` with the reason in headers,
@@ -341,14 +341,31 @@ async fn dead_letter(
     }
 }
 
-fn commit(consumer: &StreamConsumer) -> Result<(), KafkaError> {
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => Ok(()),
+/// How long the final offset commit may take: with the broker gone, a
+/// synchronous commit would otherwise block shutdown indefinitely.
+const FINAL_COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Commits stored offsets synchronously, within [`FINAL_COMMIT_TIMEOUT`].
+/// Uncommitted offsets are not lost work: those events are delivered again
+/// and the idempotent handlers absorb them.
+async fn commit(consumer: Arc<StreamConsumer>) -> Result<(), KafkaError> {
+    let attempt =
+        tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync));
+    match tokio::time::timeout(FINAL_COMMIT_TIMEOUT, attempt).await {
+        Ok(Ok(Ok(()))) => Ok(()),
         // Nothing consumed since the last commit.
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
-        Err(e) => {
+        Ok(Ok(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)))) => Ok(()),
+        Ok(Ok(Err(e))) => {
             tracing::warn!(error = %e, "final offset commit failed");
             Err(e)
+        }
+        Ok(Err(join)) => {
+            tracing::warn!(error = %join, "final offset commit panicked");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?FINAL_COMMIT_TIMEOUT, "final offset commit timed out; the last events will be redelivered");
+            Ok(())
         }
     }
 }
