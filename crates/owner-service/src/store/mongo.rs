@@ -7,7 +7,10 @@ use mongodb::{
     options::FindOptions,
     ClientSession, Collection, Database, IndexModel,
 };
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
 use service_runtime::{
+    backoff::Backoff,
     mongo::{self, outbox_entry},
     outbox::{OutboxMessage, OutboxSignal},
     store::StoreError,
@@ -33,6 +36,7 @@ pub struct MongoOwnerStore {
     bookings: Collection<Booking>,
     locks: Collection<Document>,
     signal: OutboxSignal,
+    acceptance_turns: AcceptanceTurns,
 }
 
 /// How often a transaction is retried on a transient error (write conflict).
@@ -55,6 +59,10 @@ impl MongoOwnerStore {
                 IndexModel::builder()
                     .keys(doc! {"owner_id": 1, "created_at": -1})
                     .build(),
+                // Listings filtered by status (`?status=PENDING`).
+                IndexModel::builder()
+                    .keys(doc! {"owner_id": 1, "status": 1, "created_at": -1})
+                    .build(),
                 IndexModel::builder()
                     .keys(doc! {"property_id": 1, "status": 1, "check_in": 1})
                     .build(),
@@ -67,6 +75,7 @@ impl MongoOwnerStore {
             bookings,
             locks: db.collection("property_locks"),
             signal,
+            acceptance_turns: AcceptanceTurns::default(),
         })
     }
 
@@ -122,12 +131,33 @@ impl MongoOwnerStore {
         Ok(Ok(()))
     }
 
+    /// Accepts `next` in a transaction, retrying write conflicts. Within
+    /// this process acceptances of one property take turns first: they
+    /// would only conflict with each other in the database. Across replicas
+    /// the transaction alone decides.
     async fn accept(
         &self,
         next: &Booking,
         expected_version: u32,
         event: OutboxMessage,
     ) -> Result<(), SaveDecisionError> {
+        let turn = self.acceptance_turns.turn(&next.property_id);
+        let _turn = turn.lock().await;
+        let result = self
+            .accept_with_retries(next, expected_version, event)
+            .await;
+        self.acceptance_turns
+            .release(&next.property_id, turn.clone());
+        result
+    }
+
+    async fn accept_with_retries(
+        &self,
+        next: &Booking,
+        expected_version: u32,
+        event: OutboxMessage,
+    ) -> Result<(), SaveDecisionError> {
+        let mut backoff = Backoff::new(Duration::from_millis(2), Duration::from_millis(200));
         let mut session = self
             .db
             .client()
@@ -166,9 +196,43 @@ impl MongoOwnerStore {
                     return Err(mongo::read_error(e).into());
                 }
             }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            // Jittered, so replicas that conflicted do not retry in step.
+            tokio::time::sleep(jitter(backoff.next_delay())).await;
         }
         Err(StoreError::Unavailable("acceptance kept conflicting; retry".into()).into())
+    }
+}
+
+/// Half to one and a half times `d`, varying per call.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
+}
+
+/// One async lock per property with acceptances waiting, so this process
+/// sends them to the database one at a time. Entries are removed when no one
+/// holds or waits for them.
+#[derive(Default)]
+struct AcceptanceTurns(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl AcceptanceTurns {
+    fn turn(&self, property_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.0
+            .lock()
+            .expect("turns lock")
+            .entry(property_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn release(&self, property_id: &str, turn: Arc<tokio::sync::Mutex<()>>) {
+        let mut turns = self.0.lock().expect("turns lock");
+        // Held by the map and by `turn` only: no one else is waiting.
+        if Arc::strong_count(&turn) == 2 {
+            turns.remove(property_id);
+        }
     }
 }
 

@@ -54,6 +54,10 @@ impl MongoTravelerStore {
                 IndexModel::builder()
                     .keys(doc! {"traveler_id": 1, "created_at": -1})
                     .build(),
+                // Listings filtered by status (`?status=PENDING`).
+                IndexModel::builder()
+                    .keys(doc! {"traveler_id": 1, "status": 1, "created_at": -1})
+                    .build(),
                 IndexModel::builder()
                     .keys(doc! {"idempotency_key": 1})
                     .options(IndexOptions::builder().unique(true).sparse(true).build())
