@@ -39,7 +39,9 @@ kill "$embedded"; wait "$embedded" 2>/dev/null || true
 
 echo; echo "== real stack: tansu + SecantusDB ($machine)"
 export TEST_SERVERS_DIR=$PWD/$OUT/servers
-scripts/test-servers.sh start
+# The broker keeps messages in memory here: durability across broker
+# restarts is what the fault tests check, not what this measures.
+KAFKA_STORAGE=memory scripts/test-servers.sh start
 # shellcheck disable=SC1091
 . "$TEST_SERVERS_DIR/env"
 run=bench$(date +%s)

@@ -66,10 +66,14 @@ start() {
   rm -f "$STATE"/kafka.db*
   "$SECANTUS" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: >"$STATE/mongodb.log" 2>&1 &
   local mongo_pid=$!
+  # Durable SQLite storage by default (fault tests restart the broker);
+  # KAFKA_STORAGE=memory for an ephemeral in-memory broker (benchmarks).
   # tansu resolves a sqlite:// path relative to its working directory.
+  local storage=sqlite://kafka.db
+  if [ "${KAFKA_STORAGE:-sqlite}" = memory ]; then storage=memory://tansu/; fi
   (cd "$STATE" && exec "$TANSU" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
     --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-    --storage-engine "sqlite://kafka.db" >"$STATE/kafka.log" 2>&1) &
+    --storage-engine "$storage" >"$STATE/kafka.log" 2>&1) &
   local kafka_pid=$!
   wait_port "$mongo_port" mongodb "$mongo_pid"
   wait_port "$kafka_port" kafka "$kafka_pid"

@@ -92,15 +92,24 @@ struct World {
     owners: Vec<Actor>,
     travelers: Vec<Actor>,
     listings: Vec<Listing>,
+    /// The flow phase's own owner, traveler and properties, so its pollers
+    /// read short lists that only that phase fills.
+    flow_owner: Actor,
+    flow_traveler: Actor,
+    flow_listings: Vec<Listing>,
     today: chrono::NaiveDate,
 }
 
 impl World {
     /// The body of booking `i`: its own night of property `i % P`.
     fn booking_body(&self, i: usize) -> (Value, usize) {
-        let listing = &self.listings[i % self.listings.len()];
-        let slot = (i / self.listings.len()) as i64;
-        let check_in = self.today + chrono::Duration::days(1 + 2 * slot);
+        Self::body_for(&self.listings, self.today, i)
+    }
+
+    fn body_for(listings: &[Listing], today: chrono::NaiveDate, i: usize) -> (Value, usize) {
+        let listing = &listings[i % listings.len()];
+        let slot = (i / listings.len()) as i64;
+        let check_in = today + chrono::Duration::days(1 + 2 * slot);
         let check_out = check_in + chrono::Duration::days(1);
         (
             json!({"property_id": listing.id, "check_in": check_in.to_string(), "check_out": check_out.to_string(), "guests": 1}),
@@ -144,28 +153,26 @@ async fn setup(api: &Api, args: &Args) -> World {
             .into_iter()
             .map(|(_, token)| Actor { token })
             .collect();
+    let (_, flow_owner) = api.signup(true, &run, args.owners).await;
+    let (_, flow_traveler) = api.signup(false, &run, args.clients).await;
+    let (flow_owner, flow_traveler) = (
+        Actor { token: flow_owner },
+        Actor {
+            token: flow_traveler,
+        },
+    );
     let mut listings = Vec::new();
     for i in 0..args.properties {
         let owner = i % owners.len();
-        let body = json!({"name": format!("Load {i}"), "city": "Loadville", "country": "LT",
-            "price_per_night_cents": 10000 + i as i64, "cleaning_fee_cents": 1500, "max_guests": 4});
-        let r = api
-            .call(
-                Method::POST,
-                &format!("{}/api/owners/properties", api.owner),
-                Some(&owners[owner].token),
-                Some(&body),
-            )
-            .await;
-        assert_eq!(r.status, 201, "create property failed: {}", r.body);
-        listings.push(Listing {
-            id: r.body["property"]["id"].as_str().unwrap().to_string(),
-            owner,
-        });
+        listings.push(create_listing(api, &owners[owner].token, i, owner).await);
+    }
+    let mut flow_listings = Vec::new();
+    for i in 0..8 {
+        flow_listings.push(create_listing(api, &flow_owner.token, args.properties + i, 0).await);
     }
     // Wait until the catalog knows every property.
     let token = &travelers[0].token;
-    for l in &listings {
+    for l in listings.iter().chain(&flow_listings) {
         let url = format!("{}/api/travelers/properties/{}", api.traveler, l.id);
         let deadline = Instant::now() + Duration::from_secs(60);
         while api.call(Method::GET, &url, Some(token), None).await.status != 200 {
@@ -185,7 +192,24 @@ async fn setup(api: &Api, args: &Args) -> World {
         owners,
         travelers,
         listings,
+        flow_owner,
+        flow_traveler,
+        flow_listings,
         today: chrono::Utc::now().date_naive(),
+    }
+}
+
+async fn create_listing(api: &Api, owner_token: &str, i: usize, owner: usize) -> Listing {
+    let body = json!({"name": format!("Load {i}"), "city": "Loadville", "country": "LT",
+        "price_per_night_cents": 10000 + i as i64, "cleaning_fee_cents": 1500, "max_guests": 4});
+    let url = format!("{}/api/owners/properties", api.owner);
+    let r = api
+        .call(Method::POST, &url, Some(owner_token), Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "create property failed: {}", r.body);
+    Listing {
+        id: r.body["property"]["id"].as_str().unwrap().to_string(),
+        owner,
     }
 }
 
@@ -304,137 +328,190 @@ async fn await_arrival(
     }
 }
 
-/// What happened to one booking in the flow phase.
-#[derive(Default)]
-struct Trace {
-    post: Option<(u16, Duration)>,
-    to_owner: Option<Duration>,
-    approve: Option<(u16, Duration)>,
-    to_traveler: Option<Duration>,
+/// When each flow-phase booking passed each point.
+#[derive(Default, Clone)]
+struct Marks {
+    acknowledged: Option<Instant>,
+    at_owner: Option<Instant>,
+    approved: Option<Instant>,
+    at_traveler: Option<Instant>,
 }
 
-/// Polls `url` until `done` holds for the body; returns the time it took.
-/// The interval starts at 2 ms and grows by half up to 50 ms, so a slow
-/// system is measured without being flooded by the measurement itself.
-async fn poll_until(
-    api: &Api,
-    url: &str,
-    token: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Option<Duration> {
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(30);
-    let mut interval = Duration::from_millis(2);
-    while Instant::now() < deadline {
-        let r = api.call(Method::GET, url, Some(token), None).await;
-        if r.status == 200 && done(&r.body) {
-            return Some(start.elapsed());
-        }
-        tokio::time::sleep(interval).await;
-        interval = (interval * 3 / 2).min(Duration::from_millis(50));
-    }
-    None
-}
+type Timeline = Arc<tokio::sync::Mutex<HashMap<String, Marks>>>;
+type Approvals = Arc<tokio::sync::Mutex<(Samples, StatusCounts)>>;
 
-async fn follow(world: Arc<World>, i: usize) -> Trace {
-    let mut trace = Trace::default();
-    let traveler = &world.travelers[i % world.travelers.len()].token;
-    let (body, owner) = world.booking_body(i);
-    let owner = &world.owners[owner].token;
-    let api = &world.api;
-    let r = api
-        .call(
-            Method::POST,
-            &format!("{}/api/travelers/bookings", api.traveler),
-            Some(traveler),
-            Some(&body),
-        )
-        .await;
-    trace.post = Some((r.status, r.took));
-    if r.status != 201 {
-        return trace;
-    }
-    let id = r.body["booking"]["id"]
-        .as_str()
+/// Ids in a `{"bookings": [...]}` listing.
+fn listed_ids(body: &Value) -> Vec<String> {
+    body["bookings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| b["id"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
-        .to_string();
-    trace.to_owner = poll_until(
-        api,
-        &format!("{}/api/owners/bookings/{id}", api.owner),
-        owner,
-        |_| true,
-    )
-    .await;
-    if trace.to_owner.is_none() {
-        return trace;
-    }
-    let a = api
-        .call(
-            Method::PUT,
-            &format!("{}/api/owners/bookings/{id}/approve", api.owner),
-            Some(owner),
-            None,
-        )
-        .await;
-    trace.approve = Some((a.status, a.took));
-    if a.status == 200 {
-        trace.to_traveler = poll_until(
-            api,
-            &format!("{}/api/travelers/bookings/{id}", api.traveler),
-            traveler,
-            |b| b["booking"]["status"] == "ACCEPTED",
-        )
-        .await;
-    }
-    trace
 }
 
-async fn flow_phase(world: &Arc<World>, args: &Args) {
-    let first = NEXT_BOOKING.fetch_add(args.flow_bookings, Ordering::SeqCst);
-    let interval = Duration::from_secs_f64(1.0 / args.rate);
-    let started = tokio::time::Instant::now();
-    let mut tasks = Vec::with_capacity(args.flow_bookings);
-    for k in 0..args.flow_bookings {
-        tokio::time::sleep_until(started + interval * k as u32).await;
-        tasks.push(tokio::spawn(follow(world.clone(), first + k)));
-    }
-    let offered_for = started.elapsed().as_secs_f64();
-    let traces: Vec<Trace> = futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .map(|t| t.expect("flow task"))
-        .collect();
-    let total = started.elapsed().as_secs_f64();
+/// How often each side's list is read in the flow phase.
+const LIST_POLL: Duration = Duration::from_millis(10);
 
-    let (mut post, mut approve, mut to_owner, mut to_traveler) = (
-        Samples::default(),
-        Samples::default(),
-        Samples::default(),
-        Samples::default(),
+/// The owner-side driver: reads the flow owner's PENDING list every 10 ms and
+/// approves each booking the moment it appears.
+async fn owner_driver(world: Arc<World>, timeline: Timeline, approvals: Approvals) {
+    let url = format!("{}/api/owners/bookings?status=PENDING", world.api.owner);
+    let mut approving = HashSet::new();
+    loop {
+        let r = world
+            .api
+            .call(Method::GET, &url, Some(&world.flow_owner.token), None)
+            .await;
+        let now = Instant::now();
+        for id in listed_ids(&r.body) {
+            if !approving.insert(id.clone()) {
+                continue;
+            }
+            timeline
+                .lock()
+                .await
+                .entry(id.clone())
+                .or_default()
+                .at_owner = Some(now);
+            let (world, timeline, approvals) = (world.clone(), timeline.clone(), approvals.clone());
+            tokio::spawn(async move {
+                let url = format!("{}/api/owners/bookings/{id}/approve", world.api.owner);
+                let a = world
+                    .api
+                    .call(Method::PUT, &url, Some(&world.flow_owner.token), None)
+                    .await;
+                let mut l = approvals.lock().await;
+                l.1.add(a.status);
+                if a.status == 200 {
+                    l.0.push(a.took);
+                    timeline.lock().await.entry(id).or_default().approved = Some(Instant::now());
+                }
+            });
+        }
+        tokio::time::sleep(LIST_POLL).await;
+    }
+}
+
+/// The traveler side: reads the flow traveler's PENDING list every 10 ms; an
+/// approved booking leaving it is the moment the traveler sees ACCEPTED
+/// (approval is the only transition in this phase; checked at the end).
+async fn traveler_watcher(world: Arc<World>, timeline: Timeline) {
+    let url = format!(
+        "{}/api/travelers/bookings?status=PENDING",
+        world.api.traveler
     );
-    let (mut post_status, mut approve_status) = (StatusCounts::default(), StatusCounts::default());
-    let mut never_arrived = 0;
-    for t in &traces {
-        if let Some((s, d)) = t.post {
-            post_status.add(s);
-            if s == 201 {
-                post.push(d);
-                match t.to_owner {
-                    Some(d) => to_owner.push(d),
-                    None => never_arrived += 1,
+    loop {
+        let r = world
+            .api
+            .call(Method::GET, &url, Some(&world.flow_traveler.token), None)
+            .await;
+        if r.status == 200 {
+            let pending: HashSet<String> = listed_ids(&r.body).into_iter().collect();
+            let now = Instant::now();
+            for (id, marks) in timeline.lock().await.iter_mut() {
+                if marks.approved.is_some() && marks.at_traveler.is_none() && !pending.contains(id)
+                {
+                    marks.at_traveler = Some(now);
                 }
             }
         }
-        if let Some((s, d)) = t.approve {
-            approve_status.add(s);
-            if s == 200 {
-                approve.push(d);
+        tokio::time::sleep(LIST_POLL).await;
+    }
+}
+
+async fn flow_phase(world: &Arc<World>, args: &Args) {
+    let interval = Duration::from_secs_f64(1.0 / args.rate);
+    let timeline: Timeline = Default::default();
+    let approvals: Approvals = Default::default();
+    let driver = tokio::spawn(owner_driver(
+        world.clone(),
+        timeline.clone(),
+        approvals.clone(),
+    ));
+    let watcher = tokio::spawn(traveler_watcher(world.clone(), timeline.clone()));
+
+    let started = tokio::time::Instant::now();
+    let mut posts = Vec::with_capacity(args.flow_bookings);
+    for k in 0..args.flow_bookings {
+        tokio::time::sleep_until(started + interval * k as u32).await;
+        let (world, timeline) = (world.clone(), timeline.clone());
+        posts.push(tokio::spawn(async move {
+            let (body, _) = World::body_for(&world.flow_listings, world.today, k);
+            let url = format!("{}/api/travelers/bookings", world.api.traveler);
+            let r = world
+                .api
+                .call(
+                    Method::POST,
+                    &url,
+                    Some(&world.flow_traveler.token),
+                    Some(&body),
+                )
+                .await;
+            if r.status == 201 {
+                let id = r.body["booking"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                timeline.lock().await.entry(id).or_default().acknowledged = Some(Instant::now());
             }
-        }
-        if let Some(d) = t.to_traveler {
-            to_traveler.push(d);
+            (r.status, r.took)
+        }));
+    }
+    let offered_for = started.elapsed().as_secs_f64();
+    let mut post = Samples::default();
+    let mut post_status = StatusCounts::default();
+    for p in futures::future::join_all(posts).await {
+        let (status, took) = p.expect("post task");
+        post_status.add(status);
+        if status == 201 {
+            post.push(took);
         }
     }
+    // Follow until every acknowledged booking was seen ACCEPTED (or 30 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let complete = timeline
+            .lock()
+            .await
+            .values()
+            .all(|m| m.acknowledged.is_none() || m.at_traveler.is_some());
+        if complete || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    driver.abort();
+    watcher.abort();
+    let total = started.elapsed().as_secs_f64();
+
+    let (mut to_owner, mut to_traveler) = (Samples::default(), Samples::default());
+    let (mut never_at_owner, mut never_at_traveler) = (0, 0);
+    for m in timeline.lock().await.values() {
+        let Some(ack) = m.acknowledged else { continue };
+        match m.at_owner {
+            Some(t) => to_owner.push(t.saturating_duration_since(ack)),
+            None => never_at_owner += 1,
+        }
+        match (m.approved, m.at_traveler) {
+            (Some(a), Some(t)) => to_traveler.push(t.saturating_duration_since(a)),
+            _ => never_at_traveler += 1,
+        }
+    }
+    // The end state, read independently: every acknowledged booking ACCEPTED.
+    let url = format!(
+        "{}/api/travelers/bookings?status=ACCEPTED",
+        world.api.traveler
+    );
+    let accepted = world
+        .api
+        .call(Method::GET, &url, Some(&world.flow_traveler.token), None)
+        .await;
+    let accepted = listed_ids(&accepted.body).len();
+    let (approve, approve_status) = approvals.lock().await.clone();
+
     println!(
         "\n## flow phase (offered {} bookings/s, open loop)",
         args.rate
@@ -455,8 +532,11 @@ async fn flow_phase(world: &Arc<World>, args: &Args) {
         "propagation approve 200 -> traveler sees ACCEPTED: {}",
         to_traveler.summary()
     );
-    println!("acknowledged but never seen at owner-service within 30 s: {never_arrived}");
-    println!("(propagation is observed by polling from 2 ms growing to 50 ms apart: a figure includes up to one interval of polling delay, about a third of the figure itself)");
+    println!(
+        "end state: {accepted} of {} acknowledged bookings ACCEPTED at traveler-service; never seen at owner-service: {never_at_owner}; approved but not seen ACCEPTED within 30 s: {never_at_traveler}",
+        post.len()
+    );
+    println!("(each side's PENDING list is read every 10 ms: a propagation figure includes up to 10 ms of polling delay)");
 }
 
 /// Prints VmRSS and VmHWM (peak) of each `name=PID`.
