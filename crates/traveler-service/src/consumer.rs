@@ -13,6 +13,7 @@ use service_runtime::{
 
 use crate::{
     domain::{booking::Booking, catalog::CatalogProperty},
+    listing_cache::ListingCache,
     store::TravelerStore,
 };
 
@@ -113,6 +114,8 @@ impl BookingUpdatesHandler {
 /// Handles the property-listings topic: keep the catalog current.
 pub struct PropertyListingsHandler {
     pub store: Arc<dyn TravelerStore>,
+    /// Entries this process serves to booking creation; dropped on change.
+    pub cache: Arc<ListingCache>,
 }
 
 #[async_trait]
@@ -130,6 +133,7 @@ impl EventHandler<PropertyEvent> for PropertyListingsHandler {
                     .await?
             }
         }
+        self.cache.invalidate(event.key());
         Ok(())
     }
 }

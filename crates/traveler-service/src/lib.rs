@@ -13,6 +13,7 @@
 
 pub mod consumer;
 pub mod domain;
+pub mod listing_cache;
 pub mod routes;
 pub mod store;
 pub mod wiring;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub identity: IdentityState,
     pub notifications: Notifications,
     pub store: Arc<dyn TravelerStore>,
+    /// Catalog entries for booking creation, up to a second old.
+    pub listings: Arc<listing_cache::ListingCache>,
     pub topics: Topics,
 }
 

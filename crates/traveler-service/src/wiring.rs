@@ -16,6 +16,7 @@ use service_runtime::{
 
 use crate::{
     consumer::{BookingUpdatesHandler, PropertyListingsHandler},
+    listing_cache::ListingCache,
     routes,
     store::{InMemoryTravelerStore, MongoTravelerStore, TravelerStore, OUTBOX_COLLECTIONS},
     AppState, Topics, DEFAULTS,
@@ -85,8 +86,10 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
         store: store.clone(),
         notifications: common.notifications.clone(),
     });
+    let cache = Arc::new(ListingCache::default());
     let listings = Arc::new(PropertyListingsHandler {
         store: store.clone(),
+        cache: cache.clone(),
     });
     let state = AppState {
         identity: IdentityState {
@@ -96,6 +99,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
         },
         notifications: Notifications(common.notifications),
         store,
+        listings: cache,
         topics: settings.topics.clone(),
     };
     Service {

@@ -84,8 +84,8 @@ async fn create(
     let now = events::timestamp::now();
     let nights = request.validate(now.date_naive())?;
     let property = state
-        .store
-        .listing(request.property_id.trim())
+        .listings
+        .get(&state.store, request.property_id.trim())
         .await?
         .filter(|p| p.active)
         .ok_or_else(|| ApiError::not_found("property"))?;

@@ -1,0 +1,132 @@
+//! A short-lived cache of catalog entries for booking creation.
+//!
+//! Creating a booking reads its property from the catalog: one of only two
+//! database round trips on the hottest path. The catalog is itself an
+//! eventually consistent copy of owner-service's data (it lags by the Kafka
+//! hop), so serving an entry up to [`TTL`] old widens that window by at most
+//! a second. Every replica caches the same shared database state; nothing
+//! only one replica knows decides anything. Browsing (`GET /properties`)
+//! always reads the database, and the catalog consumer drops an entry the
+//! moment it applies a change to it, so within one process a booking is
+//! priced from what the catalog shows, except for a request that read the
+//! database in the instant before the change (still bounded by [`TTL`]).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use service_runtime::store::StoreError;
+
+use crate::{domain::catalog::CatalogProperty, store::TravelerStore};
+
+/// How long an entry (or its absence) is served without reading the database.
+pub const TTL: Duration = Duration::from_secs(1);
+
+/// Entries kept at most; the cache is emptied when it grows past this.
+const MAX_ENTRIES: usize = 10_000;
+
+/// The cache, shared by all requests of one process.
+#[derive(Default)]
+pub struct ListingCache {
+    entries: Mutex<HashMap<String, (Instant, Option<CatalogProperty>)>>,
+}
+
+impl ListingCache {
+    /// Forgets `id` (its listing just changed in the database).
+    pub fn invalidate(&self, id: &str) {
+        self.entries.lock().expect("cache lock").remove(id);
+    }
+
+    /// The listing `id`, from the cache if fresh, else from `store`.
+    pub async fn get(
+        &self,
+        store: &Arc<dyn TravelerStore>,
+        id: &str,
+    ) -> Result<Option<CatalogProperty>, StoreError> {
+        if let Some((at, entry)) = self.entries.lock().expect("cache lock").get(id) {
+            if at.elapsed() < TTL {
+                return Ok(entry.clone());
+            }
+        }
+        let entry = store.listing(id).await?;
+        let mut entries = self.entries.lock().expect("cache lock");
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(id.to_string(), (Instant::now(), entry.clone()));
+        Ok(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::InMemoryTravelerStore;
+    use service_runtime::outbox::{InMemoryOutbox, OutboxSignal};
+
+    fn listing(version: u64, active: bool) -> CatalogProperty {
+        CatalogProperty {
+            id: "p".into(),
+            owner_id: "o".into(),
+            name: "Flat".into(),
+            city: "Porto".into(),
+            country: "PT".into(),
+            address: None,
+            description: None,
+            price_per_night_cents: 100,
+            cleaning_fee_cents: 0,
+            service_fee_cents: 0,
+            currency: "EUR".into(),
+            max_guests: 2,
+            bedrooms: None,
+            bathrooms: None,
+            amenities: vec![],
+            active,
+            version,
+            updated_at: events::timestamp::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_an_entry_for_at_most_the_ttl() {
+        let store: Arc<dyn TravelerStore> = Arc::new(InMemoryTravelerStore::new(Arc::new(
+            InMemoryOutbox::new(OutboxSignal::default()),
+        )));
+        let cache = ListingCache::default();
+        assert_eq!(
+            cache.get(&store, "p").await.unwrap(),
+            None,
+            "absence is cached too"
+        );
+        store.upsert_listing(&listing(1, true)).await.unwrap();
+        assert_eq!(
+            cache.get(&store, "p").await.unwrap(),
+            None,
+            "within the TTL"
+        );
+        tokio::time::sleep(TTL + Duration::from_millis(50)).await;
+        assert_eq!(
+            cache.get(&store, "p").await.unwrap().map(|p| p.version),
+            Some(1)
+        );
+        store
+            .delist_listing("p", 2, events::timestamp::now())
+            .await
+            .unwrap();
+        tokio::time::sleep(TTL + Duration::from_millis(50)).await;
+        assert_eq!(
+            cache.get(&store, "p").await.unwrap().map(|p| p.active),
+            Some(false)
+        );
+
+        // A change applied in this process is seen at once.
+        store.upsert_listing(&listing(3, true)).await.unwrap();
+        cache.invalidate("p");
+        assert_eq!(
+            cache.get(&store, "p").await.unwrap().map(|p| p.version),
+            Some(3)
+        );
+    }
+}
