@@ -7,7 +7,7 @@
 use std::{
     net::TcpListener as StdListener,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     sync::Arc,
     time::Duration,
 };
@@ -535,7 +535,9 @@ impl ProcessEnv {
             .env("JWT_SECRET", JWT_SECRET)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            // The services log to stdout: keep it with stderr in the test's
+            // log file, where a failing test's evidence is.
+            .stdout(log.try_clone().expect("log file handle"))
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
@@ -630,7 +632,9 @@ impl ProcessEnv {
             command.env(k, v);
         }
         let child = command
-            .stdout(Stdio::null())
+            // The services log to stdout: keep it with stderr in the test's
+            // log file, where a failing test's evidence is.
+            .stdout(log.try_clone().expect("log file handle"))
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
