@@ -60,4 +60,5 @@ traveler=$!; pids+=("$traveler")
 wait_ready "http://127.0.0.1:$tp/health/ready"; wait_ready "http://127.0.0.1:$op/health/ready"
 "$BIN/booking-load" --label "real stack (tansu + SecantusDB), $(date -u +%F)" \
   --traveler "http://127.0.0.1:$tp" --owner "http://127.0.0.1:$op" \
-  --pid "traveler-service=$traveler" --pid "owner-service=$owner" "$@" | tee "$OUT/real.txt"
+  --pid "traveler-service=$traveler" --pid "owner-service=$owner" \
+  --mongodb-uri "$TEST_MONGODB_URI" "$@" | tee "$OUT/real.txt"

@@ -18,6 +18,7 @@
 //! every approval can succeed and a 409 would be a real finding.
 
 mod client;
+mod db_ops;
 mod stats;
 
 use std::{
@@ -65,6 +66,10 @@ struct Args {
     /// Processes whose memory to report, as name=PID (repeatable or comma-separated).
     #[arg(long = "pid", value_delimiter = ',')]
     pids: Vec<String>,
+    /// MongoDB to read operation counters from (serverStatus), to report
+    /// database operations per booking. Server-wide: use a private server.
+    #[arg(long)]
+    mongodb_uri: Option<String>,
     /// A label for the report (e.g. "embedded", "real stack").
     #[arg(long, default_value = "run")]
     label: String,
@@ -130,10 +135,34 @@ async fn main() {
     let world = Arc::new(setup(&api, &args).await);
     report_memory(&args.pids, "after setup");
 
+    let db = match &args.mongodb_uri {
+        Some(uri) => Some(
+            mongodb::Client::with_uri_str(uri)
+                .await
+                .expect("connect to --mongodb-uri"),
+        ),
+        None => None,
+    };
+    let before = match &db {
+        Some(c) => db_ops::read(c).await,
+        None => None,
+    };
     create_phase(&world, &args).await;
+    report_db_ops(&db, &before, args.bookings, "create phase").await;
     report_memory(&args.pids, "after create phase");
     if args.flow_bookings > 0 {
+        let before = match &db {
+            Some(c) => db_ops::read(c).await,
+            None => None,
+        };
         flow_phase(&world, &args).await;
+        report_db_ops(
+            &db,
+            &before,
+            args.flow_bookings,
+            "flow phase (includes the two list pollers)",
+        )
+        .await;
         report_memory(&args.pids, "after flow phase");
     }
 }
@@ -537,6 +566,25 @@ async fn flow_phase(world: &Arc<World>, args: &Args) {
         post.len()
     );
     println!("(each side's PENDING list is read every 10 ms: a propagation figure includes up to 10 ms of polling delay)");
+}
+
+/// Prints database operations per booking since `before`, if counted.
+async fn report_db_ops(
+    db: &Option<mongodb::Client>,
+    before: &Option<db_ops::OpCounters>,
+    bookings: usize,
+    phase: &str,
+) {
+    let (Some(client), Some(before)) = (db, before) else {
+        return;
+    };
+    match db_ops::read(client).await {
+        Some(after) => println!(
+            "database operations, {phase}: {}",
+            db_ops::per_booking(before, &after, bookings)
+        ),
+        None => println!("database operations: the server does not report opcounters"),
+    }
 }
 
 /// Prints VmRSS and VmHWM (peak) of each `name=PID`.
