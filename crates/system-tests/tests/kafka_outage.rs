@@ -37,19 +37,26 @@ fn start_broker(dir: &Path, port: u16) -> Child {
         .expect("start private tansu")
 }
 
+/// A private broker (in a fresh directory, on a free port) with the shared
+/// MongoDB: its directory, port, process, and the servers to run against.
+fn private_broker(shared: &RealServers) -> (std::path::PathBuf, u16, Child, RealServers) {
+    let dir = std::env::temp_dir().join(test_support::unique("tansu"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let broker = start_broker(&dir, port);
+    let servers = RealServers {
+        mongodb_uri: shared.mongodb_uri.clone(),
+        kafka_brokers: format!("127.0.0.1:{port}"),
+    };
+    (dir, port, broker, servers)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
     let Some(shared) = real_servers("kafka_outage") else {
         return;
     };
-    let dir = std::env::temp_dir().join(test_support::unique("tansu"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
-    let mut broker = start_broker(&dir, port);
-    let servers = RealServers {
-        mongodb_uri: shared.mongodb_uri.clone(),
-        kafka_brokers: format!("127.0.0.1:{port}"),
-    };
+    let (dir, port, mut broker, servers) = private_broker(&shared);
     let sys = System::processes(&servers).await;
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
@@ -118,14 +125,7 @@ async fn sigterm_with_kafka_down_still_exits_zero() {
     let Some(shared) = real_servers("sigterm_with_kafka_down") else {
         return;
     };
-    let dir = std::env::temp_dir().join(test_support::unique("tansu"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
-    let mut broker = start_broker(&dir, port);
-    let servers = RealServers {
-        mongodb_uri: shared.mongodb_uri.clone(),
-        kafka_brokers: format!("127.0.0.1:{port}"),
-    };
+    let (dir, _, mut broker, servers) = private_broker(&shared);
     let mut sys = System::processes(&servers).await;
     let owner = sys.owner_signup("Olga").await;
     sys.create_property(&owner, "Olhao").await;
