@@ -51,7 +51,11 @@ pub fn real_servers(test: &str) -> Option<RealServers> {
              (run scripts/test.sh, which starts the servers)"
         ),
         _ => {
-            eprintln!(
+            // Straight to the process's stderr: libtest captures `eprintln!`
+            // of passing tests, which would make this skip silent.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: real servers not configured; run scripts/test.sh \
                  (or scripts/test-servers.sh start && source .test-servers/env)"
             );
