@@ -19,4 +19,4 @@ pub use envelope::{
     cloud_event_headers, decode, DecodeError, Envelope, EventPayload, CONTENT_TYPE, SCHEMA_VERSION,
     SPEC_VERSION,
 };
-pub use property::{PropertyDelisted, PropertyEvent, PropertySnapshot};
+pub use property::{PropertyDelisted, PropertyDetails, PropertyEvent, PropertySnapshot};

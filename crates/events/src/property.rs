@@ -3,12 +3,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::EventPayload;
 
-/// The full state of a property after a change. The listings topic is
-/// compacted by property id, so the latest snapshot alone rebuilds the catalog.
+/// What an owner says about a property: the fields a listing shows and
+/// booking prices are computed from. One definition for the event, the
+/// owner's record and the traveler catalog, each flattening it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PropertySnapshot {
-    pub property_id: String,
-    pub owner_id: String,
+pub struct PropertyDetails {
     pub name: String,
     pub city: String,
     pub country: String,
@@ -22,6 +21,16 @@ pub struct PropertySnapshot {
     pub bedrooms: Option<u32>,
     pub bathrooms: Option<u32>,
     pub amenities: Vec<String>,
+}
+
+/// The full state of a property after a change. The listings topic is
+/// compacted by property id, so the latest snapshot alone rebuilds the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertySnapshot {
+    pub property_id: String,
+    pub owner_id: String,
+    #[serde(flatten)]
+    pub details: PropertyDetails,
     pub active: bool,
     /// Increases with every change; consumers keep the highest they have seen.
     pub version: u64,

@@ -117,7 +117,7 @@ impl BookingRequestsHandler {
                 reason: None,
                 message: format!(
                     "New booking request for {}: {} to {}, {} guest(s)",
-                    property.name, req.check_in, req.check_out, req.guests
+                    property.details.name, req.check_in, req.check_out, req.guests
                 ),
                 created_at: req.created_at,
             });

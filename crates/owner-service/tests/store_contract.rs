@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use events::{
-    topics, Actor, ActorRole, BookingStatus, BookingUpdateEvent, Envelope, PropertyEvent,
+    topics, Actor, ActorRole, BookingStatus, BookingUpdateEvent, Envelope, PropertyDetails,
+    PropertyEvent,
 };
 use owner_service::{
     decisions::{decide_and_save, DecisionError},
@@ -120,19 +121,21 @@ fn property(id: &str, owner_id: &str, created_at: DateTime<Utc>) -> Property {
     Property {
         id: id.into(),
         owner_id: owner_id.into(),
-        name: format!("House {id}"),
-        city: "Porto".into(),
-        country: "Portugal".into(),
-        address: Some("Rua das Flores 1".into()),
-        description: None,
-        price_per_night_cents: 10_000,
-        cleaning_fee_cents: 2_000,
-        service_fee_cents: 500,
-        currency: "EUR".into(),
-        max_guests: 4,
-        bedrooms: Some(2),
-        bathrooms: None,
-        amenities: vec!["wifi".into(), "kitchen".into()],
+        details: PropertyDetails {
+            name: format!("House {id}"),
+            city: "Porto".into(),
+            country: "Portugal".into(),
+            address: Some("Rua das Flores 1".into()),
+            description: None,
+            price_per_night_cents: 10_000,
+            cleaning_fee_cents: 2_000,
+            service_fee_cents: 500,
+            currency: "EUR".into(),
+            max_guests: 4,
+            bedrooms: Some(2),
+            bathrooms: None,
+            amenities: vec!["wifi".into(), "kitchen".into()],
+        },
         active: true,
         version: 1,
         created_at,
@@ -254,7 +257,7 @@ mod checks {
         let newer = property(&unique("p-new"), &alice, at(10));
         // Same creation instant as `newer`: ties are broken by id, descending.
         let mut tie = property(&format!("{}~", newer.id), &alice, at(10));
-        tie.description = Some("same instant".into());
+        tie.details.description = Some("same instant".into());
         let bobs = property(&unique("p-bob"), &bob, at(5));
 
         let mut messages = Vec::new();
@@ -317,7 +320,7 @@ mod checks {
             .unwrap();
 
         let mut other = property(&original.id, &unique("intruder"), at(1));
-        other.name = "Someone else's house".into();
+        other.details.name = "Someone else's house".into();
         let result = store.insert_property(&other, upserted(&other)).await;
         assert!(
             matches!(result, Err(StoreError::Duplicate(_))),
@@ -344,7 +347,10 @@ mod checks {
         for v in 2..=3 {
             let expected = p.version;
             p = Property {
-                name: format!("Version {v}"),
+                details: PropertyDetails {
+                    name: format!("Version {v}"),
+                    ..p.details.clone()
+                },
                 version: v,
                 updated_at: at(v as i64),
                 ..p
@@ -414,10 +420,13 @@ mod checks {
         store.insert_property(&v1, created.clone()).await.unwrap();
 
         let v2 = Property {
-            name: "Renamed".into(),
-            price_per_night_cents: 12_345,
-            amenities: vec![],
-            address: None,
+            details: PropertyDetails {
+                name: "Renamed".into(),
+                price_per_night_cents: 12_345,
+                amenities: vec![],
+                address: None,
+                ..v1.details.clone()
+            },
             active: false,
             version: 2,
             updated_at: at(60),
@@ -441,7 +450,10 @@ mod checks {
 
         // A writer that read version 1 lost the race: nothing changes.
         let stale = Property {
-            name: "Stale write".into(),
+            details: PropertyDetails {
+                name: "Stale write".into(),
+                ..v1.details.clone()
+            },
             version: 2,
             ..v1.clone()
         };
@@ -481,7 +493,10 @@ mod checks {
             .map(|i| {
                 let (store, barrier) = (s.store.clone(), barrier.clone());
                 let next = Property {
-                    name: format!("Writer {i}"),
+                    details: PropertyDetails {
+                        name: format!("Writer {i}"),
+                        ..v1.details.clone()
+                    },
                     version: 2,
                     updated_at: at(60 + i as i64),
                     ..v1.clone()

@@ -13,7 +13,7 @@ use tokio::sync::Barrier;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use events::{
     topics, Actor, ActorRole, BookingCancellationRequested, BookingRequestEvent, BookingStatus,
-    BookingStatusChanged, Envelope,
+    BookingStatusChanged, Envelope, PropertyDetails,
 };
 use service_runtime::{
     mongo::MongoOutbox,
@@ -121,19 +121,21 @@ fn listing(id: &str, name: &str, city: &str, max_guests: u32, version: u64) -> C
     CatalogProperty {
         id: id.into(),
         owner_id: "owner-1".into(),
-        name: name.into(),
-        city: city.into(),
-        country: "Portugal".into(),
-        address: Some("Rua das Flores 1".into()),
-        description: None,
-        price_per_night_cents: 10_000,
-        cleaning_fee_cents: 2_000,
-        service_fee_cents: 500,
-        currency: "EUR".into(),
-        max_guests,
-        bedrooms: Some(2),
-        bathrooms: None,
-        amenities: vec!["wifi".into()],
+        details: PropertyDetails {
+            name: name.into(),
+            city: city.into(),
+            country: "Portugal".into(),
+            address: Some("Rua das Flores 1".into()),
+            description: None,
+            price_per_night_cents: 10_000,
+            cleaning_fee_cents: 2_000,
+            service_fee_cents: 500,
+            currency: "EUR".into(),
+            max_guests,
+            bedrooms: Some(2),
+            bathrooms: None,
+            amenities: vec!["wifi".into()],
+        },
         active: true,
         version,
         updated_at: at(version as i64),
@@ -285,11 +287,14 @@ mod checks {
         assert_eq!(store.listing("no-such-listing").await.unwrap(), None);
 
         let v2 = CatalogProperty {
-            name: "Casa Verde".into(),
-            city: "Lisbon".into(),
-            address: None,
-            amenities: vec![],
-            max_guests: 6,
+            details: PropertyDetails {
+                name: "Casa Verde".into(),
+                city: "Lisbon".into(),
+                address: None,
+                amenities: vec![],
+                max_guests: 6,
+                ..v1.details.clone()
+            },
             version: 2,
             updated_at: at(2),
             ..v1.clone()
@@ -325,7 +330,10 @@ mod checks {
 
         // The same version again (redelivery, even with other content) changes nothing.
         let v3_again = CatalogProperty {
-            name: "Redelivered".into(),
+            details: PropertyDetails {
+                name: "Redelivered".into(),
+                ..v3.details.clone()
+            },
             ..v3.clone()
         };
         store.upsert_listing(&v3_again).await.unwrap();
@@ -521,7 +529,10 @@ mod checks {
 
         // A listing that moves city is found only in the new one.
         let moved = CatalogProperty {
-            city: "Faro".into(),
+            details: PropertyDetails {
+                city: "Faro".into(),
+                ..big.details.clone()
+            },
             version: 2,
             ..big.clone()
         };

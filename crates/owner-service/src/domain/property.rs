@@ -1,7 +1,7 @@
 //! Properties an owner lists, and the rules for their fields.
 
 use chrono::{DateTime, Utc};
-use events::PropertySnapshot;
+use events::{PropertyDetails, PropertySnapshot};
 use serde::{Deserialize, Serialize};
 use service_runtime::http::Validator;
 
@@ -10,19 +10,8 @@ use service_runtime::http::Validator;
 pub struct Property {
     pub id: String,
     pub owner_id: String,
-    pub name: String,
-    pub city: String,
-    pub country: String,
-    pub address: Option<String>,
-    pub description: Option<String>,
-    pub price_per_night_cents: i64,
-    pub cleaning_fee_cents: i64,
-    pub service_fee_cents: i64,
-    pub currency: String,
-    pub max_guests: u32,
-    pub bedrooms: Option<u32>,
-    pub bathrooms: Option<u32>,
-    pub amenities: Vec<String>,
+    #[serde(flatten)]
+    pub details: PropertyDetails,
     pub active: bool,
     /// Bumped on every change; the catalog keeps the highest version it saw.
     pub version: u64,
@@ -38,19 +27,7 @@ impl Property {
         PropertySnapshot {
             property_id: self.id.clone(),
             owner_id: self.owner_id.clone(),
-            name: self.name.clone(),
-            city: self.city.clone(),
-            country: self.country.clone(),
-            address: self.address.clone(),
-            description: self.description.clone(),
-            price_per_night_cents: self.price_per_night_cents,
-            cleaning_fee_cents: self.cleaning_fee_cents,
-            service_fee_cents: self.service_fee_cents,
-            currency: self.currency.clone(),
-            max_guests: self.max_guests,
-            bedrooms: self.bedrooms,
-            bathrooms: self.bathrooms,
-            amenities: self.amenities.clone(),
+            details: self.details.clone(),
             active: self.active,
             version: self.version,
             created_at: self.created_at,
@@ -108,96 +85,107 @@ impl PropertyFields {
         }
         let trim = |s: String| s.trim().to_string();
         if let Some(x) = self.name {
-            p.name = trim(x);
+            p.details.name = trim(x);
         }
         if let Some(x) = self.city {
-            p.city = trim(x);
+            p.details.city = trim(x);
         }
         if let Some(x) = self.country {
-            p.country = trim(x);
+            p.details.country = trim(x);
         }
         if let Some(x) = self.address {
-            p.address = Some(trim(x)).filter(|s| !s.is_empty());
+            p.details.address = Some(trim(x)).filter(|s| !s.is_empty());
         }
         if let Some(x) = self.description {
-            p.description = Some(trim(x)).filter(|s| !s.is_empty());
+            p.details.description = Some(trim(x)).filter(|s| !s.is_empty());
         }
         if let Some(x) = self.price_per_night_cents {
-            p.price_per_night_cents = x;
+            p.details.price_per_night_cents = x;
         }
         if let Some(x) = self.cleaning_fee_cents {
-            p.cleaning_fee_cents = x;
+            p.details.cleaning_fee_cents = x;
         }
         if let Some(x) = self.service_fee_cents {
-            p.service_fee_cents = x;
+            p.details.service_fee_cents = x;
         }
         if let Some(x) = self.currency {
-            p.currency = x.trim().to_ascii_uppercase();
+            p.details.currency = x.trim().to_ascii_uppercase();
         }
         if let Some(x) = self.max_guests {
-            p.max_guests = x;
+            p.details.max_guests = x;
         }
         if self.bedrooms.is_some() {
-            p.bedrooms = self.bedrooms;
+            p.details.bedrooms = self.bedrooms;
         }
         if self.bathrooms.is_some() {
-            p.bathrooms = self.bathrooms;
+            p.details.bathrooms = self.bathrooms;
         }
         if let Some(x) = self.amenities {
-            p.amenities = x.into_iter().map(trim).collect();
+            p.details.amenities = x.into_iter().map(trim).collect();
         }
         if let Some(x) = self.active {
             p.active = x;
         }
         Validator::new()
-            .text(&p.name, "name", 1, 200)
-            .text(&p.city, "city", 1, 100)
-            .text(&p.country, "country", 1, 100)
-            .text(p.address.as_deref().unwrap_or(""), "address", 0, 300)
+            .text(&p.details.name, "name", 1, 200)
+            .text(&p.details.city, "city", 1, 100)
+            .text(&p.details.country, "country", 1, 100)
             .text(
-                p.description.as_deref().unwrap_or(""),
+                p.details.address.as_deref().unwrap_or(""),
+                "address",
+                0,
+                300,
+            )
+            .text(
+                p.details.description.as_deref().unwrap_or(""),
                 "description",
                 0,
                 5000,
             )
             .check(
-                (1..=MAX_CENTS).contains(&p.price_per_night_cents),
+                (1..=MAX_CENTS).contains(&p.details.price_per_night_cents),
                 "price_per_night_cents",
                 format!("must be from 1 to {MAX_CENTS}"),
             )
             .check(
-                (0..=MAX_CENTS).contains(&p.cleaning_fee_cents),
+                (0..=MAX_CENTS).contains(&p.details.cleaning_fee_cents),
                 "cleaning_fee_cents",
                 format!("must be from 0 to {MAX_CENTS}"),
             )
             .check(
-                (0..=MAX_CENTS).contains(&p.service_fee_cents),
+                (0..=MAX_CENTS).contains(&p.details.service_fee_cents),
                 "service_fee_cents",
                 format!("must be from 0 to {MAX_CENTS}"),
             )
             .check(
-                p.currency.len() == 3 && p.currency.chars().all(|c| c.is_ascii_uppercase()),
+                p.details.currency.len() == 3
+                    && p.details.currency.chars().all(|c| c.is_ascii_uppercase()),
                 "currency",
                 "must be a 3-letter ISO 4217 code",
             )
             .check(
-                (1..=MAX_GUESTS).contains(&p.max_guests),
+                (1..=MAX_GUESTS).contains(&p.details.max_guests),
                 "max_guests",
                 format!("must be from 1 to {MAX_GUESTS}"),
             )
             .check(
-                p.bedrooms.is_none_or(|n| n <= 100),
+                p.details.bedrooms.is_none_or(|n| n <= 100),
                 "bedrooms",
                 "must be at most 100",
             )
             .check(
-                p.bathrooms.is_none_or(|n| n <= 100),
+                p.details.bathrooms.is_none_or(|n| n <= 100),
                 "bathrooms",
                 "must be at most 100",
             )
-            .check(p.amenities.len() <= 50, "amenities", "at most 50 items")
             .check(
-                p.amenities
+                p.details.amenities.len() <= 50,
+                "amenities",
+                "at most 50 items",
+            )
+            .check(
+                p.details
+                    .amenities
                     .iter()
                     .all(|a| (1..=50).contains(&a.chars().count())),
                 "amenities",

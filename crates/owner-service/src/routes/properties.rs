@@ -7,7 +7,7 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use events::{Envelope, PropertyDelisted, PropertyEvent};
+use events::{Envelope, PropertyDelisted, PropertyDetails, PropertyEvent};
 use serde_json::{json, Value};
 use service_runtime::{
     auth::AuthUser,
@@ -41,19 +41,23 @@ async fn create(
     let mut property = Property {
         id: Uuid::now_v7().to_string(),
         owner_id: caller.id,
-        name: String::new(),
-        city: String::new(),
-        country: String::new(),
-        address: None,
-        description: None,
-        price_per_night_cents: 0,
-        cleaning_fee_cents: 0,
-        service_fee_cents: 0,
-        currency: "USD".into(),
-        max_guests: 0,
-        bedrooms: None,
-        bathrooms: None,
-        amenities: Vec::new(),
+        // Filled from the request by `apply_to`; these are the defaults of
+        // the optional fields.
+        details: PropertyDetails {
+            name: String::new(),
+            city: String::new(),
+            country: String::new(),
+            address: None,
+            description: None,
+            price_per_night_cents: 0,
+            cleaning_fee_cents: 0,
+            service_fee_cents: 0,
+            currency: "USD".into(),
+            max_guests: 0,
+            bedrooms: None,
+            bathrooms: None,
+            amenities: Vec::new(),
+        },
         active: true,
         version: 1,
         created_at: now,

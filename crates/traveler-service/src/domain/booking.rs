@@ -98,9 +98,12 @@ impl BookingRequest {
     pub fn validate_for(&self, property: &CatalogProperty) -> Result<(), ApiError> {
         Validator::new()
             .check(
-                self.guests <= property.max_guests,
+                self.guests <= property.details.max_guests,
                 "guests",
-                format!("this property hosts at most {} guests", property.max_guests),
+                format!(
+                    "this property hosts at most {} guests",
+                    property.details.max_guests
+                ),
             )
             .finish()
     }
@@ -121,9 +124,9 @@ impl BookingRequest {
 
 /// nights × nightly price + cleaning fee + service fee, in minor units.
 pub fn total_price_cents(property: &CatalogProperty, nights: u32) -> i64 {
-    i64::from(nights) * property.price_per_night_cents
-        + property.cleaning_fee_cents
-        + property.service_fee_cents
+    i64::from(nights) * property.details.price_per_night_cents
+        + property.details.cleaning_fee_cents
+        + property.details.service_fee_cents
 }
 
 #[cfg(test)]

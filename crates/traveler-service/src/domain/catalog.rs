@@ -1,7 +1,7 @@
 //! The property catalog travelers browse, rebuilt from `property-listings`.
 
 use chrono::{DateTime, Utc};
-use events::PropertySnapshot;
+use events::{PropertyDetails, PropertySnapshot};
 use serde::{Deserialize, Serialize};
 
 /// A property as travelers see it.
@@ -9,19 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct CatalogProperty {
     pub id: String,
     pub owner_id: String,
-    pub name: String,
-    pub city: String,
-    pub country: String,
-    pub address: Option<String>,
-    pub description: Option<String>,
-    pub price_per_night_cents: i64,
-    pub cleaning_fee_cents: i64,
-    pub service_fee_cents: i64,
-    pub currency: String,
-    pub max_guests: u32,
-    pub bedrooms: Option<u32>,
-    pub bathrooms: Option<u32>,
-    pub amenities: Vec<String>,
+    #[serde(flatten)]
+    pub details: PropertyDetails,
     pub active: bool,
     /// The owner-side version this copy reflects; older events are ignored.
     pub version: u64,
@@ -34,19 +23,7 @@ impl From<&PropertySnapshot> for CatalogProperty {
         Self {
             id: p.property_id.clone(),
             owner_id: p.owner_id.clone(),
-            name: p.name.clone(),
-            city: p.city.clone(),
-            country: p.country.clone(),
-            address: p.address.clone(),
-            description: p.description.clone(),
-            price_per_night_cents: p.price_per_night_cents,
-            cleaning_fee_cents: p.cleaning_fee_cents,
-            service_fee_cents: p.service_fee_cents,
-            currency: p.currency.clone(),
-            max_guests: p.max_guests,
-            bedrooms: p.bedrooms,
-            bathrooms: p.bathrooms,
-            amenities: p.amenities.clone(),
+            details: p.details.clone(),
             active: p.active,
             version: p.version,
             updated_at: p.updated_at,
@@ -69,7 +46,7 @@ impl CatalogQuery {
             && self
                 .city
                 .as_ref()
-                .is_none_or(|c| p.city.to_lowercase() == c.to_lowercase())
-            && self.guests.is_none_or(|g| p.max_guests >= g)
+                .is_none_or(|c| p.details.city.to_lowercase() == c.to_lowercase())
+            && self.guests.is_none_or(|g| p.details.max_guests >= g)
     }
 }

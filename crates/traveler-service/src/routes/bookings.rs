@@ -94,7 +94,7 @@ async fn create(
     let booking = Booking {
         id: Uuid::now_v7().to_string(),
         property_id: property.id.clone(),
-        property_name: property.name.clone(),
+        property_name: property.details.name.clone(),
         owner_id: property.owner_id.clone(),
         traveler_id: caller.id.clone(),
         check_in: request.check_in,
@@ -102,7 +102,7 @@ async fn create(
         nights,
         guests: request.guests,
         total_price_cents: total_price_cents(&property, nights),
-        currency: property.currency.clone(),
+        currency: property.details.currency.clone(),
         status: BookingStatus::Pending,
         status_reason: None,
         version: 0,

@@ -80,7 +80,7 @@ impl TravelerStore for InMemoryTravelerStore {
             .filter(|p| q.matches(p))
             .cloned()
             .collect();
-        found.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        found.sort_by(|a, b| a.details.name.cmp(&b.details.name).then(a.id.cmp(&b.id)));
         found.truncate(super::mongo::SEARCH_LIMIT as usize);
         Ok(found)
     }

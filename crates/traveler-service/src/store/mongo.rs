@@ -110,7 +110,7 @@ async fn guarded_upsert(
 impl TravelerStore for MongoTravelerStore {
     async fn upsert_listing(&self, p: &CatalogProperty) -> Result<(), StoreError> {
         let mut set = to_doc(p)?;
-        set.insert("city_key", p.city.to_lowercase());
+        set.insert("city_key", p.details.city.to_lowercase());
         guarded_upsert(
             &self.catalog.clone_with_type(),
             doc! {"_id": &p.id, "version": {"$lt": p.version as i64}},
