@@ -506,42 +506,7 @@ impl ProcessEnv {
 
     /// Starts `binary` on `port`; returns the child and its base URL.
     pub fn spawn(&self, binary: &str, port: u16) -> (Child, String) {
-        let path = bin_dir().join(binary);
-        assert!(
-            path.exists(),
-            "{} is missing: run `cargo build --bins` first (scripts/test.sh does)",
-            path.display()
-        );
-        let db = if binary == "owner-service" {
-            &self.owner_db
-        } else {
-            &self.traveler_db
-        };
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("{}-{binary}-{port}.log", self.topic_prefix)),
-        )
-        .expect("log file");
-        let child = Command::new(&path)
-            .env("PORT", port.to_string())
-            .env("MONGODB_URI", &self.servers.mongodb_uri)
-            .env("MONGODB_DATABASE", db)
-            .env("KAFKA_BROKERS", &self.servers.kafka_brokers)
-            .env("KAFKA_REQUEST_TOPIC", self.topic("booking-requests"))
-            .env("KAFKA_RESPONSE_TOPIC", self.topic("booking-updates"))
-            .env("KAFKA_PROPERTY_TOPIC", self.topic("property-listings"))
-            .env("KAFKA_GROUP_ID", format!("{}.{binary}", self.topic_prefix))
-            .env("KAFKA_TOPIC_PARTITIONS", "3")
-            .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
-            .env("JWT_SECRET", JWT_SECRET)
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            // The services log to stdout: keep it with stderr in the test's
-            // log file, where a failing test's evidence is.
-            .stdout(log.try_clone().expect("log file handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
-        (child, format!("http://127.0.0.1:{port}"))
+        self.spawn_with(binary, port, &[])
     }
 }
 
@@ -609,10 +574,7 @@ impl ProcessEnv {
         } else {
             &self.traveler_db
         };
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("{}-{binary}-{port}.log", self.topic_prefix)),
-        )
-        .expect("log file");
+        let log = std::fs::File::create(self.log_path(binary, port)).expect("log file");
         let mut command = Command::new(&path);
         command
             .env("PORT", port.to_string())
