@@ -59,31 +59,9 @@ async fn mongodb(test: &str) -> Option<Subject> {
     })
 }
 
-/// Generates, for each check, `in_memory::<check>` and `mongodb::<check>`.
-macro_rules! contract {
-    ($($check:ident),+ $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    super::checks::$check(super::in_memory()).await;
-                }
-            )+
-        }
-        mod mongodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    let name = concat!("owner store_contract mongodb::", stringify!($check));
-                    let Some(subject) = super::mongodb(name).await else { return };
-                    super::checks::$check(subject).await;
-                }
-            )+
-        }
-    };
-}
-
-contract!(
+// Each check runs as `in_memory::<check>` and `mongodb::<check>`.
+test_support::store_contract!(
+    "owner";
     property_insert_get_and_list_by_owner,
     property_insert_refuses_a_duplicate_id,
     outbox_pending_honours_the_limit_and_write_order,

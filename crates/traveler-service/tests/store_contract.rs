@@ -59,31 +59,9 @@ async fn mongodb(test: &str) -> Option<Subject> {
     })
 }
 
-/// Generates, for each check, `in_memory::<check>` and `mongodb::<check>`.
-macro_rules! contract {
-    ($($check:ident),+ $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    super::checks::$check(super::in_memory()).await;
-                }
-            )+
-        }
-        mod mongodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    let name = concat!("traveler store_contract mongodb::", stringify!($check));
-                    let Some(subject) = super::mongodb(name).await else { return };
-                    super::checks::$check(subject).await;
-                }
-            )+
-        }
-    };
-}
-
-contract!(
+// Each check runs as `in_memory::<check>` and `mongodb::<check>`.
+test_support::store_contract!(
+    "traveler";
     upsert_listing_then_read_it_back,
     an_older_listing_version_never_overwrites_a_newer_one,
     delist_applies_only_to_newer_versions,
