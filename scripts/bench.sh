@@ -5,6 +5,7 @@
 # Prints the figures and keeps them in target/bench/. Not a test: nothing is
 # asserted about speed. Extra arguments go to booking-load in both runs, e.g.
 #   scripts/bench.sh --clients 32 --bookings 10000 --rate 100 --flow-bookings 1000
+# BENCH_STACKS=real (or embedded) runs one of the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=target/bench
@@ -27,6 +28,9 @@ cleanup() {
 trap cleanup EXIT
 machine="$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
 
+stacks=" ${BENCH_STACKS:-embedded real} "
+
+if [[ $stacks == *" embedded "* ]]; then
 echo "== embedded mode ($machine)"
 tp=$(free_port); op=$(free_port)
 TRAVELER_PORT=$tp OWNER_PORT=$op RUST_LOG=warn "$BIN/booking-embedded" >"$OUT/embedded.log" 2>&1 &
@@ -36,6 +40,9 @@ wait_ready "http://127.0.0.1:$tp/health"; wait_ready "http://127.0.0.1:$op/healt
   --traveler "http://127.0.0.1:$tp" --owner "http://127.0.0.1:$op" \
   --pid "booking-embedded=$embedded" "$@" | tee "$OUT/embedded.txt"
 kill "$embedded"; wait "$embedded" 2>/dev/null || true
+fi
+
+[[ $stacks == *" real "* ]] || exit 0
 
 echo; echo "== real stack: tansu + SecantusDB ($machine)"
 export TEST_SERVERS_DIR=$PWD/$OUT/servers
