@@ -17,6 +17,10 @@ use mongodb::{
 };
 use uuid::Uuid;
 
+mod insert_batcher;
+
+pub use insert_batcher::{InsertBatcher, Inserted};
+
 use crate::{
     http::ReadinessCheck,
     outbox::{OutboxMessage, OutboxStore},

@@ -8,7 +8,7 @@ use mongodb::{
     Collection, Database, IndexModel,
 };
 use service_runtime::{
-    mongo::{self, outbox_entry},
+    mongo::{self, outbox_entry, InsertBatcher, Inserted},
     outbox::{OutboxMessage, OutboxSignal},
     store::StoreError,
 };
@@ -30,10 +30,15 @@ pub const SEARCH_LIMIT: i64 = 500;
 /// Creating a booking is one insert: the booking, its `booking.requested`
 /// event (in `outbox`) and its idempotency key (a unique sparse field) in one
 /// document, so a retry can never create a second booking or a second event.
+/// Concurrent creations share `insertMany` commands ([`InsertBatcher`]).
+///
+/// Every index is paid on every write of a booking (insert, status change,
+/// outbox `$pull`), so there is one per query shape and no more.
 pub struct MongoTravelerStore {
     db: Database,
     catalog: Collection<CatalogProperty>,
     bookings: Collection<Booking>,
+    booking_inserts: InsertBatcher,
     signal: OutboxSignal,
 }
 
@@ -51,10 +56,8 @@ impl MongoTravelerStore {
         mongo::ensure_indexes(
             &bookings,
             vec![
-                IndexModel::builder()
-                    .keys(doc! {"traveler_id": 1, "created_at": -1})
-                    .build(),
-                // Listings filtered by status (`?status=PENDING`).
+                // A traveler's listing, with or without `?status=` (the
+                // prefix serves the unfiltered one).
                 IndexModel::builder()
                     .keys(doc! {"traveler_id": 1, "status": 1, "created_at": -1})
                     .build(),
@@ -68,6 +71,7 @@ impl MongoTravelerStore {
         Ok(Self {
             db: db.clone(),
             catalog,
+            booking_inserts: InsertBatcher::new(bookings.clone_with_type()),
             bookings,
             signal,
         })
@@ -178,13 +182,12 @@ impl TravelerStore for MongoTravelerStore {
             d.insert("idempotency_key", &key.scoped_key);
             d.insert("request_fingerprint", &key.fingerprint);
         }
-        match self.raw_bookings().insert_one(d).await {
-            Ok(_) => {
+        match (self.booking_inserts.insert(d).await?, key) {
+            (Inserted::Yes, _) => {
                 self.signal.notify();
                 Ok(CreateOutcome::Created)
             }
-            Err(e) if mongo::is_duplicate_key(&e) && key.is_some() => {
-                let key = key.expect("checked");
+            (Inserted::DuplicateKey, Some(key)) => {
                 let (booking, fingerprint) = self
                     .booking_by_idempotency_key(&key.scoped_key)
                     .await?
@@ -195,7 +198,7 @@ impl TravelerStore for MongoTravelerStore {
                     CreateOutcome::KeyReused
                 })
             }
-            Err(e) => Err(mongo::write_error(e, "booking")),
+            (Inserted::DuplicateKey, None) => Err(StoreError::Duplicate("booking".into())),
         }
     }
 
