@@ -3,14 +3,11 @@ use bson::{doc, Document};
 use events::BookingStatus;
 use futures::TryStreamExt;
 use mongodb::{
-    error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
-    options::FindOptions,
-    ClientSession, Collection, Database, IndexModel,
+    options::{FindOptions, IndexOptions},
+    Collection, Database, IndexModel,
 };
-use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use service_runtime::{
-    backoff::Backoff,
     mongo::{self, outbox_entry},
     outbox::{OutboxMessage, OutboxSignal},
     store::StoreError,
@@ -26,21 +23,20 @@ pub const OUTBOX_COLLECTIONS: [&str; 2] = ["properties", "bookings"];
 ///
 /// Each change is one atomic write of the document together with its event
 /// (`$push` to the document's `outbox`). Accepting a booking additionally
-/// needs "no overlapping ACCEPTED booking" to hold across documents, so it
-/// runs in a transaction that first writes the property's row in
-/// `property_locks`: two concurrent acceptances for one property then
-/// write-conflict and one retries, seeing the other's result.
+/// needs "no overlapping ACCEPTED booking" to hold across documents: an
+/// accepted booking lists the nights it holds (`claimed_nights`, one key per
+/// property and night) under a unique index, so the database refuses a
+/// second claim of a night, whichever replica makes it. Accepting is then
+/// still one single-document update, and so is cancelling, which drops the
+/// claim. Nothing is scanned and no transaction is needed.
 pub struct MongoOwnerStore {
-    db: Database,
     properties: Collection<Property>,
     bookings: Collection<Booking>,
-    locks: Collection<Document>,
     signal: OutboxSignal,
-    acceptance_turns: AcceptanceTurns,
 }
 
-/// How often a transaction is retried on a transient error (write conflict).
-const MAX_TRANSACTION_ATTEMPTS: usize = 20;
+/// The field of an accepted booking that holds its nights.
+const CLAIMED_NIGHTS: &str = "claimed_nights";
 
 impl MongoOwnerStore {
     pub async fn new(db: &Database, signal: OutboxSignal) -> Result<Self, StoreError> {
@@ -53,29 +49,29 @@ impl MongoOwnerStore {
                 .build()],
         )
         .await?;
+        // Every index is paid on every write of a booking, so there is one
+        // per need and no more.
         mongo::ensure_indexes(
             &bookings,
             vec![
-                IndexModel::builder()
-                    .keys(doc! {"owner_id": 1, "created_at": -1})
-                    .build(),
-                // Listings filtered by status (`?status=PENDING`).
+                // An owner's listing, with or without `?status=` (the prefix
+                // serves the unfiltered one).
                 IndexModel::builder()
                     .keys(doc! {"owner_id": 1, "status": 1, "created_at": -1})
                     .build(),
+                // No night is held by two accepted bookings. Unique across
+                // documents; sparse, so only accepted bookings are indexed.
                 IndexModel::builder()
-                    .keys(doc! {"property_id": 1, "status": 1, "check_in": 1})
+                    .keys(doc! {CLAIMED_NIGHTS: 1})
+                    .options(IndexOptions::builder().unique(true).sparse(true).build())
                     .build(),
             ],
         )
         .await?;
         Ok(Self {
-            db: db.clone(),
             properties,
             bookings,
-            locks: db.collection("property_locks"),
             signal,
-            acceptance_turns: AcceptanceTurns::default(),
         })
     }
 
@@ -87,153 +83,25 @@ impl MongoOwnerStore {
         self.bookings.clone_with_type()
     }
 
-    /// One attempt at an acceptance inside `session`'s transaction.
-    async fn accept_in_transaction(
-        &self,
-        session: &mut ClientSession,
-        next: &Booking,
-        expected_version: u32,
-        event: &OutboxMessage,
-    ) -> Result<Result<(), SaveDecisionError>, mongodb::error::Error> {
-        // First write: serialises acceptances of this property.
-        self.locks
-            .update_one(
-                doc! {"_id": &next.property_id},
-                doc! {"$inc": {"acceptances": 1}},
-            )
-            .upsert(true)
-            .session(&mut *session)
-            .await?;
-        let overlap = self
-            .bookings
-            .find_one(doc! {
-                "property_id": &next.property_id,
-                "status": BookingStatus::Accepted.as_str(),
-                "_id": {"$ne": &next.id},
-                "check_in": {"$lt": next.check_out.to_string()},
-                "check_out": {"$gt": next.check_in.to_string()},
-            })
-            .session(&mut *session)
-            .await?;
-        if let Some(other) = overlap {
-            return Ok(Err(SaveDecisionError::Overlap(other.id)));
-        }
-        let update = decision_update(next, event)
-            .map_err(|e| mongodb::error::Error::custom(format!("encode: {e}")))?;
-        let result = self
+    /// The accepted booking (other than `b`) holding one of `b`'s nights.
+    async fn night_holder(&self, b: &Booking) -> Result<Option<String>, StoreError> {
+        let holder = self
             .raw_bookings()
-            .update_one(doc! {"_id": &next.id, "version": expected_version}, update)
-            .session(&mut *session)
-            .await?;
-        if result.matched_count == 0 {
-            return Ok(Err(SaveDecisionError::Conflict));
-        }
-        Ok(Ok(()))
-    }
-
-    /// Accepts `next` in a transaction, retrying write conflicts. Within
-    /// this process acceptances of one property take turns first: they
-    /// would only conflict with each other in the database. Across replicas
-    /// the transaction alone decides.
-    async fn accept(
-        &self,
-        next: &Booking,
-        expected_version: u32,
-        event: OutboxMessage,
-    ) -> Result<(), SaveDecisionError> {
-        let turn = self.acceptance_turns.turn(&next.property_id);
-        let _turn = turn.lock().await;
-        let result = self
-            .accept_with_retries(next, expected_version, event)
-            .await;
-        self.acceptance_turns
-            .release(&next.property_id, turn.clone());
-        result
-    }
-
-    async fn accept_with_retries(
-        &self,
-        next: &Booking,
-        expected_version: u32,
-        event: OutboxMessage,
-    ) -> Result<(), SaveDecisionError> {
-        let mut backoff = Backoff::new(Duration::from_millis(2), Duration::from_millis(200));
-        let mut session = self
-            .db
-            .client()
-            .start_session()
+            .find_one(doc! {CLAIMED_NIGHTS: {"$in": night_keys(b)}, "_id": {"$ne": &b.id}})
+            .projection(doc! {"_id": 1})
             .await
             .map_err(mongo::read_error)?;
-        for _ in 0..MAX_TRANSACTION_ATTEMPTS {
-            session
-                .start_transaction()
-                .await
-                .map_err(mongo::read_error)?;
-            match self
-                .accept_in_transaction(&mut session, next, expected_version, &event)
-                .await
-            {
-                Ok(Ok(())) => loop {
-                    match session.commit_transaction().await {
-                        Ok(()) => {
-                            self.signal.notify();
-                            return Ok(());
-                        }
-                        Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
-                        Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => break,
-                        Err(e) => return Err(mongo::read_error(e).into()),
-                    }
-                },
-                Ok(Err(refusal)) => {
-                    let _ = session.abort_transaction().await;
-                    return Err(refusal);
-                }
-                Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {
-                    let _ = session.abort_transaction().await;
-                }
-                Err(e) => {
-                    let _ = session.abort_transaction().await;
-                    return Err(mongo::read_error(e).into());
-                }
-            }
-            // Jittered, so replicas that conflicted do not retry in step.
-            tokio::time::sleep(jitter(backoff.next_delay())).await;
-        }
-        Err(StoreError::Unavailable("acceptance kept conflicting; retry".into()).into())
+        Ok(holder.and_then(|d| d.get_str("_id").ok().map(str::to_string)))
     }
 }
 
-/// Half to one and a half times `d`, varying per call.
-fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |t| t.subsec_nanos());
-    d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
-}
-
-/// One async lock per property with acceptances waiting, so this process
-/// sends them to the database one at a time. Entries are removed when no one
-/// holds or waits for them.
-#[derive(Default)]
-struct AcceptanceTurns(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl AcceptanceTurns {
-    fn turn(&self, property_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.0
-            .lock()
-            .expect("turns lock")
-            .entry(property_id.to_string())
-            .or_default()
-            .clone()
-    }
-
-    fn release(&self, property_id: &str, turn: Arc<tokio::sync::Mutex<()>>) {
-        let mut turns = self.0.lock().expect("turns lock");
-        // Held by the map and by `turn` only: no one else is waiting.
-        if Arc::strong_count(&turn) == 2 {
-            turns.remove(property_id);
-        }
-    }
+/// The `claimed_nights` keys of `b`'s stay: one per night, check-out excluded.
+fn night_keys(b: &Booking) -> Vec<String> {
+    b.check_in
+        .iter_days()
+        .take_while(|night| *night < b.check_out)
+        .map(|night| format!("{}/{night}", b.property_id))
+        .collect()
 }
 
 fn with_id<T: serde::Serialize>(value: &T, id: &str) -> Result<Document, StoreError> {
@@ -242,9 +110,19 @@ fn with_id<T: serde::Serialize>(value: &T, id: &str) -> Result<Document, StoreEr
     Ok(d)
 }
 
+/// The update that saves a decision with its event. An acceptance claims the
+/// stay's nights; any other decision releases them (a no-op unless the
+/// booking was accepted).
 fn decision_update(next: &Booking, event: &OutboxMessage) -> Result<Document, StoreError> {
-    let set = bson::to_document(next).map_err(mongo::encode_error)?;
-    Ok(doc! {"$set": set, "$push": {"outbox": outbox_entry(event)?}})
+    let mut set = bson::to_document(next).map_err(mongo::encode_error)?;
+    let mut update = doc! {"$push": {"outbox": outbox_entry(event)?}};
+    if next.status == BookingStatus::Accepted {
+        set.insert(CLAIMED_NIGHTS, night_keys(next));
+    } else {
+        update.insert("$unset", doc! {CLAIMED_NIGHTS: ""});
+    }
+    update.insert("$set", set);
+    Ok(update)
 }
 
 async fn collect<T>(cursor: mongodb::Cursor<T>) -> Result<Vec<T>, StoreError>
@@ -385,17 +263,25 @@ impl OwnerStore for MongoOwnerStore {
         expected_version: u32,
         event: OutboxMessage,
     ) -> Result<(), SaveDecisionError> {
-        if next.status == BookingStatus::Accepted {
-            return self.accept(next, expected_version, event).await;
-        }
-        let result = self
+        let result = match self
             .raw_bookings()
             .update_one(
                 doc! {"_id": &next.id, "version": expected_version},
                 decision_update(next, &event)?,
             )
             .await
-            .map_err(mongo::read_error)?;
+        {
+            Ok(result) => result,
+            // Only `claimed_nights` is unique among the fields written.
+            Err(e) if mongo::is_duplicate_key(&e) => {
+                return Err(match self.night_holder(next).await? {
+                    Some(holder) => SaveDecisionError::Overlap(holder),
+                    // Released since: the caller may simply try again.
+                    None => SaveDecisionError::Conflict,
+                });
+            }
+            Err(e) => return Err(mongo::read_error(e).into()),
+        };
         if result.matched_count == 0 {
             return Err(SaveDecisionError::Conflict);
         }
