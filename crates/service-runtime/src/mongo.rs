@@ -3,6 +3,7 @@
 //! `outbox` arrays embedded in aggregate documents.
 
 use std::{
+    collections::HashMap,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -135,6 +136,9 @@ pub struct MongoOutbox {
     lease_name: String,
     holder: String,
     held_until: Mutex<Option<Instant>>,
+    /// Which of `collections` each event of the last `pending` batch came
+    /// from, so `mark_published` updates only those.
+    origins: Mutex<HashMap<String, usize>>,
 }
 
 /// How long a relay lease lasts without renewal.
@@ -170,6 +174,7 @@ impl MongoOutbox {
             lease_name: format!("{service}-relay"),
             holder: Uuid::new_v4().to_string(),
             held_until: Mutex::new(None),
+            origins: Mutex::default(),
         })
     }
 
@@ -211,7 +216,8 @@ impl OutboxStore for MongoOutbox {
             return Ok(Vec::new());
         }
         let mut messages = Vec::new();
-        for coll in &self.collections {
+        let mut origins = HashMap::new();
+        for (index, coll) in self.collections.iter().enumerate() {
             if messages.len() >= limit {
                 break;
             }
@@ -233,7 +239,10 @@ impl OutboxStore for MongoOutbox {
                 // the next batch.
                 for entry in entries.iter().take(limit - messages.len()) {
                     match bson::from_bson::<OutboxMessage>(entry.clone()) {
-                        Ok(m) => messages.push(m),
+                        Ok(m) => {
+                            origins.insert(m.event_id.clone(), index);
+                            messages.push(m)
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "unreadable outbox entry left in place")
                         }
@@ -241,14 +250,29 @@ impl OutboxStore for MongoOutbox {
                 }
             }
         }
+        *self.origins.lock().expect("origins lock") = origins;
         Ok(messages)
     }
 
     async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
-        for coll in &self.collections {
+        // Group by collection; an event of unknown origin is looked for in all.
+        let mut by_collection = vec![Vec::new(); self.collections.len()];
+        {
+            let origins = self.origins.lock().expect("origins lock");
+            for id in event_ids {
+                match origins.get(id) {
+                    Some(&index) => by_collection[index].push(id),
+                    None => by_collection.iter_mut().for_each(|ids| ids.push(id)),
+                }
+            }
+        }
+        for (coll, ids) in self.collections.iter().zip(by_collection) {
+            if ids.is_empty() {
+                continue;
+            }
             coll.update_many(
-                doc! {"outbox.event_id": {"$in": event_ids}},
-                doc! {"$pull": {"outbox": {"event_id": {"$in": event_ids}}}},
+                doc! {"outbox.event_id": {"$in": &ids}},
+                doc! {"$pull": {"outbox": {"event_id": {"$in": &ids}}}},
             )
             .await
             .map_err(read_error)?;

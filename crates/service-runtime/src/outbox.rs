@@ -112,11 +112,7 @@ pub async fn run_relay(
             if stopping {
                 break;
             }
-            tokio::select! {
-                _ = signal.0.notified() => {}
-                _ = tokio::time::sleep(config.idle_poll) => {}
-                _ = stop.cancelled() => {}
-            }
+            wait_for_work(&signal, config.idle_poll, &stop).await;
             continue;
         }
         let results = publisher.publish(&batch).await;
@@ -133,7 +129,18 @@ pub async fn run_relay(
             }
         }
         match failure {
-            None => backoff.reset(),
+            None => {
+                backoff.reset();
+                // A batch short of the limit was everything pending when it
+                // was read, and every write since has signalled: wait for
+                // that rather than asking the store again at once.
+                if batch.len() < config.batch_size {
+                    if stopping {
+                        break;
+                    }
+                    wait_for_work(&signal, config.idle_poll, &stop).await;
+                }
+            }
             Some(error) => {
                 tracing::warn!(%error, pending = batch.len() - delivered.len(), "outbox relay could not publish; will retry");
                 if stopping || !sleep_or_stop(backoff.next_delay(), &stop).await {
@@ -143,6 +150,16 @@ pub async fn run_relay(
         }
     }
     store.release().await;
+}
+
+/// Waits for a write's signal, the idle poll (a safety net: another
+/// replica's lease may have expired) or `stop`, whichever comes first.
+async fn wait_for_work(signal: &OutboxSignal, idle_poll: Duration, stop: &CancellationToken) {
+    tokio::select! {
+        _ = signal.0.notified() => {}
+        _ = tokio::time::sleep(idle_poll) => {}
+        _ = stop.cancelled() => {}
+    }
 }
 
 /// Sleeps unless `stop` fires first; returns whether to keep going.
