@@ -5,7 +5,8 @@
 # Prints the figures and keeps them in target/bench/. Not a test: nothing is
 # asserted about speed. Extra arguments go to booking-load in both runs, e.g.
 #   scripts/bench.sh --clients 32 --bookings 10000 --rate 100 --flow-bookings 1000
-# BENCH_STACKS=real (or embedded) runs one of the two.
+# BENCH_STACKS=real (or embedded) runs one of the two; BENCH_EXTRA_ENV adds
+# variables to both services on the real stack (e.g. MALLOC_ARENA_MAX=2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=target/bench
@@ -54,7 +55,7 @@ KAFKA_STORAGE=memory scripts/test-servers.sh start
 run=bench$(date +%s)
 common=(MONGODB_URI="$TEST_MONGODB_URI" KAFKA_BROKERS="$TEST_KAFKA_BROKERS"
   JWT_SECRET=bench-secret-0123456789abcdef0123456789 RUST_LOG=warn LOG_FORMAT=json
-  KAFKA_SESSION_TIMEOUT_MS=6000)
+  KAFKA_SESSION_TIMEOUT_MS=6000 ${BENCH_EXTRA_ENV:-})
 tp=$(free_port); op=$(free_port)
 env "${common[@]}" PORT="$op" MONGODB_DATABASE="${run}_owner" KAFKA_GROUP_ID="owner-$run" \
   KAFKA_REQUEST_TOPIC="$run.booking-requests" KAFKA_RESPONSE_TOPIC="$run.booking-updates" \

@@ -36,6 +36,7 @@ async fn run() {
         _ => LogFormat::Pretty,
     };
     telemetry::init(format);
+    service_runtime::memory::spawn_trimmer();
     let secret = std::env::var("JWT_SECRET")
         .ok()
         .filter(|s| !s.is_empty())

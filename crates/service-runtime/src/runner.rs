@@ -322,6 +322,7 @@ where
         std::process::exit(1);
     };
     let service = build(config).await.unwrap_or_else(|e| fail(e));
+    crate::memory::spawn_trimmer();
     let listener = TcpListener::bind(("0.0.0.0", port))
         .await
         .unwrap_or_else(|e| fail(format!("cannot listen on port {port}: {e}")));
