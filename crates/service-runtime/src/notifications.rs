@@ -4,7 +4,10 @@
 //! event id so a redelivered event does not notify twice) and serve them at
 //! `GET /notifications`, newest first.
 
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use axum::{
@@ -78,35 +81,45 @@ async fn list(
 /// Notifications in memory.
 #[derive(Default)]
 pub struct InMemoryNotificationStore {
-    all: RwLock<Vec<Notification>>,
+    state: RwLock<InMemoryNotifications>,
+}
+
+/// Notifications by recipient, and every id seen (redeliveries are ignored).
+#[derive(Default)]
+struct InMemoryNotifications {
+    ids: HashSet<String>,
+    by_recipient: HashMap<String, Vec<Notification>>,
 }
 
 #[async_trait]
 impl NotificationStore for InMemoryNotificationStore {
     async fn add(&self, n: &Notification) -> Result<(), StoreError> {
-        let mut all = self.all.write().await;
-        if !all.iter().any(|x| x.id == n.id) {
-            all.push(n.clone());
-        }
-        Ok(())
+        self.add_many(std::slice::from_ref(n)).await
     }
 
     async fn add_many(&self, ns: &[Notification]) -> Result<(), StoreError> {
+        let mut state = self.state.write().await;
         for n in ns {
-            self.add(n).await?;
+            if state.ids.insert(n.id.clone()) {
+                state
+                    .by_recipient
+                    .entry(n.recipient_id.clone())
+                    .or_default()
+                    .push(n.clone());
+            }
         }
         Ok(())
     }
 
     async fn list(&self, recipient_id: &str) -> Result<Vec<Notification>, StoreError> {
-        let mut mine: Vec<_> = self
-            .all
+        let mut mine = self
+            .state
             .read()
             .await
-            .iter()
-            .filter(|n| n.recipient_id == recipient_id)
+            .by_recipient
+            .get(recipient_id)
             .cloned()
-            .collect();
+            .unwrap_or_default();
         mine.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         mine.truncate(LIST_LIMIT as usize);
         Ok(mine)
