@@ -123,7 +123,7 @@ impl World {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
     let api = Api::new(&args.traveler, &args.owner, args.clients * 2);
