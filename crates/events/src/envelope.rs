@@ -107,13 +107,15 @@ impl DecodeError {
 }
 
 #[derive(Deserialize)]
-struct RawEnvelope {
+struct RawEnvelope<'a> {
     event_id: String,
     schema_version: u64,
     occurred_at: DateTime<Utc>,
     source: String,
     event_type: String,
-    data: serde_json::Value,
+    /// Kept as text: it is decoded once, as `P`, after the version check.
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
 }
 
 /// Decodes a message value, checking the schema version before the payload so
@@ -126,8 +128,12 @@ pub fn decode<P: EventPayload>(bytes: &[u8]) -> Result<Envelope<P>, DecodeError>
             found: raw.schema_version,
         });
     }
-    let tagged = serde_json::json!({ "event_type": raw.event_type, "data": raw.data });
-    let payload: P = serde_json::from_value(tagged).map_err(|e| {
+    // The payload types are tagged `{"event_type", "data"}`: hand them that
+    // shape as text, which decodes straight into `P` (no intermediate tree).
+    let event_type = serde_json::to_string(&raw.event_type)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let tagged = format!(r#"{{"event_type":{event_type},"data":{}}}"#, raw.data.get());
+    let payload: P = serde_json::from_str(&tagged).map_err(|e| {
         if e.to_string().starts_with("unknown variant") {
             DecodeError::UnknownEventType(raw.event_type.clone())
         } else {
