@@ -9,7 +9,7 @@ use axum::{
     Json, Router,
 };
 use events::{BookingCancellationRequested, BookingRequestEvent, BookingStatus, Envelope};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use service_runtime::{
     auth::AuthUser,
@@ -29,6 +29,13 @@ pub fn routes() -> Router<AppState> {
         .route("/bookings", get(list).post(create))
         .route("/bookings/{id}", get(show))
         .route("/bookings/{id}/cancel", put(cancel))
+}
+
+/// `{"booking": …}`: written straight from the booking, without building a
+/// JSON tree first (booking creation is the hottest path).
+#[derive(Serialize)]
+struct BookingBody {
+    booking: Booking,
 }
 
 /// Longest `Idempotency-Key` accepted.
@@ -68,7 +75,7 @@ async fn create(
     caller: AuthUser,
     headers: HeaderMap,
     ApiJson(request): ApiJson<BookingRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
     let key = idempotency_key(&headers, &caller.id, &request)?;
     // A retry is answered from what the first attempt created, before any
     // check against today's date or catalog, which may have moved since.
@@ -120,10 +127,10 @@ async fn create(
         .create_booking(&booking, key.as_ref(), event)
         .await?
     {
-        CreateOutcome::Created => Ok((StatusCode::CREATED, Json(json!({ "booking": booking })))),
+        CreateOutcome::Created => Ok((StatusCode::CREATED, Json(BookingBody { booking }))),
         // A concurrent retry with the same key won the insert.
         CreateOutcome::Replayed(original) => {
-            Ok((StatusCode::CREATED, Json(json!({ "booking": original }))))
+            Ok((StatusCode::CREATED, Json(BookingBody { booking: original })))
         }
         CreateOutcome::KeyReused => Err(key_reused()),
     }
@@ -134,9 +141,9 @@ fn replay(
     original: Booking,
     fingerprint: &str,
     key: &IdempotencyKey,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
     if fingerprint == key.fingerprint {
-        Ok((StatusCode::CREATED, Json(json!({ "booking": original }))))
+        Ok((StatusCode::CREATED, Json(BookingBody { booking: original })))
     } else {
         Err(key_reused())
     }
@@ -169,9 +176,9 @@ async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookingBody>, ApiError> {
     match state.store.booking(&id).await? {
-        Some(b) if b.traveler_id == caller.id => Ok(Json(json!({ "booking": b }))),
+        Some(b) if b.traveler_id == caller.id => Ok(Json(BookingBody { booking: b })),
         _ => Err(ApiError::not_found("booking")),
     }
 }
@@ -189,7 +196,7 @@ async fn cancel(
     caller: AuthUser,
     Path(id): Path<String>,
     OptionalApiJson(body): OptionalApiJson<CancelBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
     let reason = params::reason(body.reason)?;
     let now = events::timestamp::now();
     let envelope = Envelope::new(
@@ -208,7 +215,7 @@ async fn cancel(
         .await?
     {
         CancelOutcome::Requested(b) | CancelOutcome::AlreadyRequested(b) => {
-            Ok((StatusCode::ACCEPTED, Json(json!({ "booking": b }))))
+            Ok((StatusCode::ACCEPTED, Json(BookingBody { booking: b })))
         }
         CancelOutcome::Final(b) => Err(ApiError::conflict(
             "booking_final",
