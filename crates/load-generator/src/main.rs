@@ -33,6 +33,7 @@ use std::{
 use clap::Parser;
 use client::Api;
 use reqwest::Method;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use stats::{Samples, StatusCounts};
 
@@ -263,7 +264,7 @@ async fn create_phase(world: &Arc<World>, args: &Args) {
                 let (body, owner) = world.booking_body(i);
                 let r = world
                     .api
-                    .call(
+                    .call_as::<Created>(
                         Method::POST,
                         &url,
                         Some(&world.travelers[c].token),
@@ -273,13 +274,7 @@ async fn create_phase(world: &Arc<World>, args: &Args) {
                 statuses.add(r.status);
                 if r.status == 201 {
                     latency.push(r.took);
-                    acknowledged.push((
-                        r.body["booking"]["id"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                        owner,
-                    ));
+                    acknowledged.push((r.body.booking.id, owner));
                 }
             }
             (latency, statuses, acknowledged)
@@ -379,6 +374,17 @@ fn listed_ids(body: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The part of a `201` to `POST /bookings` the create phase keeps.
+#[derive(Deserialize, Default)]
+struct Created {
+    booking: CreatedBooking,
+}
+
+#[derive(Deserialize, Default)]
+struct CreatedBooking {
+    id: String,
 }
 
 /// How often each side's list is read in the flow phase.
