@@ -24,7 +24,7 @@ pub use insert_batcher::{InsertBatcher, Inserted};
 
 use crate::{
     http::ReadinessCheck,
-    outbox::{OutboxMessage, OutboxStore},
+    outbox::{OutboxMessage, OutboxSignal, OutboxStore},
     store::StoreError,
 };
 
@@ -132,6 +132,9 @@ impl ReadinessCheck for MongoReadiness {
 /// operation; when the holder dies, another replica takes over after the TTL.
 pub struct MongoOutbox {
     collections: Vec<Collection<Document>>,
+    signal: OutboxSignal,
+    /// When every collection was last looked at; see [`FULL_SWEEP`].
+    last_full_sweep: Mutex<Option<Instant>>,
     leases: Collection<Document>,
     lease_name: String,
     holder: String,
@@ -141,6 +144,12 @@ pub struct MongoOutbox {
     origins: Mutex<HashMap<String, usize>>,
 }
 
+/// Longest time between two looks at every outbox collection. In between,
+/// the relay looks only where this process's writes said they added events;
+/// the full look finds other replicas' events and those left by a previous
+/// lease holder.
+const FULL_SWEEP: Duration = Duration::from_secs(1);
+
 /// How long a relay lease lasts without renewal.
 const LEASE_TTL: Duration = Duration::from_secs(10);
 
@@ -148,12 +157,14 @@ const LEASE_TTL: Duration = Duration::from_secs(10);
 pub const OUTBOX_FIELD: &str = "outbox";
 
 impl MongoOutbox {
-    /// Relays the outboxes of `collections` of `db`. Creates the index that
-    /// finds documents with pending events without scanning the collection.
+    /// Relays the outboxes of `collections` of `db`, woken by `signal`.
+    /// Creates the index that finds documents with pending events without
+    /// scanning the collection.
     pub async fn new(
         db: &Database,
         collections: &[&str],
         service: &str,
+        signal: OutboxSignal,
     ) -> Result<Self, StoreError> {
         let mut colls = Vec::new();
         for name in collections {
@@ -170,6 +181,8 @@ impl MongoOutbox {
         }
         Ok(Self {
             collections: colls,
+            signal,
+            last_full_sweep: Mutex::new(None),
             leases: db.collection("outbox_leases"),
             lease_name: format!("{service}-relay"),
             holder: Uuid::new_v4().to_string(),
@@ -215,11 +228,23 @@ impl OutboxStore for MongoOutbox {
         if !self.hold_lease().await? {
             return Ok(Vec::new());
         }
+        let written = self.signal.take_written();
+        let full = {
+            let mut last = self.last_full_sweep.lock().expect("sweep lock");
+            let due = written.is_empty() || last.is_none_or(|at| at.elapsed() >= FULL_SWEEP);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
         let mut messages = Vec::new();
         let mut origins = HashMap::new();
         for (index, coll) in self.collections.iter().enumerate() {
             if messages.len() >= limit {
                 break;
+            }
+            if !full && !written.contains(&coll.name()) {
+                continue;
             }
             let docs: Vec<Document> = coll
                 .find(doc! {"outbox.event_id": {"$exists": true}})

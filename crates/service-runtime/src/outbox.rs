@@ -55,13 +55,37 @@ pub trait OutboxStore: Send + Sync {
 }
 
 /// Wakes the relay right after a write that added to the outbox, so events go
-/// out at once instead of at the next poll.
+/// out at once instead of at the next poll, and tells it which collections
+/// were written, so it looks only there.
 #[derive(Clone, Default, Debug)]
-pub struct OutboxSignal(Arc<Notify>);
+pub struct OutboxSignal(Arc<SignalState>);
+
+#[derive(Default, Debug)]
+struct SignalState {
+    wake: Notify,
+    written: std::sync::Mutex<Vec<&'static str>>,
+}
 
 impl OutboxSignal {
+    /// An event was added somewhere (where is not said).
     pub fn notify(&self) {
-        self.0.notify_one();
+        self.0.wake.notify_one();
+    }
+
+    /// An event was added to a document of `collection`.
+    pub fn notify_written(&self, collection: &'static str) {
+        {
+            let mut written = self.0.written.lock().expect("signal lock");
+            if !written.contains(&collection) {
+                written.push(collection);
+            }
+        }
+        self.notify();
+    }
+
+    /// The collections written since the last call (empty if none said).
+    pub fn take_written(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.0.written.lock().expect("signal lock"))
     }
 }
 
@@ -156,7 +180,7 @@ pub async fn run_relay(
 /// replica's lease may have expired) or `stop`, whichever comes first.
 async fn wait_for_work(signal: &OutboxSignal, idle_poll: Duration, stop: &CancellationToken) {
     tokio::select! {
-        _ = signal.0.notified() => {}
+        _ = signal.0.wake.notified() => {}
         _ = tokio::time::sleep(idle_poll) => {}
         _ = stop.cancelled() => {}
     }

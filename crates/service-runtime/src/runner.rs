@@ -230,7 +230,12 @@ impl Wiring {
         let db = infra.db.clone();
         let common = CommonStores::mongo(&db).await?;
         let outbox = retry_store("prepare the outbox", || {
-            crate::mongo::MongoOutbox::new(&db, outbox_collections, config.service_name)
+            crate::mongo::MongoOutbox::new(
+                &db,
+                outbox_collections,
+                config.service_name,
+                common.signal.clone(),
+            )
         })
         .await?;
         Ok((

@@ -50,9 +50,14 @@ async fn mongodb(test: &str) -> Option<Subject> {
     let store = MongoTravelerStore::new(&db, OutboxSignal::default())
         .await
         .expect("MongoTravelerStore::new");
-    let outbox = MongoOutbox::new(&db, &OUTBOX_COLLECTIONS, "traveler-service")
-        .await
-        .expect("MongoOutbox::new");
+    let outbox = MongoOutbox::new(
+        &db,
+        &OUTBOX_COLLECTIONS,
+        "traveler-service",
+        OutboxSignal::default(),
+    )
+    .await
+    .expect("MongoOutbox::new");
     Some(Subject {
         store: Arc::new(store),
         outbox: Arc::new(outbox),

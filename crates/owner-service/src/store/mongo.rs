@@ -16,8 +16,11 @@ use service_runtime::{
 use super::{BookingFilter, OwnerStore, SaveDecisionError};
 use crate::domain::{booking::Booking, property::Property};
 
+const PROPERTIES: &str = "properties";
+const BOOKINGS: &str = "bookings";
+
 /// Collections whose documents carry an embedded outbox.
-pub const OUTBOX_COLLECTIONS: [&str; 2] = ["properties", "bookings"];
+pub const OUTBOX_COLLECTIONS: [&str; 2] = [PROPERTIES, BOOKINGS];
 
 /// owner-service state in its own MongoDB database.
 ///
@@ -40,8 +43,8 @@ const CLAIMED_NIGHTS: &str = "claimed_nights";
 
 impl MongoOwnerStore {
     pub async fn new(db: &Database, signal: OutboxSignal) -> Result<Self, StoreError> {
-        let properties = db.collection::<Property>("properties");
-        let bookings = db.collection::<Booking>("bookings");
+        let properties = db.collection::<Property>(PROPERTIES);
+        let bookings = db.collection::<Booking>(BOOKINGS);
         mongo::ensure_indexes(
             &properties,
             vec![IndexModel::builder()
@@ -141,7 +144,7 @@ impl OwnerStore for MongoOwnerStore {
             .insert_one(d)
             .await
             .map_err(|e| mongo::write_error(e, "property"))?;
-        self.signal.notify();
+        self.signal.notify_written(PROPERTIES);
         Ok(())
     }
 
@@ -161,7 +164,7 @@ impl OwnerStore for MongoOwnerStore {
             .await
             .map_err(mongo::read_error)?;
         if result.matched_count == 1 {
-            self.signal.notify();
+            self.signal.notify_written(PROPERTIES);
         }
         Ok(result.matched_count == 1)
     }
@@ -285,7 +288,7 @@ impl OwnerStore for MongoOwnerStore {
         if result.matched_count == 0 {
             return Err(SaveDecisionError::Conflict);
         }
-        self.signal.notify();
+        self.signal.notify_written(BOOKINGS);
         Ok(())
     }
 }

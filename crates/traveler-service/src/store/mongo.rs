@@ -19,8 +19,10 @@ use crate::domain::{
     catalog::{CatalogProperty, CatalogQuery},
 };
 
+const BOOKINGS: &str = "bookings";
+
 /// Collections whose documents carry an embedded outbox.
-pub const OUTBOX_COLLECTIONS: [&str; 1] = ["bookings"];
+pub const OUTBOX_COLLECTIONS: [&str; 1] = [BOOKINGS];
 
 /// How many catalog entries one search returns at most.
 pub const SEARCH_LIMIT: i64 = 500;
@@ -45,7 +47,7 @@ pub struct MongoTravelerStore {
 impl MongoTravelerStore {
     pub async fn new(db: &Database, signal: OutboxSignal) -> Result<Self, StoreError> {
         let catalog = db.collection::<CatalogProperty>("catalog");
-        let bookings = db.collection::<Booking>("bookings");
+        let bookings = db.collection::<Booking>(BOOKINGS);
         mongo::ensure_indexes(
             &catalog,
             vec![IndexModel::builder()
@@ -184,7 +186,7 @@ impl TravelerStore for MongoTravelerStore {
         }
         match (self.booking_inserts.insert(d).await?, key) {
             (Inserted::Yes, _) => {
-                self.signal.notify();
+                self.signal.notify_written(BOOKINGS);
                 Ok(CreateOutcome::Created)
             }
             (Inserted::DuplicateKey, Some(key)) => {
@@ -279,7 +281,7 @@ impl TravelerStore for MongoTravelerStore {
             .await
             .map_err(mongo::read_error)?;
         if let Some(b) = updated {
-            self.signal.notify();
+            self.signal.notify_written(BOOKINGS);
             return Ok(CancelOutcome::Requested(b));
         }
         Ok(match self.booking(id).await? {
