@@ -1,0 +1,163 @@
+"""What SecantusDB charges per command and per index, measured with pymongo.
+
+Starts a private in-memory SecantusDB, then prints:
+  1. insert throughput (batches of 32) by the indexes on the collection;
+  2. the server time of each command a booking costs in the flow phase, run
+     one at a time against collections shaped like the services' (3000
+     bookings already stored), in the order the pipeline issues them.
+Not a test; figures move with the machine's load.
+
+Run with the test-servers virtualenv (scripts/test-servers.sh install):
+  ~/.cache/booking-test-servers/venv/bin/python scripts/db-costs.py
+"""
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+from pymongo import MongoClient
+
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_server():
+    port = free_port()
+    proc = subprocess.Popen(
+        [os.path.join(VENV_BIN, "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", ":memory:"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true")
+    for _ in range(100):
+        try:
+            client.admin.command("ping")
+            return proc, client
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit("SecantusDB did not start")
+
+
+def event():
+    return {"event_id": str(uuid.uuid4()), "topic": "t", "key": "k", "payload": "p" * 600,
+            "headers": [["ce_type", "x"]] * 6, "created_at": "2026-11-25T00:00:00.000Z"}
+
+
+def booking(i, traveler="t", owner="o"):
+    return {"_id": str(uuid.uuid4()), "property_id": "p%d" % (i % 64), "property_name": "Nice",
+            "owner_id": owner, "traveler_id": traveler, "check_in": "2027-01-01",
+            "check_out": "2027-01-03", "nights": 2, "guests": 2, "total_price_cents": 2000,
+            "currency": "EUR", "status": "PENDING", "status_reason": None, "version": 0,
+            "cancellation_requested_at": None, "created_at": "2026-11-25T04:%02d" % (i % 60),
+            "updated_at": "x"}
+
+
+def index_costs(db):
+    print("## insert throughput, batches of 32, by indexes besides _id")
+    specs = {
+        "none": [],
+        "traveler_id+status+created_at": [([("traveler_id", 1), ("status", 1), ("created_at", -1)], {})],
+        "idempotency_key unique sparse": [([("idempotency_key", 1)], {"unique": True, "sparse": True})],
+        "outbox.event_id sparse": [([("outbox.event_id", 1)], {"sparse": True})],
+    }
+    for name, indexes in specs.items():
+        coll = db["idx_" + str(len(indexes)) + name[:3]]
+        for keys, opts in indexes:
+            coll.create_index(keys, **opts)
+        start = time.time()
+        for _ in range(100):
+            docs = [dict(booking(i), idempotency_key=str(uuid.uuid4()), outbox=[event()]) for i in range(32)]
+            coll.insert_many(docs, ordered=False)
+        print(f"{name:32s} {3200 / (time.time() - start):8.0f} docs/s")
+
+
+def flow_costs(client):
+    trav, own = client.trav, client.own
+    tb, ob, tn, on, props = trav.bookings, own.bookings, trav.notifications, own.notifications, own.properties
+    tb.create_index([("traveler_id", 1), ("status", 1), ("created_at", -1)])
+    tb.create_index("idempotency_key", unique=True, sparse=True)
+    tb.create_index([("outbox.event_id", 1)], sparse=True)
+    ob.create_index([("owner_id", 1), ("status", 1), ("created_at", -1)])
+    ob.create_index("claimed_nights", unique=True, sparse=True)
+    ob.create_index([("outbox.event_id", 1)], sparse=True)
+    for n in (tn, on):
+        n.create_index([("recipient_id", 1), ("created_at", -1)])
+    props.insert_many([{"_id": "p%d" % i, "owner_id": "o", "name": "x" * 30, "version": 1} for i in range(64)])
+    existing = [booking(i, "t%d" % (i % 32)) for i in range(3000)]
+    tb.insert_many([dict(d) for d in existing])
+    ob.insert_many([dict(d) for d in existing])
+
+    times = {}
+
+    def timed(name, call):
+        start = time.perf_counter()
+        call()
+        times.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+
+    pending = {"outbox.event_id": {"$exists": True}}
+    for i in range(300):
+        b = booking(10000 + i, "flow-traveler", "flow-owner")
+        requested, decided = event(), event()
+        timed("traveler: insert booking", lambda: tb.insert_many([dict(b, outbox=[requested])], ordered=False))
+        timed("traveler relay: read outbox", lambda: list(tb.find(pending, {"outbox": 1}).limit(500)))
+        timed("traveler relay: $pull", lambda: tb.update_many(
+            {"outbox.event_id": {"$in": [requested["event_id"]]}},
+            {"$pull": {"outbox": {"event_id": {"$in": [requested["event_id"]]}}}}))
+        timed("owner consumer: properties", lambda: list(props.find({"_id": {"$in": [b["property_id"]]}})))
+        timed("owner consumer: notification", lambda: on.insert_many(
+            [{"_id": str(uuid.uuid4()), "recipient_id": "flow-owner", "booking_id": b["_id"],
+              "message": "m" * 40, "created_at": "x"}], ordered=False))
+        timed("owner consumer: insert booking", lambda: ob.insert_many([dict(b)], ordered=False))
+        timed("owner poller: PENDING list", lambda: list(
+            ob.find({"owner_id": "flow-owner", "status": "PENDING"}).sort([("created_at", -1), ("_id", -1)])))
+        timed("approve: read booking", lambda: ob.find_one({"_id": b["_id"]}))
+        accepted = {k: v for k, v in b.items() if k != "_id"}
+        accepted.update(status="ACCEPTED", version=1,
+                        claimed_nights=["%s/2027-%d-a" % (b["property_id"], i), "%s/2027-%d-b" % (b["property_id"], i)])
+        timed("approve: update", lambda: ob.update_one(
+            {"_id": b["_id"], "version": 0}, {"$set": accepted, "$push": {"outbox": decided}}))
+        timed("owner relay: read outbox", lambda: list(ob.find(pending, {"outbox": 1}).limit(500)))
+        timed("owner relay: $pull", lambda: ob.update_many(
+            {"outbox.event_id": {"$in": [decided["event_id"]]}},
+            {"$pull": {"outbox": {"event_id": {"$in": [decided["event_id"]]}}}}))
+        timed("traveler consumer: bookings", lambda: list(tb.find({"_id": {"$in": [b["_id"]]}})))
+        timed("traveler consumer: notification", lambda: tn.insert_many(
+            [{"_id": str(uuid.uuid4()), "recipient_id": "flow-traveler", "booking_id": b["_id"],
+              "message": "m" * 40, "created_at": "x"}], ordered=False))
+        timed("traveler consumer: status", lambda: trav.command(
+            {"update": "bookings", "ordered": True, "updates": [
+                {"q": {"_id": b["_id"], "version": {"$lt": 1}},
+                 "u": {"$set": {"status": "ACCEPTED", "version": 1, "updated_at": "y"}}}]}))
+        timed("traveler poller: PENDING list", lambda: list(
+            tb.find({"traveler_id": "flow-traveler", "status": "PENDING"}).sort([("created_at", -1), ("_id", -1)])))
+
+    print("\n## one booking through the flow phase, one command at a time (ms, 300 bookings)")
+    total = 0.0
+    for name, samples in times.items():
+        mean = statistics.mean(samples)
+        total += mean
+        print(f"{name:36s} mean {mean:5.2f}  p50 {statistics.median(samples):5.2f}")
+    print(f"{'total':36s} mean {total:5.2f}")
+
+
+def main():
+    proc, client = start_server()
+    try:
+        index_costs(client.costs)
+        flow_costs(client)
+    finally:
+        proc.terminate()
+
+
+if __name__ == "__main__":
+    main()
