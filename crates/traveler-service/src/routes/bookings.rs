@@ -99,7 +99,9 @@ async fn create(
     request.validate_for(&property)?;
 
     let booking = Booking {
-        id: Uuid::now_v7().to_string(),
+        id: key
+            .as_ref()
+            .map_or_else(|| Uuid::now_v7().to_string(), IdempotencyKey::booking_id),
         property_id: property.id.clone(),
         property_name: property.details.name.clone(),
         owner_id: property.owner_id.clone(),

@@ -92,17 +92,19 @@ impl TravelerStore for InMemoryTravelerStore {
         event: OutboxMessage,
     ) -> Result<CreateOutcome, StoreError> {
         let mut state = self.state.lock().await;
+        // The key first: a retry carries the id the first attempt created.
+        if let Some((booking_id, fingerprint)) = key.and_then(|k| state.keys.get(&k.scoped_key)) {
+            let key = key.expect("found by key");
+            return Ok(if *fingerprint == key.fingerprint {
+                CreateOutcome::Replayed(state.bookings[booking_id].clone())
+            } else {
+                CreateOutcome::KeyReused
+            });
+        }
         if state.bookings.contains_key(&b.id) {
             return Err(StoreError::Duplicate("booking".into()));
         }
         if let Some(key) = key {
-            if let Some((booking_id, fingerprint)) = state.keys.get(&key.scoped_key) {
-                return Ok(if *fingerprint == key.fingerprint {
-                    CreateOutcome::Replayed(state.bookings[booking_id].clone())
-                } else {
-                    CreateOutcome::KeyReused
-                });
-            }
             state.keys.insert(
                 key.scoped_key.clone(),
                 (b.id.clone(), key.fingerprint.clone()),

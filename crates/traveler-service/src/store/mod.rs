@@ -25,6 +25,23 @@ pub struct IdempotencyKey {
     pub fingerprint: String,
 }
 
+impl IdempotencyKey {
+    /// The id of the booking created under this key. Derived from the key
+    /// (a name-based UUID), so every retry names the same booking and the
+    /// store's unique id refuses a second one: no separate unique index,
+    /// which every write of a booking would pay for.
+    pub fn booking_id(&self) -> String {
+        booking_id_for_key(&self.scoped_key)
+    }
+}
+
+/// See [`IdempotencyKey::booking_id`].
+pub fn booking_id_for_key(scoped_key: &str) -> String {
+    /// The namespace of booking ids derived from idempotency keys.
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1e_4a52_9b1d_4c0e_a3f7_2d8c_5b90_e714);
+    uuid::Uuid::new_v5(&NAMESPACE, scoped_key.as_bytes()).to_string()
+}
+
 /// The result of creating a booking.
 // Returned once per request and matched at once, never stored: boxing the
 // booking would only add an allocation.
@@ -75,7 +92,8 @@ pub trait TravelerStore: Send + Sync {
     /// Active listings matching `q`.
     async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError>;
 
-    /// Saves a new booking with its event, honouring an idempotency key.
+    /// Saves a new booking with its event, honouring an idempotency key. A
+    /// booking created under a key has the id [`IdempotencyKey::booking_id`].
     async fn create_booking(
         &self,
         b: &Booking,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use events::{BookingStatus, BookingStatusChanged};
 use futures::TryStreamExt;
 use mongodb::{
-    options::{FindOptions, IndexOptions, ReturnDocument},
+    options::{FindOptions, ReturnDocument},
     Collection, Database, IndexModel,
 };
 use service_runtime::{
@@ -13,7 +13,9 @@ use service_runtime::{
     store::StoreError,
 };
 
-use super::{CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied, TravelerStore};
+use super::{
+    booking_id_for_key, CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied, TravelerStore,
+};
 use crate::domain::{
     booking::Booking,
     catalog::{CatalogProperty, CatalogQuery},
@@ -30,8 +32,9 @@ pub const SEARCH_LIMIT: i64 = 500;
 /// traveler-service state in its own MongoDB database.
 ///
 /// Creating a booking is one insert: the booking, its `booking.requested`
-/// event (in `outbox`) and its idempotency key (a unique sparse field) in one
-/// document, so a retry can never create a second booking or a second event.
+/// event (in `outbox`) and its idempotency key in one document. A keyed
+/// booking's id is derived from the key, so the unique `_id` refuses a
+/// retry's second booking and second event.
 /// Concurrent creations share `insertMany` commands ([`InsertBatcher`]).
 ///
 /// Every index is paid on every write of a booking (insert, status change,
@@ -62,10 +65,6 @@ impl MongoTravelerStore {
                 // prefix serves the unfiltered one).
                 IndexModel::builder()
                     .keys(doc! {"traveler_id": 1, "status": 1, "created_at": -1})
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! {"idempotency_key": 1})
-                    .options(IndexOptions::builder().unique(true).sparse(true).build())
                     .build(),
             ],
         )
@@ -210,7 +209,7 @@ impl TravelerStore for MongoTravelerStore {
     ) -> Result<Option<(Booking, String)>, StoreError> {
         let Some(document) = self
             .raw_bookings()
-            .find_one(doc! {"idempotency_key": scoped_key})
+            .find_one(doc! {"_id": booking_id_for_key(scoped_key), "idempotency_key": scoped_key})
             .await
             .map_err(mongo::read_error)?
         else {
