@@ -62,9 +62,11 @@ pub async fn ensure_indexes<T: Send + Sync>(
         .map_err(read_error)
 }
 
+/// The server's code for a write refused by a unique index.
+pub(crate) const DUPLICATE_KEY: i32 = 11000;
+
 /// Whether a write failed on a unique index.
 pub fn is_duplicate_key(e: &Error) -> bool {
-    const DUPLICATE_KEY: i32 = 11000;
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
         ErrorKind::Command(c) => c.code == DUPLICATE_KEY,

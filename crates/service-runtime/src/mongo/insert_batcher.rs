@@ -18,6 +18,7 @@ use mongodb::{
 };
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use super::DUPLICATE_KEY;
 use crate::store::StoreError;
 
 /// Most documents in one `insertMany`.
@@ -28,9 +29,6 @@ const WRITERS: usize = 2;
 
 /// Requests waiting for a writer before `insert` itself waits (backpressure).
 const QUEUE: usize = 4 * MAX_BATCH;
-
-/// The server's code for a unique index violation.
-const DUPLICATE_KEY: i32 = 11000;
 
 /// What happened to one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
