@@ -85,7 +85,10 @@ async fn create(
             .booking_by_idempotency_key(&key.scoped_key)
             .await?
         {
-            return replay(original, &fingerprint, key);
+            return key
+                .replay(original, &fingerprint)
+                .map(created)
+                .ok_or_else(key_reused);
         }
     }
     let now = events::timestamp::now();
@@ -129,26 +132,16 @@ async fn create(
         .create_booking(&booking, key.as_ref(), event)
         .await?
     {
-        CreateOutcome::Created => Ok((StatusCode::CREATED, Json(BookingBody { booking }))),
+        CreateOutcome::Created => Ok(created(booking)),
         // A concurrent retry with the same key won the insert.
-        CreateOutcome::Replayed(original) => {
-            Ok((StatusCode::CREATED, Json(BookingBody { booking: original })))
-        }
+        CreateOutcome::Replayed(original) => Ok(created(original)),
         CreateOutcome::KeyReused => Err(key_reused()),
     }
 }
 
-/// The answer to a retry: the original booking if the body is the same.
-fn replay(
-    original: Booking,
-    fingerprint: &str,
-    key: &IdempotencyKey,
-) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
-    if fingerprint == key.fingerprint {
-        Ok((StatusCode::CREATED, Json(BookingBody { booking: original })))
-    } else {
-        Err(key_reused())
-    }
+/// `201` with the booking: a new one, or the one a retried key created.
+fn created(booking: Booking) -> (StatusCode, Json<BookingBody>) {
+    (StatusCode::CREATED, Json(BookingBody { booking }))
 }
 
 fn key_reused() -> ApiError {

@@ -95,11 +95,7 @@ impl TravelerStore for InMemoryTravelerStore {
         // The key first: a retry carries the id the first attempt created.
         if let Some((booking_id, fingerprint)) = key.and_then(|k| state.keys.get(&k.scoped_key)) {
             let key = key.expect("found by key");
-            return Ok(if *fingerprint == key.fingerprint {
-                CreateOutcome::Replayed(state.bookings[booking_id].clone())
-            } else {
-                CreateOutcome::KeyReused
-            });
+            return Ok(key.replay_outcome(state.bookings[booking_id].clone(), fingerprint));
         }
         if state.bookings.contains_key(&b.id) {
             return Err(StoreError::Duplicate("booking".into()));

@@ -33,6 +33,19 @@ impl IdempotencyKey {
     pub fn booking_id(&self) -> String {
         booking_id_for_key(&self.scoped_key)
     }
+
+    /// What a request under this key gets when the key already created
+    /// `original`, from a request with `fingerprint`: that booking if the
+    /// request is the same, nothing (the key is reused) if it is not.
+    pub fn replay(&self, original: Booking, fingerprint: &str) -> Option<Booking> {
+        (fingerprint == self.fingerprint).then_some(original)
+    }
+
+    /// [`Self::replay`] as the outcome of a creation.
+    pub fn replay_outcome(&self, original: Booking, fingerprint: &str) -> CreateOutcome {
+        self.replay(original, fingerprint)
+            .map_or(CreateOutcome::KeyReused, CreateOutcome::Replayed)
+    }
 }
 
 /// See [`IdempotencyKey::booking_id`].

@@ -193,11 +193,7 @@ impl TravelerStore for MongoTravelerStore {
                     .booking_by_idempotency_key(&key.scoped_key)
                     .await?
                     .ok_or_else(|| StoreError::Unavailable("idempotency key vanished".into()))?;
-                Ok(if fingerprint == key.fingerprint {
-                    CreateOutcome::Replayed(booking)
-                } else {
-                    CreateOutcome::KeyReused
-                })
+                Ok(key.replay_outcome(booking, &fingerprint))
             }
             (Inserted::DuplicateKey, None) => Err(StoreError::Duplicate("booking".into())),
         }
