@@ -388,6 +388,7 @@ async fn traveler_service_sigkilled_mid_burst_loses_and_duplicates_nothing() {
     let first_summary = answer_summary(&answers);
 
     let env = env_of(&sys);
+    wait_out_dead_member_session().await;
     let (child, url) = env.spawn("traveler-service", free_port());
     sys.traveler = url;
     sys.adopt(children.pop().unwrap());
@@ -473,6 +474,7 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
     let messages = read_at_least(&brokers, &topic, acked.len()).await;
     let audit = audit_commits(&messages, &offsets, &stored_ids);
 
+    wait_out_dead_member_session().await;
     let (child, url) = env.spawn("owner-service", free_port());
     sys.owner = url;
     sys.adopt(children.remove(0));

@@ -104,8 +104,9 @@ impl ReadMessage {
 }
 
 /// Reads every message currently in `topic` (all partitions, from the start),
-/// without joining a consumer group. Returns once each partition's end is
-/// reached or `timeout` passes.
+/// without joining a consumer group. Returns once each partition's end (its
+/// high watermark when the read started) is reached; panics if `timeout`
+/// passes first, so a slow broker never passes for a short topic.
 pub fn read_topic(brokers: &str, topic: &str, timeout: Duration) -> Vec<ReadMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -164,6 +165,13 @@ pub fn read_topic(brokers: &str, topic: &str, timeout: Duration) -> Vec<ReadMess
             }
         }
     }
+    let unfinished: Vec<_> = ends.iter().filter(|(p, _)| !done.contains(p)).collect();
+    assert!(
+        unfinished.is_empty(),
+        "reading {topic}: partitions (id, end offset) {unfinished:?} not read to the end \
+         within {timeout:?}; {} messages read",
+        out.len()
+    );
     out
 }
 

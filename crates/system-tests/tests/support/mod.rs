@@ -192,6 +192,10 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The consumer-group session timeout the services run with here: how long
+/// the broker keeps a member that stopped heart-beating (e.g. SIGKILLed).
+pub const KAFKA_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+
 pub const JWT_SECRET: &str = "system-tests-secret-0123456789abcdef";
 
 impl System {
@@ -586,10 +590,16 @@ impl ProcessEnv {
             .env("KAFKA_PROPERTY_TOPIC", self.topic("property-listings"))
             .env("KAFKA_GROUP_ID", format!("{}.{binary}", self.topic_prefix))
             .env("KAFKA_TOPIC_PARTITIONS", "3")
-            .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
+            .env(
+                "KAFKA_SESSION_TIMEOUT_MS",
+                KAFKA_SESSION_TIMEOUT.as_millis().to_string(),
+            )
             .env("JWT_SECRET", JWT_SECRET)
             .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info");
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_SERVICE_LOG").unwrap_or_else(|_| "info".into()),
+            );
         for (k, v) in extra {
             command.env(k, v);
         }
