@@ -6,7 +6,7 @@
 //! waits in the database), and nothing is published for a write that did not
 //! commit (the event is part of that write).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -48,44 +48,103 @@ pub trait OutboxStore: Send + Sync {
     /// Up to `limit` unpublished messages, each aggregate's in write order.
     /// May return none when another replica currently owns relaying.
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// The relay's next batch: like [`OutboxStore::pending`], but a store
+    /// may answer from what writes handed over ([`OutboxSignal::committed`])
+    /// instead of reading, so an event it returned once (and that is still
+    /// unpublished because publishing failed) may be left out until the
+    /// store next looks everywhere. The default is `pending`.
+    async fn next_batch(&self, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.pending(limit).await
+    }
     /// Removes delivered messages from the outbox.
     async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError>;
     /// Gives up relay ownership so another replica takes over at once.
     async fn release(&self) {}
 }
 
-/// Wakes the relay right after a write that added to the outbox, so events go
-/// out at once instead of at the next poll, and tells it which collections
-/// were written, so it looks only there.
+/// Wakes the relay right after a write that added to the outbox, and hands it
+/// the events that write committed, so they go out at once without the relay
+/// reading them back from the database.
+///
+/// Handing over is an optimisation, never the source of truth: the events
+/// are already durable in the aggregate documents, and the relay's periodic
+/// sweep finds any it was not handed (other replicas' writes, a previous
+/// process's leftovers, events dropped here when the queue was full).
 #[derive(Clone, Default, Debug)]
 pub struct OutboxSignal(Arc<SignalState>);
 
 #[derive(Default, Debug)]
 struct SignalState {
     wake: Notify,
-    written: std::sync::Mutex<Vec<&'static str>>,
+    committed: std::sync::Mutex<Handover>,
 }
 
+/// Events handed to the relay and not yet taken.
+#[derive(Default, Debug)]
+struct Handover {
+    events: VecDeque<Committed>,
+    /// Some were dropped because the queue was full; only a sweep finds them.
+    dropped: bool,
+}
+
+/// An event a committed write added to a document of `collection`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    pub collection: &'static str,
+    pub message: OutboxMessage,
+}
+
+/// Most events waiting in the hand-over queue. Beyond it (the broker has been
+/// down a while and the relay is not taking any) new events are dropped from
+/// memory — they stay in the database for the sweep — so an outage does not
+/// grow the process.
+pub const MAX_HANDOVER: usize = 10_000;
+
 impl OutboxSignal {
-    /// An event was added somewhere (where is not said).
+    /// An event was added somewhere; the relay should look.
     pub fn notify(&self) {
         self.0.wake.notify_one();
     }
 
-    /// An event was added to a document of `collection`.
-    pub fn notify_written(&self, collection: &'static str) {
+    /// A write to a document of `collection` committed with these events in
+    /// its outbox: hands them to the relay and wakes it. Call it only after
+    /// the write is acknowledged, never for one that may not have committed.
+    pub fn committed(
+        &self,
+        collection: &'static str,
+        messages: impl IntoIterator<Item = OutboxMessage>,
+    ) {
         {
-            let mut written = self.0.written.lock().expect("signal lock");
-            if !written.contains(&collection) {
-                written.push(collection);
+            let mut handover = self.0.committed.lock().expect("signal lock");
+            for message in messages {
+                if handover.events.len() >= MAX_HANDOVER {
+                    handover.dropped = true;
+                    break;
+                }
+                handover.events.push_back(Committed {
+                    collection,
+                    message,
+                });
             }
         }
         self.notify();
     }
 
-    /// The collections written since the last call (empty if none said).
-    pub fn take_written(&self) -> Vec<&'static str> {
-        std::mem::take(&mut *self.0.written.lock().expect("signal lock"))
+    /// Takes up to `limit` handed-over events, oldest first, and whether any
+    /// were dropped since the last call.
+    pub fn take_committed(&self, limit: usize) -> (Vec<Committed>, bool) {
+        let mut handover = self.0.committed.lock().expect("signal lock");
+        let n = limit.min(handover.events.len());
+        let taken = handover.events.drain(..n).collect();
+        (taken, std::mem::take(&mut handover.dropped))
+    }
+
+    /// Forgets every handed-over event (a replica that is not relaying: the
+    /// one that is finds them in the database).
+    pub fn discard_committed(&self) {
+        let mut handover = self.0.committed.lock().expect("signal lock");
+        handover.events.clear();
+        handover.dropped = false;
     }
 }
 
@@ -122,7 +181,7 @@ pub async fn run_relay(
     let mut backoff = Backoff::default();
     loop {
         let stopping = stop.is_cancelled();
-        let batch = match store.pending(config.batch_size).await {
+        let batch = match store.next_batch(config.batch_size).await {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %e, "outbox relay cannot read the outbox");
@@ -238,5 +297,54 @@ impl OutboxStore for InMemoryOutbox {
             .expect("outbox lock")
             .retain(|m| !event_ids.contains(&m.event_id));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: usize) -> OutboxMessage {
+        OutboxMessage {
+            event_id: format!("e{id}"),
+            topic: "t".into(),
+            key: "k".into(),
+            payload: "{}".into(),
+            headers: vec![],
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn hand_over_is_taken_oldest_first_in_batches() {
+        let signal = OutboxSignal::default();
+        signal.committed("a", [message(1), message(2)]);
+        signal.committed("b", [message(3)]);
+        let (first, dropped) = signal.take_committed(2);
+        assert!(!dropped);
+        let ids: Vec<_> = first.iter().map(|c| c.message.event_id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2"]);
+        let (rest, _) = signal.take_committed(10);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].collection, "b");
+        assert!(signal.take_committed(10).0.is_empty());
+    }
+
+    #[test]
+    fn a_full_hand_over_queue_drops_and_says_so_once() {
+        let signal = OutboxSignal::default();
+        signal.committed("a", (0..MAX_HANDOVER + 5).map(message));
+        let (taken, dropped) = signal.take_committed(usize::MAX);
+        assert_eq!(taken.len(), MAX_HANDOVER);
+        assert!(dropped, "the relay learns it must sweep");
+        assert!(!signal.take_committed(usize::MAX).1);
+    }
+
+    #[test]
+    fn discarding_forgets_the_queue() {
+        let signal = OutboxSignal::default();
+        signal.committed("a", [message(1)]);
+        signal.discard_committed();
+        assert!(signal.take_committed(10).0.is_empty());
     }
 }

@@ -144,7 +144,7 @@ impl OwnerStore for MongoOwnerStore {
             .insert_one(d)
             .await
             .map_err(|e| mongo::write_error(e, "property"))?;
-        self.signal.notify_written(PROPERTIES);
+        self.signal.committed(PROPERTIES, [event]);
         Ok(())
     }
 
@@ -164,7 +164,7 @@ impl OwnerStore for MongoOwnerStore {
             .await
             .map_err(mongo::read_error)?;
         if result.matched_count == 1 {
-            self.signal.notify_written(PROPERTIES);
+            self.signal.committed(PROPERTIES, [event]);
         }
         Ok(result.matched_count == 1)
     }
@@ -288,7 +288,7 @@ impl OwnerStore for MongoOwnerStore {
         if result.matched_count == 0 {
             return Err(SaveDecisionError::Conflict);
         }
-        self.signal.notify_written(BOOKINGS);
+        self.signal.committed(BOOKINGS, [event]);
         Ok(())
     }
 }

@@ -185,7 +185,7 @@ impl TravelerStore for MongoTravelerStore {
         }
         match (self.booking_inserts.insert(d).await?, key) {
             (Inserted::Yes, _) => {
-                self.signal.notify_written(BOOKINGS);
+                self.signal.committed(BOOKINGS, [event]);
                 Ok(CreateOutcome::Created)
             }
             (Inserted::DuplicateKey, Some(key)) => {
@@ -276,7 +276,7 @@ impl TravelerStore for MongoTravelerStore {
             .await
             .map_err(mongo::read_error)?;
         if let Some(b) = updated {
-            self.signal.notify_written(BOOKINGS);
+            self.signal.committed(BOOKINGS, [event]);
             return Ok(CancelOutcome::Requested(b));
         }
         Ok(match self.booking(id).await? {
