@@ -4,7 +4,10 @@ Starts a private in-memory SecantusDB, then prints:
   1. insert throughput (batches of 32) by the indexes on the collection;
   2. the server time of each command a booking costs in the flow phase, run
      one at a time against collections shaped like the services' (3000
-     bookings already stored), in the order the pipeline issues them.
+     bookings already stored), in the order the pipeline issues them;
+  3. what a `$pull` of delivered outbox events costs by documents per command;
+  4. what a single insert costs as retryable writes accumulate, with the
+     driver's retryable writes on and off.
 Not a test; figures move with the machine's load.
 
 Run with the test-servers virtualenv (scripts/test-servers.sh install):
@@ -42,7 +45,7 @@ def start_server():
     for _ in range(100):
         try:
             client.admin.command("ping")
-            return proc, client
+            return proc, client, port
         except Exception:
             time.sleep(0.1)
     raise SystemExit("SecantusDB did not start")
@@ -149,11 +152,51 @@ def flow_costs(client):
     print(f"{'total':36s} mean {total:5.2f}")
 
 
+def pull_costs(db):
+    print("\n## $pull of delivered events, by documents per command (6000 stored)")
+    coll = db.pull
+    coll.create_index([("traveler_id", 1), ("status", 1), ("created_at", -1)])
+    coll.create_index([("outbox.event_id", 1)], sparse=True)
+    docs = [dict(booking(i, "t%d" % (i % 32)), outbox=[event()]) for i in range(6000)]
+    coll.insert_many(docs)
+    pos = 0
+    for n in (1, 10, 32, 60, 200):
+        samples = []
+        for _ in range(3):
+            ids = [d["outbox"][0]["event_id"] for d in docs[pos:pos + n]]
+            pos += n
+            start = time.perf_counter()
+            coll.update_many({"outbox.event_id": {"$in": ids}},
+                             {"$pull": {"outbox": {"event_id": {"$in": ids}}}})
+            samples.append((time.perf_counter() - start) * 1000)
+        ms = statistics.median(samples)
+        print(f"{n:4d} documents: {ms:7.2f} ms per command, {ms / n:5.2f} ms per document")
+
+
+def retryable_costs(port):
+    print("\n## one insert_one, as retryable writes accumulate (ms, mean of each 2000)")
+    for retry in (True, False):
+        client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true",
+                             retryWrites=retry)
+        coll = client.costs["retry_%s" % retry]
+        means = []
+        start = time.perf_counter()
+        for i in range(1, 12001):
+            coll.insert_one({"i": i})
+            if i % 2000 == 0:
+                now = time.perf_counter()
+                means.append("%.2f" % ((now - start) / 2 * 1000 / 1000))
+                start = now
+        print(f"retryWrites={str(retry).lower():5s} writes 1-2000 ... 10001-12000: {' '.join(means)}")
+
+
 def main():
-    proc, client = start_server()
+    proc, client, port = start_server()
     try:
         index_costs(client.costs)
         flow_costs(client)
+        pull_costs(client.costs)
+        retryable_costs(port)
     finally:
         proc.terminate()
 
