@@ -33,8 +33,9 @@ impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
         self.handle_batch(vec![event]).await.pop().unwrap_or(Ok(()))
     }
 
-    /// New requests are applied together in three round trips (properties,
-    /// notifications, bookings); cancellations then one by one, in order. A
+    /// New requests are applied together in two round trips (the
+    /// properties, then the notifications and bookings in one write);
+    /// cancellations then one by one, in order. A
     /// cancellation always comes after its own booking's request (same key,
     /// same partition), so every booking keeps its order.
     async fn handle_batch(
@@ -123,10 +124,11 @@ impl BookingRequestsHandler {
             });
             bookings.push(Booking::from_request(req));
         }
-        // The notifications first: whoever sees a booking can already read
-        // the notification about it.
-        self.notifications.add_many(&notifications).await?;
-        self.store.insert_bookings(&bookings).await?;
+        // The store writes the notifications first: whoever sees a booking
+        // can already read the notification about it.
+        self.store
+            .insert_bookings(&bookings, &notifications)
+            .await?;
         Ok(())
     }
 

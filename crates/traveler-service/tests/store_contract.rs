@@ -17,6 +17,9 @@ use events::{
 };
 use service_runtime::{
     mongo::MongoOutbox,
+    notifications::{
+        InMemoryNotificationStore, MongoNotificationStore, Notification, NotificationStore,
+    },
     outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
 };
 use traveler_service::{
@@ -30,17 +33,24 @@ use traveler_service::{
     },
 };
 
-/// A store under test and the outbox its writes go to.
+/// A store under test, the outbox its writes go to, and the service's
+/// notification store (where the store's notifications must show).
 struct Subject {
     store: Arc<dyn TravelerStore>,
     outbox: Arc<dyn OutboxStore>,
+    notifications: Arc<dyn NotificationStore>,
 }
 
 fn in_memory() -> Subject {
     let outbox = Arc::new(InMemoryOutbox::new(OutboxSignal::default()));
+    let notifications: Arc<dyn NotificationStore> = Arc::new(InMemoryNotificationStore::default());
     Subject {
-        store: Arc::new(InMemoryTravelerStore::new(outbox.clone())),
+        store: Arc::new(InMemoryTravelerStore::new(
+            outbox.clone(),
+            notifications.clone(),
+        )),
         outbox,
+        notifications,
     }
 }
 
@@ -58,9 +68,13 @@ async fn mongodb(test: &str) -> Option<Subject> {
     )
     .await
     .expect("MongoOutbox::new");
+    let notifications = MongoNotificationStore::new(&db)
+        .await
+        .expect("MongoNotificationStore::new");
     Some(Subject {
         store: Arc::new(store),
         outbox: Arc::new(outbox),
+        notifications: Arc::new(notifications),
     })
 }
 
@@ -163,6 +177,20 @@ fn cancellation(b: &Booking, at: DateTime<Utc>) -> OutboxMessage {
         }),
     );
     OutboxMessage::new(topics::BOOKING_REQUESTS, &envelope)
+}
+
+/// The traveler's notification about `c`, keyed by a fresh event id.
+fn status_note(c: &BookingStatusChanged) -> Notification {
+    Notification {
+        id: unique("event"),
+        recipient_id: c.traveler_id.clone(),
+        kind: "status_changed".into(),
+        booking_id: c.booking_id.clone(),
+        status: c.status,
+        reason: c.reason.clone(),
+        message: format!("Your booking is now {}", c.status.as_str()),
+        created_at: c.changed_at,
+    }
 }
 
 fn change(
@@ -1049,7 +1077,8 @@ mod checks {
     }
 
     /// The consumer's bulk path: several changes (two for one booking, one
-    /// redelivered) in one call, and bookings looked up together.
+    /// redelivered) with their notifications in one call, and bookings
+    /// looked up together.
     pub async fn batched_status_changes_apply_in_order_and_ignore_stale_ones(s: Subject) {
         let store = &*s.store;
         let tom = unique("tom");
@@ -1061,16 +1090,33 @@ mod checks {
         let a1 = change(&a, BookingStatus::Accepted, 1, None, at(10));
         let a2 = change(&a, BookingStatus::Cancelled, 2, Some("storm"), at(20));
         let b1 = change(&b, BookingStatus::Rejected, 1, Some("full"), at(15));
+        let notes: Vec<Notification> = [&a1, &b1, &a2].into_iter().map(status_note).collect();
         store
-            .apply_statuses(&[a1.clone(), b1.clone(), a2.clone()])
+            .apply_statuses(&[a1.clone(), b1.clone(), a2.clone()], &notes)
             .await
             .unwrap();
-        // Redelivered together with an older one: nothing moves backwards.
+        // Redelivered together with an older one: nothing moves backwards,
+        // and no notification is added or changed.
+        let again: Vec<Notification> = notes[..2]
+            .iter()
+            .map(|n| Notification {
+                message: "changed".into(),
+                ..n.clone()
+            })
+            .collect();
         store
-            .apply_statuses(&[a1.clone(), b1.clone()])
+            .apply_statuses(&[a1.clone(), b1.clone()], &again)
             .await
             .unwrap();
-        store.apply_statuses(&[]).await.unwrap();
+        store.apply_statuses(&[], &[]).await.unwrap();
+        let mut listed = s.notifications.list(&tom).await.unwrap();
+        listed.sort_by(|x, y| x.id.cmp(&y.id));
+        let mut expected = notes.clone();
+        expected.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(
+            listed, expected,
+            "one notification per change, the first kept"
+        );
 
         let after_a = stored(store, &a.id).await;
         assert_eq!(
