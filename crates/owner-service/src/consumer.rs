@@ -2,7 +2,7 @@
 //! cancellation requests. Every effect is idempotent (keyed by booking id or
 //! event id), so redelivered events change nothing twice.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use events::{
@@ -16,13 +16,16 @@ use service_runtime::{
 
 use crate::{
     decisions::{decide_and_save, DecisionError},
-    domain::{booking::Booking, property::Property},
+    domain::booking::Booking,
+    property_cache::PropertyCache,
     store::OwnerStore,
 };
 
 /// Handles the booking-requests topic.
 pub struct BookingRequestsHandler {
     pub store: Arc<dyn OwnerStore>,
+    /// The properties requests are checked against.
+    pub properties: Arc<PropertyCache>,
     pub notifications: Arc<dyn NotificationStore>,
     pub updates_topic: String,
 }
@@ -33,9 +36,9 @@ impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
         self.handle_batch(vec![event]).await.pop().unwrap_or(Ok(()))
     }
 
-    /// New requests are applied together in two round trips (the
-    /// properties, then the notifications and bookings in one write);
-    /// cancellations then one by one, in order. A
+    /// New requests are applied together in one write (the notifications
+    /// and the bookings), after reading the properties they name unless the
+    /// cache has them; cancellations then one by one, in order. A
     /// cancellation always comes after its own booking's request (same key,
     /// same partition), so every booking keeps its order.
     async fn handle_batch(
@@ -85,13 +88,7 @@ impl BookingRequestsHandler {
             .collect();
         ids.sort();
         ids.dedup();
-        let properties: HashMap<String, Property> = self
-            .store
-            .properties_by_ids(&ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+        let properties = self.properties.get_many(self.store.as_ref(), &ids).await?;
         let mut notifications = Vec::new();
         let mut bookings = Vec::new();
         for &(i, event_id, req) in requests {

@@ -9,11 +9,13 @@
 //! - `domain/` — properties, bookings, the overlap rule.
 //! - `store/` — the storage port and its MongoDB and in-memory adapters.
 //! - `consumer.rs` — applying `booking-requests`.
+//! - `property_cache.rs` — the properties the consumer checks requests against.
 //! - `wiring.rs` — assembling the service for production or in memory.
 
 pub mod consumer;
 pub mod decisions;
 pub mod domain;
+pub mod property_cache;
 pub mod routes;
 pub mod store;
 pub mod wiring;
@@ -25,7 +27,7 @@ use service_runtime::{
     config::ServiceDefaults, identity::IdentityState, notifications::Notifications,
 };
 
-use crate::store::OwnerStore;
+use crate::{property_cache::PropertyCache, store::OwnerStore};
 
 /// Service name, port and database when the environment does not say otherwise.
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -50,6 +52,8 @@ pub struct AppState {
     pub identity: IdentityState,
     pub notifications: Notifications,
     pub store: Arc<dyn OwnerStore>,
+    /// Dropped entries on every property change this process makes.
+    pub property_cache: Arc<PropertyCache>,
     pub topics: Topics,
 }
 

@@ -16,6 +16,7 @@ use service_runtime::{
 
 use crate::{
     consumer::BookingRequestsHandler,
+    property_cache::PropertyCache,
     routes,
     store::{InMemoryOwnerStore, MongoOwnerStore, OwnerStore, OUTBOX_COLLECTIONS},
     AppState, Topics, DEFAULTS,
@@ -80,8 +81,10 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
         messaging,
         readiness,
     } = wiring;
+    let property_cache = Arc::new(PropertyCache::default());
     let handler = Arc::new(BookingRequestsHandler {
         store: store.clone(),
+        properties: property_cache.clone(),
         notifications: common.notifications.clone(),
         updates_topic: settings.topics.booking_updates.clone(),
     });
@@ -93,6 +96,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
         },
         notifications: Notifications(common.notifications),
         store,
+        property_cache,
         topics: settings.topics.clone(),
     };
     Service {

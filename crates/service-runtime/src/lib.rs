@@ -2,11 +2,12 @@
 //!
 //! Everything here is the same for both services, so it is written once:
 //! configuration, the HTTP error shape and extractors, authentication and the
-//! identity endpoints, notifications, the outbox relay, the Kafka and
+//! identity endpoints, notifications, the outbox relay, a TTL cache, the Kafka and
 //! in-memory messaging adapters, MongoDB helpers, health, and shutdown.
 
 pub mod auth;
 pub mod backoff;
+pub mod cache;
 pub mod config;
 pub mod http;
 pub mod identity;

@@ -11,13 +11,9 @@
 //! priced from what the catalog shows, except for a request that read the
 //! database in the instant before the change (still bounded by [`TTL`]).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
-use service_runtime::store::StoreError;
+use service_runtime::{cache::TtlCache, store::StoreError};
 
 use crate::{domain::catalog::CatalogProperty, store::TravelerStore};
 
@@ -27,16 +23,23 @@ pub const TTL: Duration = Duration::from_secs(1);
 /// Entries kept at most; the cache is emptied when it grows past this.
 const MAX_ENTRIES: usize = 10_000;
 
-/// The cache, shared by all requests of one process.
-#[derive(Default)]
+/// The cache, shared by all requests of one process. Absence is cached too.
 pub struct ListingCache {
-    entries: Mutex<HashMap<String, (Instant, Option<CatalogProperty>)>>,
+    entries: TtlCache<Option<CatalogProperty>>,
+}
+
+impl Default for ListingCache {
+    fn default() -> Self {
+        Self {
+            entries: TtlCache::new(TTL, MAX_ENTRIES),
+        }
+    }
 }
 
 impl ListingCache {
     /// Forgets `id` (its listing just changed in the database).
     pub fn invalidate(&self, id: &str) {
-        self.entries.lock().expect("cache lock").remove(id);
+        self.entries.invalidate(id);
     }
 
     /// The listing `id`, from the cache if fresh, else from `store`.
@@ -45,17 +48,11 @@ impl ListingCache {
         store: &Arc<dyn TravelerStore>,
         id: &str,
     ) -> Result<Option<CatalogProperty>, StoreError> {
-        if let Some((at, entry)) = self.entries.lock().expect("cache lock").get(id) {
-            if at.elapsed() < TTL {
-                return Ok(entry.clone());
-            }
+        if let Some(entry) = self.entries.get(id) {
+            return Ok(entry);
         }
         let entry = store.listing(id).await?;
-        let mut entries = self.entries.lock().expect("cache lock");
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(id.to_string(), (Instant::now(), entry.clone()));
+        self.entries.insert(id, entry.clone());
         Ok(entry)
     }
 }

@@ -134,6 +134,7 @@ async fn save_change(
             "the property was changed by another request; reload it and retry",
         ));
     }
+    state.property_cache.invalidate(&next.id);
     Ok(Json(json!({ "property": next })))
 }
 
