@@ -36,11 +36,11 @@ impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
         self.handle_batch(vec![event]).await.pop().unwrap_or(Ok(()))
     }
 
-    /// New requests are applied together in one write (the notifications
-    /// and the bookings), after reading the properties they name unless the
-    /// cache has them; cancellations then one by one, in order. A
-    /// cancellation always comes after its own booking's request (same key,
-    /// same partition), so every booking keeps its order.
+    /// New requests are applied together in two round trips (the
+    /// notifications, then the bookings), after reading the properties they
+    /// name unless the cache has them; cancellations then one by one, in
+    /// order. A cancellation always comes after its own booking's request
+    /// (same key, same partition), so every booking keeps its order.
     async fn handle_batch(
         &self,
         events: Vec<Envelope<BookingRequestEvent>>,
@@ -121,11 +121,10 @@ impl BookingRequestsHandler {
             });
             bookings.push(Booking::from_request(req));
         }
-        // The store writes the notifications first: whoever sees a booking
-        // can already read the notification about it.
-        self.store
-            .insert_bookings(&bookings, &notifications)
-            .await?;
+        // The notifications first: whoever sees a booking can already read
+        // the notification about it.
+        self.notifications.add_many(&notifications).await?;
+        self.store.insert_bookings(&bookings).await?;
         Ok(())
     }
 

@@ -73,10 +73,7 @@ mod tests {
     use std::sync::Arc;
 
     use events::{Envelope, PropertyDetails, PropertyEvent};
-    use service_runtime::{
-        notifications::InMemoryNotificationStore,
-        outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal},
-    };
+    use service_runtime::outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal};
 
     use super::*;
     use crate::store::InMemoryOwnerStore;
@@ -126,10 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn serves_existing_properties_and_never_caches_an_unknown_one() {
-        let store = InMemoryOwnerStore::new(
-            Arc::new(InMemoryOutbox::new(OutboxSignal::default())),
-            Arc::new(InMemoryNotificationStore::default()),
-        );
+        let store = InMemoryOwnerStore::new(Arc::new(InMemoryOutbox::new(OutboxSignal::default())));
         let cache = PropertyCache::default();
         let a = property("a", "Old name", 1);
         store.insert_property(&a, event(&a)).await.unwrap();

@@ -128,6 +128,5 @@ pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
 /// owner-service entirely in memory, on a shared in-process bus.
 pub fn in_memory(settings: Settings, bus: Arc<InMemoryBus>) -> Service {
     let (outbox, wiring) = Wiring::in_memory(bus);
-    let store = InMemoryOwnerStore::new(outbox, wiring.common.notifications.clone());
-    assemble(settings, wiring, Arc::new(store))
+    assemble(settings, wiring, Arc::new(InMemoryOwnerStore::new(outbox)))
 }

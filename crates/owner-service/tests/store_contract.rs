@@ -25,32 +25,22 @@ use owner_service::{
 };
 use service_runtime::{
     mongo::MongoOutbox,
-    notifications::{
-        InMemoryNotificationStore, MongoNotificationStore, Notification, NotificationStore,
-    },
     outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
     store::StoreError,
 };
 use tokio::sync::Barrier;
 
-/// A store under test, the outbox its writes go to, and the service's
-/// notification store (where the store's notifications must show).
+/// A store under test and the outbox its writes go to.
 struct Subject {
     store: Arc<dyn OwnerStore>,
     outbox: Arc<dyn OutboxStore>,
-    notifications: Arc<dyn NotificationStore>,
 }
 
 fn in_memory() -> Subject {
     let outbox = Arc::new(InMemoryOutbox::new(OutboxSignal::default()));
-    let notifications: Arc<dyn NotificationStore> = Arc::new(InMemoryNotificationStore::default());
     Subject {
-        store: Arc::new(InMemoryOwnerStore::new(
-            outbox.clone(),
-            notifications.clone(),
-        )),
+        store: Arc::new(InMemoryOwnerStore::new(outbox.clone())),
         outbox,
-        notifications,
     }
 }
 
@@ -68,13 +58,9 @@ async fn mongodb(test: &str) -> Option<Subject> {
     )
     .await
     .expect("MongoOutbox::new");
-    let notifications = MongoNotificationStore::new(&db)
-        .await
-        .expect("MongoNotificationStore::new");
     Some(Subject {
         store: Arc::new(store),
         outbox: Arc::new(outbox),
-        notifications: Arc::new(notifications),
     })
 }
 
@@ -196,20 +182,6 @@ async fn decide_ok(store: &dyn OwnerStore, b: &Booking, to: BookingStatus) -> Bo
         .await
         .unwrap_or_else(|e| panic!("{} -> {}: {e}", b.id, to.as_str()));
     next
-}
-
-/// The owner's notification about requested booking `b`.
-fn requested_note(b: &Booking) -> Notification {
-    Notification {
-        id: unique("event"),
-        recipient_id: b.owner_id.clone(),
-        kind: "booking_requested".into(),
-        booking_id: b.id.clone(),
-        status: BookingStatus::Pending,
-        reason: None,
-        message: format!("New booking request {}", b.id),
-        created_at: b.created_at,
-    }
 }
 
 /// The pending outbox messages (the relay's view).
@@ -578,8 +550,7 @@ mod checks {
     }
 
     /// The consumer's bulk path: a batch with a redelivered booking inside,
-    /// the owner's notifications written with it, and properties looked up
-    /// together.
+    /// and properties looked up together.
     pub async fn batched_requests_are_stored_once_and_properties_found_together(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         let owner = unique("owner");
@@ -589,36 +560,22 @@ mod checks {
 
         let b1 = booking(&unique("b"), &owner, &p.id, day(3, 1), day(3, 4), at(1));
         let b2 = booking(&unique("b"), &owner, &p.id, day(3, 4), day(3, 6), at(2));
-        let (n1, n2) = (requested_note(&b1), requested_note(&b2));
         store
-            .insert_bookings(std::slice::from_ref(&b1), std::slice::from_ref(&n1))
+            .insert_bookings(std::slice::from_ref(&b1))
             .await
             .unwrap();
-        // b1 again (redelivery) with a new one: b1 and its notification
-        // unchanged, b2 and its notification stored.
+        // b1 again (redelivery) with a new one: b1 unchanged, b2 stored.
         let changed_b1 = Booking {
             guests: 9,
             ..b1.clone()
         };
-        let changed_n1 = Notification {
-            message: "changed".into(),
-            ..n1.clone()
-        };
         store
-            .insert_bookings(&[changed_b1, b2.clone()], &[changed_n1, n2.clone()])
+            .insert_bookings(&[changed_b1, b2.clone()])
             .await
             .unwrap();
-        store.insert_bookings(&[], &[]).await.unwrap();
+        store.insert_bookings(&[]).await.unwrap();
         assert_eq!(store.booking(&b1.id).await.unwrap(), Some(b1.clone()));
         assert_eq!(store.booking(&b2.id).await.unwrap(), Some(b2.clone()));
-        let mut notes = s.notifications.list(&owner).await.unwrap();
-        notes.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut expected = vec![n1, n2];
-        expected.sort_by(|a, b| a.id.cmp(&b.id));
-        assert_eq!(
-            notes, expected,
-            "one notification per booking, the first kept"
-        );
         assert_eq!(
             pending(outbox).await.len(),
             before,

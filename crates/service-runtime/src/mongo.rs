@@ -13,11 +13,9 @@ use mongodb::{
 };
 
 mod insert_batcher;
-mod notify_then;
 mod outbox;
 
 pub use insert_batcher::{InsertBatcher, Inserted};
-pub use notify_then::{notify_then, NotifiedWrite};
 pub use outbox::{outbox_entry, MongoOutbox, MARK_DELAY, OUTBOX_FIELD};
 
 use crate::{http::ReadinessCheck, store::StoreError};
@@ -68,11 +66,6 @@ pub fn is_duplicate_key(e: &Error) -> bool {
             .write_errors
             .as_ref()
             .is_some_and(|errs| errs.iter().all(|w| w.code == DUPLICATE_KEY)),
-        ErrorKind::BulkWrite(b) => {
-            !b.write_errors.is_empty()
-                && b.write_concern_errors.is_empty()
-                && b.write_errors.values().all(|w| w.code == DUPLICATE_KEY)
-        }
         _ => e.to_string().contains("E11000"),
     }
 }

@@ -126,45 +126,14 @@ impl NotificationStore for InMemoryNotificationStore {
     }
 }
 
-/// The collection notifications live in, in each service's database.
-pub const COLLECTION: &str = "notifications";
-
-/// A notification as stored in MongoDB (`_id` = event id). Every writer uses
-/// this, so the stores that write notifications together with their own
-/// changes ([`crate::mongo::notify_then`]) store exactly what
-/// [`MongoNotificationStore`] reads.
-pub fn document(n: &Notification) -> Result<bson::Document, StoreError> {
-    let mut document = bson::to_document(n).map_err(mongo::encode_error)?;
-    document.insert("_id", &n.id);
-    Ok(document)
-}
-
-/// Inserts `ns` into `coll` in one round trip; ones that exist already (a
-/// redelivered event) are left as they are.
-pub async fn insert_ignoring_duplicates(
-    coll: &Collection<bson::Document>,
-    ns: &[Notification],
-) -> Result<(), StoreError> {
-    if ns.is_empty() {
-        return Ok(());
-    }
-    let documents = ns.iter().map(document).collect::<Result<Vec<_>, _>>()?;
-    // Unordered: one duplicate does not stop the rest.
-    match coll.insert_many(documents).ordered(false).await {
-        Ok(_) => Ok(()),
-        Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
-        Err(e) => Err(mongo::read_error(e)),
-    }
-}
-
-/// Notifications in MongoDB ([`COLLECTION`], `_id` = event id).
+/// Notifications in MongoDB (`notifications`, `_id` = event id).
 pub struct MongoNotificationStore {
     coll: Collection<Notification>,
 }
 
 impl MongoNotificationStore {
     pub async fn new(db: &Database) -> Result<Self, StoreError> {
-        let coll = db.collection::<Notification>(COLLECTION);
+        let coll = db.collection::<Notification>("notifications");
         mongo::ensure_indexes(
             &coll,
             vec![IndexModel::builder()
@@ -183,7 +152,29 @@ impl NotificationStore for MongoNotificationStore {
     }
 
     async fn add_many(&self, ns: &[Notification]) -> Result<(), StoreError> {
-        insert_ignoring_duplicates(&self.coll.clone_with_type(), ns).await
+        if ns.is_empty() {
+            return Ok(());
+        }
+        let documents = ns
+            .iter()
+            .map(|n| {
+                let mut document = bson::to_document(n).map_err(mongo::encode_error)?;
+                document.insert("_id", &n.id);
+                Ok(document)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Unordered: one duplicate (a redelivered event) does not stop the rest.
+        match self
+            .coll
+            .clone_with_type::<bson::Document>()
+            .insert_many(documents)
+            .ordered(false)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(mongo::read_error(e)),
+        }
     }
 
     async fn list(&self, recipient_id: &str) -> Result<Vec<Notification>, StoreError> {

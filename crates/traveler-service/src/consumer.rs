@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use events::{BookingUpdateEvent, Envelope, PropertyEvent};
 use service_runtime::{
     messaging::{EventHandler, HandleError},
-    notifications::Notification,
+    notifications::{Notification, NotificationStore},
 };
 
 use crate::{
@@ -20,6 +20,7 @@ use crate::{
 /// Handles the booking-updates topic: mirror the status, notify the traveler.
 pub struct BookingUpdatesHandler {
     pub store: Arc<dyn TravelerStore>,
+    pub notifications: Arc<dyn NotificationStore>,
 }
 
 #[async_trait]
@@ -28,10 +29,9 @@ impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
         self.handle_batch(vec![event]).await.pop().unwrap_or(Ok(()))
     }
 
-    /// A batch of decisions in two round trips: the bookings they concern,
-    /// then the notifications and the statuses in one write (statuses in
-    /// order, version-guarded, so a repeated or older decision changes
-    /// nothing).
+    /// A batch of decisions in three round trips: the bookings they concern,
+    /// the notifications, then the statuses (in order, version-guarded, so a
+    /// repeated or older decision changes nothing).
     async fn handle_batch(
         &self,
         events: Vec<Envelope<BookingUpdateEvent>>,
@@ -103,9 +103,10 @@ impl BookingUpdatesHandler {
             changes.push(change.clone());
             results.push(Ok(()));
         }
-        // The store writes the notifications first: whoever sees the new
-        // status can already read the notification about it.
-        self.store.apply_statuses(&changes, &notifications).await?;
+        // The notifications first: whoever sees the new status can already
+        // read the notification about it.
+        self.notifications.add_many(&notifications).await?;
+        self.store.apply_statuses(&changes).await?;
         Ok(results)
     }
 }

@@ -61,10 +61,7 @@ impl ListingCache {
 mod tests {
     use super::*;
     use crate::store::InMemoryTravelerStore;
-    use service_runtime::{
-        notifications::InMemoryNotificationStore,
-        outbox::{InMemoryOutbox, OutboxSignal},
-    };
+    use service_runtime::outbox::{InMemoryOutbox, OutboxSignal};
 
     fn listing(version: u64, active: bool) -> CatalogProperty {
         CatalogProperty {
@@ -93,10 +90,9 @@ mod tests {
 
     #[tokio::test]
     async fn serves_an_entry_for_at_most_the_ttl() {
-        let store: Arc<dyn TravelerStore> = Arc::new(InMemoryTravelerStore::new(
-            Arc::new(InMemoryOutbox::new(OutboxSignal::default())),
-            Arc::new(InMemoryNotificationStore::default()),
-        ));
+        let store: Arc<dyn TravelerStore> = Arc::new(InMemoryTravelerStore::new(Arc::new(
+            InMemoryOutbox::new(OutboxSignal::default()),
+        )));
         let cache = ListingCache::default();
         assert_eq!(
             cache.get(&store, "p").await.unwrap(),

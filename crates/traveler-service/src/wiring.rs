@@ -84,6 +84,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
     } = wiring;
     let updates = Arc::new(BookingUpdatesHandler {
         store: store.clone(),
+        notifications: common.notifications.clone(),
     });
     let cache = Arc::new(ListingCache::default());
     let listings = Arc::new(PropertyListingsHandler {
@@ -133,6 +134,9 @@ pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
 /// traveler-service entirely in memory, on a shared in-process bus.
 pub fn in_memory(settings: Settings, bus: Arc<InMemoryBus>) -> Service {
     let (outbox, wiring) = Wiring::in_memory(bus);
-    let store = InMemoryTravelerStore::new(outbox, wiring.common.notifications.clone());
-    assemble(settings, wiring, Arc::new(store))
+    assemble(
+        settings,
+        wiring,
+        Arc::new(InMemoryTravelerStore::new(outbox)),
+    )
 }

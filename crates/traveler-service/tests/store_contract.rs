@@ -17,9 +17,6 @@ use events::{
 };
 use service_runtime::{
     mongo::MongoOutbox,
-    notifications::{
-        InMemoryNotificationStore, MongoNotificationStore, Notification, NotificationStore,
-    },
     outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
 };
 use traveler_service::{
@@ -33,24 +30,17 @@ use traveler_service::{
     },
 };
 
-/// A store under test, the outbox its writes go to, and the service's
-/// notification store (where the store's notifications must show).
+/// A store under test and the outbox its writes go to.
 struct Subject {
     store: Arc<dyn TravelerStore>,
     outbox: Arc<dyn OutboxStore>,
-    notifications: Arc<dyn NotificationStore>,
 }
 
 fn in_memory() -> Subject {
     let outbox = Arc::new(InMemoryOutbox::new(OutboxSignal::default()));
-    let notifications: Arc<dyn NotificationStore> = Arc::new(InMemoryNotificationStore::default());
     Subject {
-        store: Arc::new(InMemoryTravelerStore::new(
-            outbox.clone(),
-            notifications.clone(),
-        )),
+        store: Arc::new(InMemoryTravelerStore::new(outbox.clone())),
         outbox,
-        notifications,
     }
 }
 
@@ -68,13 +58,9 @@ async fn mongodb(test: &str) -> Option<Subject> {
     )
     .await
     .expect("MongoOutbox::new");
-    let notifications = MongoNotificationStore::new(&db)
-        .await
-        .expect("MongoNotificationStore::new");
     Some(Subject {
         store: Arc::new(store),
         outbox: Arc::new(outbox),
-        notifications: Arc::new(notifications),
     })
 }
 
@@ -177,20 +163,6 @@ fn cancellation(b: &Booking, at: DateTime<Utc>) -> OutboxMessage {
         }),
     );
     OutboxMessage::new(topics::BOOKING_REQUESTS, &envelope)
-}
-
-/// The traveler's notification about `c`, keyed by a fresh event id.
-fn status_note(c: &BookingStatusChanged) -> Notification {
-    Notification {
-        id: unique("event"),
-        recipient_id: c.traveler_id.clone(),
-        kind: "status_changed".into(),
-        booking_id: c.booking_id.clone(),
-        status: c.status,
-        reason: c.reason.clone(),
-        message: format!("Your booking is now {}", c.status.as_str()),
-        created_at: c.changed_at,
-    }
 }
 
 fn change(
@@ -1077,8 +1049,7 @@ mod checks {
     }
 
     /// The consumer's bulk path: several changes (two for one booking, one
-    /// redelivered) with their notifications in one call, and bookings
-    /// looked up together.
+    /// redelivered) in one call, and bookings looked up together.
     pub async fn batched_status_changes_apply_in_order_and_ignore_stale_ones(s: Subject) {
         let store = &*s.store;
         let tom = unique("tom");
@@ -1090,33 +1061,16 @@ mod checks {
         let a1 = change(&a, BookingStatus::Accepted, 1, None, at(10));
         let a2 = change(&a, BookingStatus::Cancelled, 2, Some("storm"), at(20));
         let b1 = change(&b, BookingStatus::Rejected, 1, Some("full"), at(15));
-        let notes: Vec<Notification> = [&a1, &b1, &a2].into_iter().map(status_note).collect();
         store
-            .apply_statuses(&[a1.clone(), b1.clone(), a2.clone()], &notes)
+            .apply_statuses(&[a1.clone(), b1.clone(), a2.clone()])
             .await
             .unwrap();
-        // Redelivered together with an older one: nothing moves backwards,
-        // and no notification is added or changed.
-        let again: Vec<Notification> = notes[..2]
-            .iter()
-            .map(|n| Notification {
-                message: "changed".into(),
-                ..n.clone()
-            })
-            .collect();
+        // Redelivered together with an older one: nothing moves backwards.
         store
-            .apply_statuses(&[a1.clone(), b1.clone()], &again)
+            .apply_statuses(&[a1.clone(), b1.clone()])
             .await
             .unwrap();
-        store.apply_statuses(&[], &[]).await.unwrap();
-        let mut listed = s.notifications.list(&tom).await.unwrap();
-        listed.sort_by(|x, y| x.id.cmp(&y.id));
-        let mut expected = notes.clone();
-        expected.sort_by(|x, y| x.id.cmp(&y.id));
-        assert_eq!(
-            listed, expected,
-            "one notification per change, the first kept"
-        );
+        store.apply_statuses(&[]).await.unwrap();
 
         let after_a = stored(store, &a.id).await;
         assert_eq!(

@@ -3,7 +3,6 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use events::BookingStatus;
 use service_runtime::{
-    notifications::{Notification, NotificationStore},
     outbox::{InMemoryOutbox, OutboxMessage},
     store::StoreError,
 };
@@ -17,8 +16,6 @@ use crate::domain::{booking::Booking, property::Property};
 pub struct InMemoryOwnerStore {
     state: Mutex<State>,
     outbox: Arc<InMemoryOutbox>,
-    /// Where notifications written with bookings go (the service's own).
-    notifications: Arc<dyn NotificationStore>,
 }
 
 #[derive(Default)]
@@ -28,11 +25,10 @@ struct State {
 }
 
 impl InMemoryOwnerStore {
-    pub fn new(outbox: Arc<InMemoryOutbox>, notifications: Arc<dyn NotificationStore>) -> Self {
+    pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
         Self {
             state: Mutex::new(State::default()),
             outbox,
-            notifications,
         }
     }
 }
@@ -90,12 +86,7 @@ impl OwnerStore for InMemoryOwnerStore {
             .collect())
     }
 
-    async fn insert_bookings(
-        &self,
-        bs: &[Booking],
-        notifications: &[Notification],
-    ) -> Result<(), StoreError> {
-        self.notifications.add_many(notifications).await?;
+    async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError> {
         let mut state = self.state.lock().await;
         for b in bs {
             state

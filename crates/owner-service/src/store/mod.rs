@@ -6,7 +6,7 @@ mod mongo;
 
 use async_trait::async_trait;
 use events::BookingStatus;
-use service_runtime::{notifications::Notification, outbox::OutboxMessage, store::StoreError};
+use service_runtime::{outbox::OutboxMessage, store::StoreError};
 
 use crate::domain::{booking::Booking, property::Property};
 
@@ -53,15 +53,9 @@ pub trait OwnerStore: Send + Sync {
 
     /// Stores a requested booking; false if it was already stored (redelivery).
     async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError>;
-    /// Stores requested bookings and, before them, the owners'
-    /// `notifications` about them, in one round trip where the adapter can
-    /// (MongoDB: one `bulkWrite`, into the same database's notifications);
-    /// ones already stored (redeliveries) are left as they are.
-    async fn insert_bookings(
-        &self,
-        bs: &[Booking],
-        notifications: &[Notification],
-    ) -> Result<(), StoreError>;
+    /// Stores requested bookings in one round trip; ones already stored
+    /// (redeliveries) are left as they are.
+    async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError>;
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
     /// The owner's bookings, newest first.
     async fn bookings_of(

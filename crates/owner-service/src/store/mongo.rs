@@ -3,13 +3,12 @@ use bson::{doc, Document};
 use events::BookingStatus;
 use futures::TryStreamExt;
 use mongodb::{
-    options::{FindOptions, IndexOptions, InsertOneModel},
+    options::{FindOptions, IndexOptions},
     Collection, Database, IndexModel,
 };
 
 use service_runtime::{
-    mongo::{self, outbox_entry, NotifiedWrite},
-    notifications::Notification,
+    mongo::{self, outbox_entry},
     outbox::{OutboxMessage, OutboxSignal},
     store::StoreError,
 };
@@ -34,7 +33,6 @@ pub const OUTBOX_COLLECTIONS: [&str; 2] = [PROPERTIES, BOOKINGS];
 /// still one single-document update, and so is cancelling, which drops the
 /// claim. Nothing is scanned and no transaction is needed.
 pub struct MongoOwnerStore {
-    db: Database,
     properties: Collection<Property>,
     bookings: Collection<Booking>,
     signal: OutboxSignal,
@@ -74,7 +72,6 @@ impl MongoOwnerStore {
         )
         .await?;
         Ok(Self {
-            db: db.clone(),
             properties,
             bookings,
             signal,
@@ -87,28 +84,6 @@ impl MongoOwnerStore {
 
     fn raw_bookings(&self) -> Collection<Document> {
         self.bookings.clone_with_type()
-    }
-
-    /// Stores `bs` in one round trip, leaving ones already stored as they are.
-    async fn insert_bookings_ignoring_duplicates(&self, bs: &[Booking]) -> Result<(), StoreError> {
-        if bs.is_empty() {
-            return Ok(());
-        }
-        let documents = bs
-            .iter()
-            .map(|b| with_id(b, &b.id))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Unordered: a redelivered booking (duplicate id) does not stop the rest.
-        match self
-            .raw_bookings()
-            .insert_many(documents)
-            .ordered(false)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
-            Err(e) => Err(mongo::read_error(e)),
-        }
     }
 
     /// The accepted booking (other than `b`) holding one of `b`'s nights.
@@ -224,25 +199,24 @@ impl OwnerStore for MongoOwnerStore {
         collect(cursor).await
     }
 
-    async fn insert_bookings(
-        &self,
-        bs: &[Booking],
-        notifications: &[Notification],
-    ) -> Result<(), StoreError> {
-        let namespace = self.bookings.namespace();
-        let writes = bs
+    async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError> {
+        if bs.is_empty() {
+            return Ok(());
+        }
+        let documents = bs
             .iter()
-            .map(|b| {
-                Ok(InsertOneModel::builder()
-                    .namespace(namespace.clone())
-                    .document(with_id(b, &b.id)?)
-                    .build()
-                    .into())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        match mongo::notify_then(&self.db, notifications, writes).await? {
-            NotifiedWrite::Written => Ok(()),
-            NotifiedWrite::Redelivered => self.insert_bookings_ignoring_duplicates(bs).await,
+            .map(|b| with_id(b, &b.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Unordered: a redelivered booking (duplicate id) does not stop the rest.
+        match self
+            .raw_bookings()
+            .insert_many(documents)
+            .ordered(false)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(mongo::read_error(e)),
         }
     }
 

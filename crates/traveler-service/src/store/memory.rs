@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use events::{BookingStatus, BookingStatusChanged};
 use service_runtime::{
-    notifications::{Notification, NotificationStore},
     outbox::{InMemoryOutbox, OutboxMessage},
     store::StoreError,
 };
@@ -21,8 +20,6 @@ use crate::domain::{
 pub struct InMemoryTravelerStore {
     state: Mutex<State>,
     outbox: Arc<InMemoryOutbox>,
-    /// Where notifications written with status changes go (the service's own).
-    notifications: Arc<dyn NotificationStore>,
 }
 
 #[derive(Default)]
@@ -34,11 +31,10 @@ struct State {
 }
 
 impl InMemoryTravelerStore {
-    pub fn new(outbox: Arc<InMemoryOutbox>, notifications: Arc<dyn NotificationStore>) -> Self {
+    pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
         Self {
             state: Mutex::new(State::default()),
             outbox,
-            notifications,
         }
     }
 }
@@ -191,12 +187,7 @@ impl TravelerStore for InMemoryTravelerStore {
         Ok(StatusApplied::Applied)
     }
 
-    async fn apply_statuses(
-        &self,
-        changes: &[BookingStatusChanged],
-        notifications: &[Notification],
-    ) -> Result<(), StoreError> {
-        self.notifications.add_many(notifications).await?;
+    async fn apply_statuses(&self, changes: &[BookingStatusChanged]) -> Result<(), StoreError> {
         for change in changes {
             self.apply_status(change).await?;
         }

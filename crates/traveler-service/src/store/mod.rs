@@ -8,7 +8,7 @@ mod mongo;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use events::{BookingStatus, BookingStatusChanged};
-use service_runtime::{notifications::Notification, outbox::OutboxMessage, store::StoreError};
+use service_runtime::{outbox::OutboxMessage, store::StoreError};
 
 use crate::domain::{
     booking::Booking,
@@ -140,15 +140,8 @@ pub trait TravelerStore: Send + Sync {
         change: &BookingStatusChanged,
     ) -> Result<StatusApplied, StoreError>;
     /// Applies decisions in order, each only if newer than what is stored,
-    /// and before them stores the travelers' `notifications` about them, in
-    /// one round trip where the adapter can (MongoDB: one `bulkWrite`, into
-    /// the same database's notifications; ones that exist are left as they
-    /// are).
-    async fn apply_statuses(
-        &self,
-        changes: &[BookingStatusChanged],
-        notifications: &[Notification],
-    ) -> Result<(), StoreError>;
+    /// in one round trip.
+    async fn apply_statuses(&self, changes: &[BookingStatusChanged]) -> Result<(), StoreError>;
     /// The bookings with these ids (those that exist), in one round trip.
     async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError>;
 }

@@ -4,12 +4,11 @@ use chrono::{DateTime, Utc};
 use events::{BookingStatus, BookingStatusChanged};
 use futures::TryStreamExt;
 use mongodb::{
-    options::{FindOptions, ReturnDocument, UpdateOneModel},
+    options::{FindOptions, ReturnDocument},
     Collection, Database, IndexModel,
 };
 use service_runtime::{
-    mongo::{self, outbox_entry, InsertBatcher, Inserted, NotifiedWrite},
-    notifications::Notification,
+    mongo::{self, outbox_entry, InsertBatcher, Inserted},
     outbox::{OutboxMessage, OutboxSignal},
     store::StoreError,
 };
@@ -81,42 +80,6 @@ impl MongoTravelerStore {
 
     fn raw_bookings(&self) -> Collection<Document> {
         self.bookings.clone_with_type()
-    }
-
-    /// Applies `changes` in order, each version-guarded, in one command.
-    async fn apply_statuses_alone(
-        &self,
-        changes: &[BookingStatusChanged],
-    ) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        // One `update` command with a statement per change: ordered, so two
-        // changes of one booking apply in sequence; each is version-guarded.
-        let statements: Vec<Document> = changes
-            .iter()
-            .map(|c| {
-                doc! {
-                    "q": {"_id": &c.booking_id, "version": {"$lt": c.version}},
-                    "u": {"$set": status_fields(c)},
-                }
-            })
-            .collect();
-        let reply = self
-            .db
-            .run_command(
-                doc! {"update": self.bookings.name(), "updates": statements, "ordered": true},
-            )
-            .await
-            .map_err(mongo::read_error)?;
-        if let Ok(errors) = reply.get_array("writeErrors") {
-            if !errors.is_empty() {
-                return Err(StoreError::Unavailable(format!(
-                    "status update failed: {errors:?}"
-                )));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -351,31 +314,36 @@ impl TravelerStore for MongoTravelerStore {
         })
     }
 
-    async fn apply_statuses(
-        &self,
-        changes: &[BookingStatusChanged],
-        notifications: &[Notification],
-    ) -> Result<(), StoreError> {
-        // Each change version-guarded, in order, so two changes of one
-        // booking apply in sequence and a repeated or older one is a no-op.
-        let namespace = self.bookings.namespace();
-        let writes = changes
+    async fn apply_statuses(&self, changes: &[BookingStatusChanged]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // One `update` command with a statement per change: ordered, so two
+        // changes of one booking apply in sequence; each is version-guarded.
+        let statements: Vec<Document> = changes
             .iter()
             .map(|c| {
-                UpdateOneModel::builder()
-                    .namespace(namespace.clone())
-                    .filter(doc! {"_id": &c.booking_id, "version": {"$lt": c.version}})
-                    .update(doc! {"$set": status_fields(c)})
-                    .build()
-                    .into()
+                doc! {
+                    "q": {"_id": &c.booking_id, "version": {"$lt": c.version}},
+                    "u": {"$set": status_fields(c)},
+                }
             })
             .collect();
-        match mongo::notify_then(&self.db, notifications, writes).await? {
-            NotifiedWrite::Written => Ok(()),
-            // Only the notifications can already exist; the statuses are
-            // applied again from the start, which changes nothing twice.
-            NotifiedWrite::Redelivered => self.apply_statuses_alone(changes).await,
+        let reply = self
+            .db
+            .run_command(
+                doc! {"update": self.bookings.name(), "updates": statements, "ordered": true},
+            )
+            .await
+            .map_err(mongo::read_error)?;
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            if !errors.is_empty() {
+                return Err(StoreError::Unavailable(format!(
+                    "status update failed: {errors:?}"
+                )));
+            }
         }
+        Ok(())
     }
 
     async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError> {
