@@ -98,6 +98,14 @@ impl MongoOwnerStore {
     }
 }
 
+/// Leaves out what a booking document carries besides the booking: its
+/// pending events (about 1 KB each) and its claimed nights. Lists are read
+/// often (an owner polling PENDING requests), and the server encodes every
+/// byte it sends.
+fn booking_fields() -> Document {
+    doc! {"outbox": 0, CLAIMED_NIGHTS: 0}
+}
+
 /// The `claimed_nights` keys of `b`'s stay: one per night, check-out excluded.
 fn night_keys(b: &Booking) -> Vec<String> {
     b.check_in
@@ -231,6 +239,7 @@ impl OwnerStore for MongoOwnerStore {
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
         self.bookings
             .find_one(doc! {"_id": id})
+            .projection(booking_fields())
             .await
             .map_err(mongo::read_error)
     }
@@ -253,6 +262,7 @@ impl OwnerStore for MongoOwnerStore {
             .with_options(
                 FindOptions::builder()
                     .sort(doc! {"created_at": -1, "_id": -1})
+                    .projection(booking_fields())
                     .build(),
             )
             .await

@@ -223,6 +223,7 @@ impl TravelerStore for MongoTravelerStore {
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
         self.bookings
             .find_one(doc! {"_id": id})
+            .projection(booking_fields())
             .await
             .map_err(mongo::read_error)
     }
@@ -241,6 +242,7 @@ impl TravelerStore for MongoTravelerStore {
             .with_options(
                 FindOptions::builder()
                     .sort(doc! {"created_at": -1, "_id": -1})
+                    .projection(booking_fields())
                     .build(),
             )
             .await
@@ -349,12 +351,21 @@ impl TravelerStore for MongoTravelerStore {
     async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError> {
         self.bookings
             .find(doc! {"_id": {"$in": ids}})
+            .projection(booking_fields())
             .await
             .map_err(mongo::read_error)?
             .try_collect()
             .await
             .map_err(mongo::read_error)
     }
+}
+
+/// Leaves out what a booking document carries besides the booking: its
+/// pending events (about 1 KB each) and its idempotency key. Lists are read
+/// often (a client polling its PENDING bookings), and the server encodes
+/// every byte it sends.
+fn booking_fields() -> Document {
+    doc! {"outbox": 0, "idempotency_key": 0, "request_fingerprint": 0}
 }
 
 /// The fields a status change sets.
