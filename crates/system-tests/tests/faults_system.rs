@@ -409,8 +409,9 @@ async fn traveler_service_sigkilled_mid_burst_loses_and_duplicates_nothing() {
         fault: "traveler-service (producer side) killed mid-burst",
         injection: format!(
             "SIGKILL of traveler-service after {created_before_kill} of {} concurrent POST \
-             /bookings (8 at a time) got 201; restarted; the {retried} unanswered requests \
-             retried with their Idempotency-Key",
+             /bookings (8 at a time) got 201; restarted once its consumer-group session \
+             (6 s) was over; the {retried} unanswered requests retried with their \
+             Idempotency-Key",
             requests.len()
         ),
         in_flight: requests.len(),
@@ -493,7 +494,7 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
         injection: format!(
             "SIGKILL of owner-service once it had applied {applied_at_kill} bookings, with \
              {created_at_kill} of {} concurrent POST /bookings answered; restarted in the \
-             same consumer group",
+             same consumer group once the dead member's session (6 s) was over",
             requests.len()
         ),
         in_flight: requests.len(),
