@@ -16,7 +16,7 @@ mod insert_batcher;
 mod outbox;
 
 pub use insert_batcher::{InsertBatcher, Inserted};
-pub use outbox::{outbox_entry, MongoOutbox, MARK_DELAY, OUTBOX_FIELD};
+pub use outbox::{outbox_entry, MongoOutbox, OUTBOX_FIELD};
 
 use crate::{http::ReadinessCheck, store::StoreError};
 

@@ -72,7 +72,7 @@ struct Delivered {
 /// document, 0.33 ms a document for ten). If the process dies in between,
 /// those events are published again by the next sweep, which consumers
 /// absorb (they deduplicate by event id).
-pub const MARK_DELAY: Duration = Duration::from_millis(100);
+const MARK_DELAY: Duration = Duration::from_millis(100);
 
 /// Delivered events that are removed at once, whatever their age.
 const MARK_AT: usize = 16;
