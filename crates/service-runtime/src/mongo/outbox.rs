@@ -177,12 +177,12 @@ impl MongoOutbox {
         due
     }
 
-    /// Up to `limit` events found in the collections, skipping `known` ones,
+    /// Up to `limit` events found in the collections, skipping the ones
+    /// `origins` already holds (this look's hand-overs) and delivered ones,
     /// each document's in write order.
     async fn sweep(
         &self,
         limit: usize,
-        known: &HashSet<String>,
         origins: &mut HashMap<String, usize>,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let delivered = self.delivered.lock().expect("delivered lock").ids.clone();
@@ -212,8 +212,9 @@ impl MongoOutbox {
                         break;
                     }
                     match bson::from_bson::<OutboxMessage>(entry.clone()) {
-                        Ok(m) if known.contains(&m.event_id) || delivered.contains(&m.event_id) => {
-                        }
+                        Ok(m)
+                            if origins.contains_key(&m.event_id)
+                                || delivered.contains(&m.event_id) => {}
                         Ok(m) => {
                             origins.insert(m.event_id.clone(), index);
                             messages.push(m)
@@ -313,7 +314,6 @@ impl MongoOutbox {
         let nothing_handed = handed.is_empty();
         let mut messages = Vec::with_capacity(handed.len());
         let mut origins = HashMap::new();
-        let mut known = HashSet::new();
         {
             let swept = self.swept.lock().expect("swept lock");
             for c in handed {
@@ -333,15 +333,12 @@ impl MongoOutbox {
                     continue;
                 };
                 origins.insert(id.clone(), index);
-                known.insert(id.clone());
                 messages.push(c.message);
             }
         }
         let sweep = !hand_over || self.sweep_due(nothing_handed, dropped);
         if messages.len() < limit && sweep {
-            let found = self
-                .sweep(limit - messages.len(), &known, &mut origins)
-                .await?;
+            let found = self.sweep(limit - messages.len(), &mut origins).await?;
             let mut swept = self.swept.lock().expect("swept lock");
             swept.swap(0, 1);
             swept[0] = found.iter().map(|m| m.event_id.clone()).collect();
