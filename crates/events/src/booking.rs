@@ -1,4 +1,5 @@
 use chrono::{DateTime, NaiveDate, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::EventPayload;
@@ -7,7 +8,7 @@ use crate::EventPayload;
 ///
 /// `PENDING → ACCEPTED | REJECTED | CANCELLED`, `ACCEPTED → CANCELLED`;
 /// REJECTED and CANCELLED are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BookingStatus {
     Pending,
@@ -56,14 +57,14 @@ impl BookingStatus {
 }
 
 /// Who caused a status change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorRole {
     Owner,
     Traveler,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Actor {
     pub role: ActorRole,
     pub id: String,
@@ -71,7 +72,7 @@ pub struct Actor {
 
 /// A traveler asked for a stay. Carries every booking field so owner-service
 /// can build its authoritative copy without calling back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BookingRequested {
     pub booking_id: String,
     pub property_id: String,
@@ -85,16 +86,18 @@ pub struct BookingRequested {
     pub currency: String,
     pub status: BookingStatus,
     #[serde(with = "crate::timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub created_at: DateTime<Utc>,
 }
 
 /// A traveler asked to cancel one of their bookings; owner-service decides.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BookingCancellationRequested {
     pub booking_id: String,
     pub traveler_id: String,
     pub reason: Option<String>,
     #[serde(with = "crate::timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub requested_at: DateTime<Utc>,
 }
 
@@ -103,7 +106,7 @@ pub struct BookingCancellationRequested {
 /// `version` counts the booking's transitions (1 = first decision); a consumer
 /// ignores a change older than what it already holds, so reordering across
 /// partitions or replicas cannot move a booking backwards.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BookingStatusChanged {
     pub booking_id: String,
     pub property_id: String,
@@ -115,11 +118,12 @@ pub struct BookingStatusChanged {
     pub changed_by: Actor,
     pub version: u32,
     #[serde(with = "crate::timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub changed_at: DateTime<Utc>,
 }
 
 /// Everything published on the booking-requests topic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event_type", content = "data")]
 // Events are short-lived values moved once from decode to handler; boxing the
 // larger variant would cost an allocation for no measurable gain.
@@ -148,7 +152,7 @@ impl EventPayload for BookingRequestEvent {
 }
 
 /// Everything published on the booking-updates topic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event_type", content = "data")]
 pub enum BookingUpdateEvent {
     #[serde(rename = "booking.status_changed")]

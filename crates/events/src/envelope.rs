@@ -1,4 +1,5 @@
 use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,11 +24,12 @@ pub trait EventPayload: Serialize + DeserializeOwned + Clone + Send + Sync + 'st
 ///
 /// `event_id` is unique per event and is what consumers deduplicate on when a
 /// message is delivered more than once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Envelope<P> {
     pub event_id: String,
     pub schema_version: u32,
     #[serde(with = "crate::timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub occurred_at: DateTime<Utc>,
     /// Which service produced the event (CloudEvents `source`).
     pub source: String,

@@ -4,10 +4,15 @@
 //! instead of production. Every message on Kafka is an [`Envelope`] serialised as
 //! JSON; its payload is one of the per-topic enums below, tagged by `event_type`.
 //! The Kafka headers follow the CloudEvents Kafka binding (see [`cloud_event_headers`]).
+//!
+//! [`schemas`] publishes the wire format as JSON Schemas (committed under
+//! `docs/events/`) and holds the compatibility check that stands in for a
+//! schema registry.
 
 mod booking;
 mod envelope;
 mod property;
+pub mod schemas;
 pub mod timestamp;
 pub mod topics;
 

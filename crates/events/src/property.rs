@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::EventPayload;
@@ -6,7 +7,7 @@ use crate::EventPayload;
 /// What an owner says about a property: the fields a listing shows and
 /// booking prices are computed from. One definition for the event, the
 /// owner's record and the traveler catalog, each flattening it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PropertyDetails {
     pub name: String,
     pub city: String,
@@ -25,7 +26,7 @@ pub struct PropertyDetails {
 
 /// The full state of a property after a change. The listings topic is
 /// compacted by property id, so the latest snapshot alone rebuilds the catalog.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PropertySnapshot {
     pub property_id: String,
     pub owner_id: String,
@@ -35,23 +36,26 @@ pub struct PropertySnapshot {
     /// Increases with every change; consumers keep the highest they have seen.
     pub version: u64,
     #[serde(with = "crate::timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub updated_at: DateTime<Utc>,
 }
 
 /// The owner took the property off the market.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PropertyDelisted {
     pub property_id: String,
     pub owner_id: String,
     pub version: u64,
     #[serde(with = "crate::timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub delisted_at: DateTime<Utc>,
 }
 
 /// Everything published on the property-listings topic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event_type", content = "data")]
 // Events are short-lived values moved once from decode to handler; boxing the
 // larger variant would cost an allocation for no measurable gain.
