@@ -16,7 +16,9 @@ mod insert_batcher;
 mod outbox;
 
 pub use insert_batcher::{InsertBatcher, Inserted};
-pub use outbox::{outbox_entry, MongoOutbox, OUTBOX_FIELD};
+pub use outbox::{
+    outbox_entry, outbox_report, MongoOutbox, OutboxReport, RelayLease, OUTBOX_FIELD,
+};
 
 use crate::{http::ReadinessCheck, store::StoreError};
 

@@ -95,6 +95,14 @@ const LEASE_TTL: Duration = Duration::from_secs(10);
 /// The field aggregates keep their pending events in.
 pub const OUTBOX_FIELD: &str = "outbox";
 
+/// The collection relay leases live in, one document per service.
+const LEASES: &str = "outbox_leases";
+
+/// The lease document of `service`'s relay.
+fn lease_name(service: &str) -> String {
+    format!("{service}-relay")
+}
+
 impl MongoOutbox {
     /// Relays the outboxes of `collections` of `db`, woken by `signal`.
     /// Creates the index that finds documents with pending events without
@@ -123,8 +131,8 @@ impl MongoOutbox {
             signal,
             last_sweep: Mutex::new(None),
             swept: Mutex::default(),
-            leases: db.collection("outbox_leases"),
-            lease_name: format!("{service}-relay"),
+            leases: db.collection(LEASES),
+            lease_name: lease_name(service),
             holder: Uuid::new_v4().to_string(),
             held_until: Mutex::new(None),
             origins: Mutex::default(),
@@ -402,4 +410,97 @@ impl OutboxStore for MongoOutbox {
 /// Encodes an outbox message for `$push`.
 pub fn outbox_entry(message: &OutboxMessage) -> Result<bson::Bson, StoreError> {
     bson::to_bson(message).map_err(encode_error)
+}
+
+/// What an operator needs to judge an outbox: how much waits, since when,
+/// and which replica is (or was last) relaying it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxReport {
+    /// Pending events per collection, in the order the collections were named.
+    pub collections: Vec<(String, u64)>,
+    /// When the oldest pending event was written.
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
+    /// The relay lease, if any replica ever took it.
+    pub lease: Option<RelayLease>,
+    /// The database server's clock when the report was made, so the lease's
+    /// expiry is judged against the clock that wrote it.
+    pub server_time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl OutboxReport {
+    /// Pending events in all collections.
+    pub fn pending(&self) -> u64 {
+        self.collections.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The relay lease of one service: held by `holder` until `expires_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayLease {
+    pub holder: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Reads the outbox of `service` in `db` without touching it: the events
+/// still embedded in `collections` (delivered ones leave within
+/// [`MARK_DELAY`], so a few may be counted that are already out) and the
+/// relay lease. Lives beside the relay because it reads the relay's own
+/// fields and lease document.
+pub async fn outbox_report(
+    db: &Database,
+    collections: &[&str],
+    service: &str,
+) -> Result<OutboxReport, StoreError> {
+    let mut report = OutboxReport {
+        collections: Vec::new(),
+        oldest: None,
+        lease: None,
+        server_time: None,
+    };
+    for name in collections {
+        let docs: Vec<Document> = db
+            .collection::<Document>(name)
+            .find(doc! {"outbox.event_id": {"$exists": true}})
+            .projection(doc! {"outbox.created_at": 1})
+            .await
+            .map_err(read_error)?
+            .try_collect()
+            .await
+            .map_err(read_error)?;
+        let mut count = 0;
+        for d in &docs {
+            let Ok(entries) = d.get_array(OUTBOX_FIELD) else {
+                continue;
+            };
+            for entry in entries {
+                count += 1;
+                let created = entry
+                    .as_document()
+                    .and_then(|e| e.get_str("created_at").ok())
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc));
+                if let Some(created) = created {
+                    report.oldest = Some(report.oldest.map_or(created, |o| o.min(created)));
+                }
+            }
+        }
+        report.collections.push((name.to_string(), count));
+    }
+    let lease = db
+        .collection::<Document>(LEASES)
+        .find_one(doc! {"_id": lease_name(service)})
+        .await
+        .map_err(read_error)?;
+    report.lease = lease.and_then(|l| {
+        Some(RelayLease {
+            holder: l.get_str("holder").ok()?.to_string(),
+            expires_at: l.get_datetime("expires_at").ok()?.to_chrono(),
+        })
+    });
+    let hello = db
+        .run_command(doc! {"hello": 1})
+        .await
+        .map_err(read_error)?;
+    report.server_time = hello.get_datetime("localTime").ok().map(|t| t.to_chrono());
+    Ok(report)
 }

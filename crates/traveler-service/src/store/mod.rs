@@ -16,7 +16,7 @@ use crate::domain::{
 };
 
 pub use memory::InMemoryTravelerStore;
-pub use mongo::{MongoTravelerStore, OUTBOX_COLLECTIONS};
+pub use mongo::{MongoTravelerStore, BOOKINGS, CATALOG, OUTBOX_COLLECTIONS};
 
 /// An `Idempotency-Key` scoped to its traveler, with the request's fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,11 @@ use crate::domain::{
     catalog::{CatalogProperty, CatalogQuery},
 };
 
-const BOOKINGS: &str = "bookings";
+/// The traveler's bookings, each with its own pending events.
+pub const BOOKINGS: &str = "bookings";
+
+/// The catalog read model, rebuilt from `property-listings`.
+pub const CATALOG: &str = "catalog";
 
 /// Collections whose documents carry an embedded outbox.
 pub const OUTBOX_COLLECTIONS: [&str; 1] = [BOOKINGS];
@@ -49,8 +53,20 @@ pub struct MongoTravelerStore {
 
 impl MongoTravelerStore {
     pub async fn new(db: &Database, signal: OutboxSignal) -> Result<Self, StoreError> {
-        let catalog = db.collection::<CatalogProperty>("catalog");
-        let bookings = db.collection::<Booking>(BOOKINGS);
+        Self::with_collections(db, CATALOG, BOOKINGS, signal).await
+    }
+
+    /// The same store over other collections of `db`: an operator's
+    /// rebuild fills a fresh collection through exactly the code that keeps
+    /// the live one current, then swaps it in.
+    pub async fn with_collections(
+        db: &Database,
+        catalog: &str,
+        bookings: &str,
+        signal: OutboxSignal,
+    ) -> Result<Self, StoreError> {
+        let catalog = db.collection::<CatalogProperty>(catalog);
+        let bookings = db.collection::<Booking>(bookings);
         mongo::ensure_indexes(
             &catalog,
             vec![IndexModel::builder()
