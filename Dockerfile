@@ -47,6 +47,7 @@ COPY crates/deploy-checks/Cargo.toml    crates/deploy-checks/Cargo.toml
 COPY crates/test-support/Cargo.toml     crates/test-support/Cargo.toml
 COPY crates/system-tests/Cargo.toml     crates/system-tests/Cargo.toml
 COPY crates/load-generator/Cargo.toml   crates/load-generator/Cargo.toml
+COPY crates/bookingctl/Cargo.toml       crates/bookingctl/Cargo.toml
 
 # 2. Stub sources so Cargo can resolve every workspace member, then compile all
 #    third-party dependencies of the two services (librdkafka included).
@@ -64,9 +65,9 @@ RUN set -eux; \
 COPY crates crates
 RUN set -eux; \
     find crates -name '*.rs' -exec touch {} +; \
-    cargo build --release --locked -p traveler-service -p owner-service --bins; \
+    cargo build --release --locked -p traveler-service -p owner-service -p bookingctl --bins; \
     mkdir -p /out; \
-    cp target/release/traveler-service target/release/owner-service /out/
+    cp target/release/traveler-service target/release/owner-service target/release/bookingctl /out/
 
 ############################################################################
 # Runtime base: small Debian, CA certificates, curl for HEALTHCHECK, no root.
@@ -100,6 +101,9 @@ STOPSIGNAL SIGTERM
 FROM runtime AS traveler-service
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=builder /out/traveler-service /usr/local/bin/traveler-service
+# The operators' tool, to run beside the service with its environment:
+# `kubectl exec deploy/traveler-service -- bookingctl outbox status --service traveler`.
+COPY --from=builder /out/bookingctl /usr/local/bin/bookingctl
 # Fails the build if a shared library the binary links against is missing
 # here (grep without -q reads all of ldd's output, so pipefail is exact).
 RUN ! ldd /usr/local/bin/traveler-service | grep 'not found'
@@ -115,6 +119,9 @@ ENTRYPOINT ["/usr/local/bin/traveler-service"]
 FROM runtime AS owner-service
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=builder /out/owner-service /usr/local/bin/owner-service
+# The operators' tool, to run beside the service with its environment:
+# `kubectl exec deploy/owner-service -- bookingctl outbox status --service owner`.
+COPY --from=builder /out/bookingctl /usr/local/bin/bookingctl
 RUN ! ldd /usr/local/bin/owner-service | grep 'not found'
 ENV PORT=5002
 EXPOSE 5002
