@@ -125,12 +125,32 @@ impl BookingRequestsHandler {
         // the notification about it.
         self.notifications.add_many(&notifications).await?;
         self.store.insert_bookings(&bookings).await?;
+        self.apply_parked(&bookings).await
+    }
+
+    /// Applies the cancellations that arrived before these bookings (see
+    /// [`Self::cancellation_requested`]), in the order they arrived, and
+    /// forgets each once applied. A failure leaves them parked and fails the
+    /// batch, which is retried.
+    async fn apply_parked(&self, bookings: &[Booking]) -> Result<(), HandleError> {
+        if bookings.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
+        for (event_id, cancellation) in self.store.parked_cancellations(&ids).await? {
+            match self.cancellation_requested(&event_id, &cancellation).await {
+                Ok(()) | Err(HandleError::Permanent { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            self.store.unpark_cancellation(&event_id).await?;
+        }
         Ok(())
     }
 
     /// The traveler's cancellation wins over a PENDING or ACCEPTED booking;
     /// a booking already final stays as it is. Retries when a concurrent
-    /// owner decision changed the booking under it.
+    /// owner decision changed the booking under it. A cancellation of a
+    /// booking not known yet is parked, and applied when the booking arrives.
     async fn cancellation_requested(
         &self,
         event_id: &str,
@@ -141,9 +161,14 @@ impl BookingRequestsHandler {
             id: req.traveler_id.clone(),
         };
         let final_status = loop {
-            let booking = self.store.booking(&req.booking_id).await?.ok_or_else(|| {
-                HandleError::permanent("unknown_booking", format!("no booking {}", req.booking_id))
-            })?;
+            let Some(booking) = self.store.booking(&req.booking_id).await? else {
+                // Its request has not arrived: events of one booking share a
+                // partition and leave the outbox in order, so this takes a
+                // fault (or a replay). Kept until the request comes.
+                tracing::warn!(booking_id = %req.booking_id, event_id, "cancellation before its booking; parked until the booking arrives");
+                self.store.park_cancellation(event_id, req).await?;
+                return Ok(());
+            };
             if booking.traveler_id != req.traveler_id {
                 return Err(HandleError::permanent(
                     "traveler_mismatch",

@@ -82,6 +82,7 @@ test_support::store_contract!(
     concurrent_acceptances_of_overlapping_stays_admit_exactly_one,
     concurrent_decisions_on_one_booking_admit_exactly_one,
     batched_requests_are_stored_once_and_properties_found_together,
+    parked_cancellations_wait_per_booking_in_order_until_unparked,
 );
 
 // ---------------------------------------------------------------- test data
@@ -587,6 +588,47 @@ mod checks {
             .await
             .unwrap();
         assert_eq!(found, vec![p]);
+    }
+
+    pub async fn parked_cancellations_wait_per_booking_in_order_until_unparked(s: Subject) {
+        let store = &*s.store;
+        let (b1, b2) = (unique("b"), unique("b"));
+        let cancel = |booking_id: &str, seconds: i64| events::BookingCancellationRequested {
+            booking_id: booking_id.to_string(),
+            traveler_id: "t-1".into(),
+            reason: Some(format!("reason {seconds}")),
+            requested_at: at(seconds),
+        };
+        // Event ids are UUIDv7: time-ordered, as the services make them.
+        let (e1, e2, e3) = (
+            uuid::Uuid::now_v7().to_string(),
+            uuid::Uuid::now_v7().to_string(),
+            uuid::Uuid::now_v7().to_string(),
+        );
+        store.park_cancellation(&e1, &cancel(&b1, 1)).await.unwrap();
+        store.park_cancellation(&e2, &cancel(&b2, 2)).await.unwrap();
+        store.park_cancellation(&e3, &cancel(&b1, 3)).await.unwrap();
+        // A redelivered cancellation is parked once.
+        store.park_cancellation(&e1, &cancel(&b1, 1)).await.unwrap();
+
+        let parked = store.parked_cancellations(std::slice::from_ref(&b1)).await.unwrap();
+        assert_eq!(
+            parked,
+            vec![(e1.clone(), cancel(&b1, 1)), (e3.clone(), cancel(&b1, 3))]
+        );
+        assert!(store
+            .parked_cancellations(&[unique("b")])
+            .await
+            .unwrap()
+            .is_empty());
+
+        store.unpark_cancellation(&e1).await.unwrap();
+        let both = store
+            .parked_cancellations(&[b1.clone(), b2.clone()])
+            .await
+            .unwrap();
+        let ids: Vec<&str> = both.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, vec![e2.as_str(), e3.as_str()]);
     }
 
     pub async fn insert_booking_is_idempotent(s: Subject) {

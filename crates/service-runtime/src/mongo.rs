@@ -17,7 +17,7 @@ mod outbox;
 
 pub use insert_batcher::{InsertBatcher, Inserted};
 pub use outbox::{
-    outbox_entry, outbox_report, MongoOutbox, OutboxReport, RelayLease, OUTBOX_FIELD,
+    outbox_entry, outbox_ids, outbox_report, MongoOutbox, OutboxReport, RelayLease, OUTBOX_FIELD,
 };
 
 use crate::{http::ReadinessCheck, store::StoreError};

@@ -92,6 +92,11 @@ struct Handover {
 pub struct Committed {
     pub collection: &'static str,
     pub message: OutboxMessage,
+    /// The events the document's outbox held before this one (written
+    /// earlier, not yet removed). The relay may publish the hand-over at
+    /// once only when all of them are delivered; otherwise it leaves it to
+    /// the sweep, which reads a document's events in write order.
+    pub after: Vec<String>,
 }
 
 /// Most events waiting in the hand-over queue. Beyond it (the broker has been
@@ -106,25 +111,47 @@ impl OutboxSignal {
         self.0.wake.notify_one();
     }
 
-    /// A write to a document of `collection` committed with these events in
-    /// its outbox: hands them to the relay and wakes it. Call it only after
-    /// the write is acknowledged, never for one that may not have committed.
+    /// A write created a document of `collection` with these events in its
+    /// outbox: hands them to the relay and wakes it. Call it only after the
+    /// write is acknowledged, never for one that may not have committed.
     pub fn committed(
         &self,
         collection: &'static str,
         messages: impl IntoIterator<Item = OutboxMessage>,
     ) {
+        self.hand_over(messages.into_iter().map(|message| Committed {
+            collection,
+            message,
+            after: Vec::new(),
+        }));
+    }
+
+    /// A write added `message` to the outbox of an existing document of
+    /// `collection`, which then held `outbox` (the ids of all its pending
+    /// events, in write order, this one last). Like [`Self::committed`],
+    /// but the relay publishes it only after the events before it.
+    pub fn appended(&self, collection: &'static str, message: OutboxMessage, outbox: &[String]) {
+        let after = outbox
+            .iter()
+            .take_while(|id| **id != message.event_id)
+            .cloned()
+            .collect();
+        self.hand_over([Committed {
+            collection,
+            message,
+            after,
+        }]);
+    }
+
+    fn hand_over(&self, events: impl IntoIterator<Item = Committed>) {
         {
             let mut handover = self.0.committed.lock().expect("signal lock");
-            for message in messages {
+            for event in events {
                 if handover.events.len() >= MAX_HANDOVER {
                     handover.dropped = true;
                     break;
                 }
-                handover.events.push_back(Committed {
-                    collection,
-                    message,
-                });
+                handover.events.push_back(event);
             }
         }
         self.notify();
@@ -198,7 +225,7 @@ pub async fn run_relay(
             wait_for_work(&signal, config.idle_poll, &stop).await;
             continue;
         }
-        let results = publisher.publish(&batch).await;
+        let results = publish_in_order(publisher.as_ref(), &batch).await;
         let delivered: Vec<String> = batch
             .iter()
             .zip(&results)
@@ -233,6 +260,63 @@ pub async fn run_relay(
         }
     }
     store.release().await;
+}
+
+/// Why an event was held back from a publish.
+const HELD_BACK: &str = "not sent: an earlier event of the same aggregate was not delivered";
+
+/// Publishes `batch` so that no event of an aggregate (its key) goes out
+/// before an earlier one of the same aggregate was delivered: in waves, the
+/// first event of every key, then the second of the keys whose first was
+/// delivered, and so on. A batch with one event per key (the usual case) is
+/// one publish. An event after a failed one is reported failed without
+/// being sent, so it stays in the outbox behind it. Within a wave, sends of
+/// different keys share round trips as before.
+///
+/// Sending all of one key's events at once and relying on the producer's
+/// per-partition order is not enough: when an earlier message's delivery
+/// timeout expires while the broker is away, a later one enqueued just after
+/// may still be delivered, and the earlier one would then be published
+/// again after it.
+pub async fn publish_in_order(
+    publisher: &dyn EventPublisher,
+    batch: &[OutboxMessage],
+) -> Vec<Result<(), String>> {
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    let waves: Vec<usize> = batch
+        .iter()
+        .map(|m| {
+            let n = seen.entry(m.key.as_str()).or_default();
+            *n += 1;
+            *n - 1
+        })
+        .collect();
+    let mut results: Vec<Option<Result<(), String>>> = vec![None; batch.len()];
+    let mut failed: std::collections::HashSet<&str> = Default::default();
+    for wave in 0..=waves.iter().copied().max().unwrap_or(0) {
+        let members: Vec<usize> = (0..batch.len())
+            .filter(|&i| waves[i] == wave && !failed.contains(batch[i].key.as_str()))
+            .collect();
+        if members.is_empty() {
+            break;
+        }
+        let sent = if members.len() == batch.len() {
+            publisher.publish(batch).await
+        } else {
+            let messages: Vec<OutboxMessage> = members.iter().map(|&i| batch[i].clone()).collect();
+            publisher.publish(&messages).await
+        };
+        for (&i, result) in members.iter().zip(sent) {
+            if result.is_err() {
+                failed.insert(batch[i].key.as_str());
+            }
+            results[i] = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(HELD_BACK.to_string())))
+        .collect()
 }
 
 /// Waits for a write's signal, the idle poll (a safety net: another
@@ -338,6 +422,102 @@ mod tests {
         assert_eq!(taken.len(), MAX_HANDOVER);
         assert!(dropped, "the relay learns it must sweep");
         assert!(!signal.take_committed(usize::MAX).1);
+    }
+
+    fn keyed(id: &str, key: &str) -> OutboxMessage {
+        OutboxMessage {
+            key: key.into(),
+            ..message_named(id)
+        }
+    }
+
+    fn message_named(id: &str) -> OutboxMessage {
+        OutboxMessage {
+            event_id: id.into(),
+            ..message(0)
+        }
+    }
+
+    /// Records each publish call; fails the events named in `fail`.
+    #[derive(Default)]
+    struct Recorder {
+        calls: std::sync::Mutex<Vec<Vec<String>>>,
+        fail: Vec<&'static str>,
+    }
+
+    #[async_trait]
+    impl EventPublisher for Recorder {
+        async fn publish(&self, batch: &[OutboxMessage]) -> Vec<Result<(), String>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(batch.iter().map(|m| m.event_id.clone()).collect());
+            batch
+                .iter()
+                .map(|m| {
+                    if self.fail.contains(&m.event_id.as_str()) {
+                        Err("timed out".into())
+                    } else {
+                        Ok(())
+                    }
+                })
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn one_event_per_key_is_one_publish() {
+        let publisher = Recorder::default();
+        let batch = [keyed("a1", "a"), keyed("b1", "b"), keyed("c1", "c")];
+        let results = publish_in_order(&publisher, &batch).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(publisher.calls.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_keys_later_event_goes_out_only_after_the_earlier_one_was_delivered() {
+        let publisher = Recorder::default();
+        let batch = [
+            keyed("a1", "a"),
+            keyed("b1", "b"),
+            keyed("a2", "a"),
+            keyed("a3", "a"),
+        ];
+        let results = publish_in_order(&publisher, &batch).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(
+            *publisher.calls.lock().unwrap(),
+            vec![vec!["a1", "b1"], vec!["a2"], vec!["a3"]]
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_the_keys_later_events_are_held_back_unsent() {
+        let publisher = Recorder {
+            fail: vec!["a1"],
+            ..Recorder::default()
+        };
+        let batch = [
+            keyed("a1", "a"),
+            keyed("b1", "b"),
+            keyed("a2", "a"),
+            keyed("b2", "b"),
+        ];
+        let results = publish_in_order(&publisher, &batch).await;
+        assert!(results[0].is_err());
+        assert_eq!(results[2], Err(HELD_BACK.to_string()));
+        assert!(results[1].is_ok() && results[3].is_ok());
+        let sent: Vec<String> = publisher.calls.lock().unwrap().concat();
+        assert!(!sent.contains(&"a2".to_string()), "{sent:?}");
+    }
+
+    #[test]
+    fn an_appended_event_names_the_events_before_it() {
+        let signal = OutboxSignal::default();
+        let ids = ["e1".to_string(), "e2".to_string(), "e3".to_string()];
+        signal.appended("a", message_named("e3"), &ids);
+        let (taken, _) = signal.take_committed(10);
+        assert_eq!(taken[0].after, vec!["e1", "e2"]);
     }
 
     #[test]

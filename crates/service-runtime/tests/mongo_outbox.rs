@@ -119,3 +119,78 @@ async fn handed_over_events_go_out_without_a_read_and_sweeps_find_the_rest_withi
         "a swept event handed over later is not published again"
     );
 }
+
+/// Pushes `m` onto the outbox of document `id` in `collection` and hands it
+/// over as the stores do, with the ids the document then held.
+async fn append(
+    db: &mongodb::Database,
+    signal: &OutboxSignal,
+    collection: &'static str,
+    id: &str,
+    m: &OutboxMessage,
+) {
+    let document = db
+        .collection::<Document>(collection)
+        .find_one_and_update(
+            doc! {"_id": id},
+            doc! {"$push": {"outbox": outbox_entry(m).unwrap()}},
+        )
+        .projection(doc! {"outbox.event_id": 1})
+        .return_document(mongodb::options::ReturnDocument::After)
+        .await
+        .unwrap()
+        .expect("the document exists");
+    signal.appended(
+        collection,
+        m.clone(),
+        &service_runtime::mongo::outbox_ids(&document),
+    );
+}
+
+/// An event appended behind an undelivered one of the same document (its
+/// publish failed while the broker was away) is not handed straight to the
+/// broker: the batch carries both, in write order. Once the earlier one is
+/// delivered, the next appended event goes out at once.
+#[tokio::test]
+async fn an_event_behind_an_undelivered_one_leaves_after_it() {
+    let Some(servers) = real_servers("mongo_outbox_order") else {
+        return;
+    };
+    let db = fresh_database(&servers, "outbox").await;
+    let signal = OutboxSignal::default();
+    let outbox = MongoOutbox::new(&db, &["a"], "outbox-test", signal.clone())
+        .await
+        .expect("outbox");
+    let created = message("booking-1");
+    add(&db, "a", &created).await;
+    signal.committed("a", [created.clone()]);
+    let first = outbox.next_batch(10).await.unwrap();
+    assert!(first.iter().any(|m| m.event_id == created.event_id));
+    // Not delivered (the publish failed): nothing is marked.
+
+    let cancelled = message("booking-1");
+    append(&db, &signal, "a", "booking-1", &cancelled).await;
+    let batch = outbox.next_batch(10).await.unwrap();
+    let order: Vec<&str> = batch.iter().map(|m| m.event_id.as_str()).collect();
+    assert_eq!(
+        order,
+        vec![created.event_id.as_str(), cancelled.event_id.as_str()],
+        "the earlier event first, then the one behind it"
+    );
+
+    outbox
+        .mark_published(&[created.event_id.clone(), cancelled.event_id.clone()])
+        .await
+        .unwrap();
+    let next = message("booking-1");
+    append(&db, &signal, "a", "booking-1", &next).await;
+    let batch = outbox.next_batch(10).await.unwrap();
+    assert_eq!(
+        batch
+            .iter()
+            .map(|m| m.event_id.as_str())
+            .collect::<Vec<_>>(),
+        vec![next.event_id.as_str()],
+        "behind delivered events only: handed over at once"
+    );
+}

@@ -1,7 +1,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
-use events::BookingStatus;
+use events::{BookingCancellationRequested, BookingStatus};
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     store::StoreError,
@@ -22,6 +22,8 @@ pub struct InMemoryOwnerStore {
 struct State {
     properties: HashMap<String, Property>,
     bookings: HashMap<String, Booking>,
+    /// Parked cancellations with their event ids.
+    parked: Vec<(String, BookingCancellationRequested)>,
 }
 
 impl InMemoryOwnerStore {
@@ -158,5 +160,43 @@ impl OwnerStore for InMemoryOwnerStore {
             }
             _ => Err(SaveDecisionError::Conflict),
         }
+    }
+
+    async fn park_cancellation(
+        &self,
+        event_id: &str,
+        cancellation: &BookingCancellationRequested,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        if !state.parked.iter().any(|(id, _)| id == event_id) {
+            state
+                .parked
+                .push((event_id.to_string(), cancellation.clone()));
+        }
+        Ok(())
+    }
+
+    async fn parked_cancellations(
+        &self,
+        booking_ids: &[String],
+    ) -> Result<Vec<(String, BookingCancellationRequested)>, StoreError> {
+        let state = self.state.lock().await;
+        let mut parked: Vec<_> = state
+            .parked
+            .iter()
+            .filter(|(_, c)| booking_ids.contains(&c.booking_id))
+            .cloned()
+            .collect();
+        parked.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(parked)
+    }
+
+    async fn unpark_cancellation(&self, event_id: &str) -> Result<(), StoreError> {
+        self.state
+            .lock()
+            .await
+            .parked
+            .retain(|(id, _)| id != event_id);
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@ mod memory;
 mod mongo;
 
 use async_trait::async_trait;
-use events::BookingStatus;
+use events::{BookingCancellationRequested, BookingStatus};
 use service_runtime::{outbox::OutboxMessage, store::StoreError};
 
 use crate::domain::{booking::Booking, property::Property};
@@ -74,4 +74,22 @@ pub trait OwnerStore: Send + Sync {
         expected_version: u32,
         event: OutboxMessage,
     ) -> Result<(), SaveDecisionError>;
+
+    /// Keeps a traveler's cancellation that arrived before the booking it
+    /// cancels (event `event_id`; a repeat is a no-op), so that it is applied
+    /// when the booking arrives instead of being lost to the dead letters.
+    async fn park_cancellation(
+        &self,
+        event_id: &str,
+        cancellation: &BookingCancellationRequested,
+    ) -> Result<(), StoreError>;
+    /// The parked cancellations of these bookings, with their event ids, in
+    /// event id order: ids are time-ordered (UUIDv7), so the order they were
+    /// written in.
+    async fn parked_cancellations(
+        &self,
+        booking_ids: &[String],
+    ) -> Result<Vec<(String, BookingCancellationRequested)>, StoreError>;
+    /// Forgets a parked cancellation once it has been applied.
+    async fn unpark_cancellation(&self, event_id: &str) -> Result<(), StoreError>;
 }

@@ -1,9 +1,9 @@
 use async_trait::async_trait;
 use bson::{doc, Document};
-use events::BookingStatus;
+use events::{BookingCancellationRequested, BookingStatus};
 use futures::TryStreamExt;
 use mongodb::{
-    options::{FindOptions, IndexOptions},
+    options::{FindOptions, IndexOptions, ReturnDocument},
     Collection, Database, IndexModel,
 };
 
@@ -18,6 +18,9 @@ use crate::domain::{booking::Booking, property::Property};
 
 const PROPERTIES: &str = "properties";
 const BOOKINGS: &str = "bookings";
+
+/// Cancellations waiting for their booking.
+const PARKED: &str = "parked_cancellations";
 
 /// Collections whose documents carry an embedded outbox.
 pub const OUTBOX_COLLECTIONS: [&str; 2] = [PROPERTIES, BOOKINGS];
@@ -35,6 +38,9 @@ pub const OUTBOX_COLLECTIONS: [&str; 2] = [PROPERTIES, BOOKINGS];
 pub struct MongoOwnerStore {
     properties: Collection<Property>,
     bookings: Collection<Booking>,
+    /// Cancellations that arrived before their booking (see
+    /// [`OwnerStore::park_cancellation`]).
+    parked: Collection<Document>,
     signal: OutboxSignal,
 }
 
@@ -71,9 +77,16 @@ impl MongoOwnerStore {
             ],
         )
         .await?;
+        let parked = db.collection::<Document>(PARKED);
+        mongo::ensure_indexes(
+            &parked,
+            vec![IndexModel::builder().keys(doc! {"booking_id": 1}).build()],
+        )
+        .await?;
         Ok(Self {
             properties,
             bookings,
+            parked,
             signal,
         })
     }
@@ -163,18 +176,21 @@ impl OwnerStore for MongoOwnerStore {
         event: OutboxMessage,
     ) -> Result<bool, StoreError> {
         let set = bson::to_document(p).map_err(mongo::encode_error)?;
-        let result = self
+        let updated = self
             .raw_properties()
-            .update_one(
+            .find_one_and_update(
                 doc! {"_id": &p.id, "version": expected_version as i64},
                 doc! {"$set": set, "$push": {"outbox": outbox_entry(&event)?}},
             )
+            .projection(doc! {"outbox.event_id": 1})
+            .return_document(ReturnDocument::After)
             .await
             .map_err(mongo::read_error)?;
-        if result.matched_count == 1 {
-            self.signal.committed(PROPERTIES, [event]);
+        if let Some(document) = &updated {
+            self.signal
+                .appended(PROPERTIES, event, &mongo::outbox_ids(document));
         }
-        Ok(result.matched_count == 1)
+        Ok(updated.is_some())
     }
 
     async fn property(&self, id: &str) -> Result<Option<Property>, StoreError> {
@@ -276,15 +292,17 @@ impl OwnerStore for MongoOwnerStore {
         expected_version: u32,
         event: OutboxMessage,
     ) -> Result<(), SaveDecisionError> {
-        let result = match self
+        let updated = match self
             .raw_bookings()
-            .update_one(
+            .find_one_and_update(
                 doc! {"_id": &next.id, "version": expected_version},
                 decision_update(next, &event)?,
             )
+            .projection(doc! {"outbox.event_id": 1})
+            .return_document(ReturnDocument::After)
             .await
         {
-            Ok(result) => result,
+            Ok(updated) => updated,
             // Only `claimed_nights` is unique among the fields written.
             Err(e) if mongo::is_duplicate_key(&e) => {
                 return Err(match self.night_holder(next).await? {
@@ -295,10 +313,63 @@ impl OwnerStore for MongoOwnerStore {
             }
             Err(e) => return Err(mongo::read_error(e).into()),
         };
-        if result.matched_count == 0 {
+        let Some(document) = updated else {
             return Err(SaveDecisionError::Conflict);
-        }
-        self.signal.committed(BOOKINGS, [event]);
+        };
+        self.signal
+            .appended(BOOKINGS, event, &mongo::outbox_ids(&document));
         Ok(())
+    }
+
+    async fn park_cancellation(
+        &self,
+        event_id: &str,
+        cancellation: &BookingCancellationRequested,
+    ) -> Result<(), StoreError> {
+        let request = bson::to_document(cancellation).map_err(mongo::encode_error)?;
+        let parked = doc! {
+            "_id": event_id,
+            "booking_id": &cancellation.booking_id,
+            "request": request,
+            "parked_at": bson::DateTime::now(),
+        };
+        match self.parked.insert_one(parked).await {
+            Ok(_) => Ok(()),
+            Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(mongo::read_error(e)),
+        }
+    }
+
+    async fn parked_cancellations(
+        &self,
+        booking_ids: &[String],
+    ) -> Result<Vec<(String, BookingCancellationRequested)>, StoreError> {
+        let documents: Vec<Document> = self
+            .parked
+            .find(doc! {"booking_id": {"$in": booking_ids}})
+            .sort(doc! {"_id": 1})
+            .await
+            .map_err(mongo::read_error)?
+            .try_collect()
+            .await
+            .map_err(mongo::read_error)?;
+        documents
+            .into_iter()
+            .map(|d| {
+                let id = d.get_str("_id").unwrap_or_default().to_string();
+                let request = d.get_document("request").cloned().unwrap_or_default();
+                bson::from_document(request).map(|r| (id, r)).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot decode a parked cancellation: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    async fn unpark_cancellation(&self, event_id: &str) -> Result<(), StoreError> {
+        self.parked
+            .delete_one(doc! {"_id": event_id})
+            .await
+            .map(|_| ())
+            .map_err(mongo::read_error)
     }
 }

@@ -31,14 +31,26 @@ const MAX_MESSAGE_BYTES: &str = "4000000";
 
 /// The idempotent producer: `enable.idempotence=true`, `acks=all`, so retries
 /// inside the client never duplicate or reorder a partition's messages.
+///
+/// After a delivery times out (the broker was away for longer than
+/// [`DELIVERY_TIMEOUT`]) the producer is replaced by a new one, which starts
+/// a new idempotent session (a new producer id from the broker), and the
+/// callers publish the failed messages again (the outbox relay in key
+/// order). librdkafka would otherwise bump the producer epoch on its own,
+/// which tansu 0.6.0 (the test broker) cannot handle: it panics on the next
+/// produce (`more or less than one row`, `lite.rs:503`) and then refuses
+/// every client. A new session is as correct on Apache Kafka; see
+/// docs/reliability.md.
 #[derive(Clone)]
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: Arc<std::sync::RwLock<FutureProducer>>,
+    config: ClientConfig,
 }
 
 impl KafkaPublisher {
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
-        let producer = ClientConfig::new()
+        let mut client = ClientConfig::new();
+        client
             .set("bootstrap.servers", &config.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -47,9 +59,50 @@ impl KafkaPublisher {
                 "message.timeout.ms",
                 DELIVERY_TIMEOUT.as_millis().to_string(),
             )
-            .set("message.max.bytes", MAX_MESSAGE_BYTES)
-            .create()?;
-        Ok(Self { producer })
+            .set("message.max.bytes", MAX_MESSAGE_BYTES);
+        let producer = client.create()?;
+        Ok(Self {
+            producer: Arc::new(std::sync::RwLock::new(producer)),
+            config: client,
+        })
+    }
+
+    /// The producer of the current idempotent session.
+    fn current(&self) -> FutureProducer {
+        self.producer.read().expect("producer lock").clone()
+    }
+
+    /// Starts a new idempotent session if a delivery timed out in `of`
+    /// (the session `current` returned before the sends): the old producer's
+    /// queue is purged (those sends fail and are retried by their callers),
+    /// and later sends use a new producer.
+    fn renew_after_timeout(&self, of: &FutureProducer, errors: &[&KafkaError]) {
+        let timed_out = errors.iter().any(|e| {
+            matches!(
+                e,
+                KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)
+            )
+        });
+        if !timed_out {
+            return;
+        }
+        let fresh = match self.config.create::<FutureProducer>() {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create a new producer; keeping the old one");
+                return;
+            }
+        };
+        {
+            let mut current = self.producer.write().expect("producer lock");
+            // Another caller may have renewed it already.
+            if !std::ptr::eq(current.client().native_ptr(), of.client().native_ptr()) {
+                return;
+            }
+            *current = fresh;
+        }
+        of.purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+        tracing::warn!("a delivery timed out: publishing continues in a new producer session");
     }
 
     /// Sends raw bytes (dead letters carry whatever arrived, even non-UTF-8).
@@ -71,11 +124,16 @@ impl KafkaPublisher {
         if let Some(key) = key {
             record = record.key(key);
         }
-        self.producer
+        let producer = self.current();
+        let result = producer
             .send(record, Timeout::After(DELIVERY_TIMEOUT))
             .await
             .map(|_| ())
-            .map_err(|(e, _)| e.to_string())
+            .map_err(|(e, _)| e);
+        if let Err(e) = &result {
+            self.renew_after_timeout(&producer, &[e]);
+        }
+        result.map_err(|e| e.to_string())
     }
 }
 
@@ -84,6 +142,7 @@ impl EventPublisher for KafkaPublisher {
     async fn publish(&self, batch: &[OutboxMessage]) -> Vec<Result<(), String>> {
         // All sends are enqueued before any is awaited, in batch order, so one
         // key's messages keep their order and the batch shares round trips.
+        let producer = self.current();
         let sends = batch.iter().map(|m| {
             let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
             for (k, v) in &m.headers {
@@ -96,30 +155,38 @@ impl EventPublisher for KafkaPublisher {
                 .key(&m.key)
                 .payload(&m.payload)
                 .headers(headers);
-            self.producer.send(record, Timeout::After(DELIVERY_TIMEOUT))
+            producer.send(record, Timeout::After(DELIVERY_TIMEOUT))
         });
-        futures::future::join_all(sends)
+        let results: Vec<Result<(), KafkaError>> = futures::future::join_all(sends)
             .await
             .into_iter()
-            .map(|r| r.map(|_| ()).map_err(|(e, _)| e.to_string()))
+            .map(|r| r.map(|_| ()).map_err(|(e, _)| e))
+            .collect();
+        let errors: Vec<&KafkaError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        if !errors.is_empty() {
+            self.renew_after_timeout(&producer, &errors);
+        }
+        results
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
             .collect()
     }
 
     async fn flush(&self, timeout: Duration) {
-        let producer = self.producer.clone();
+        let producer = self.current();
         let _ = tokio::task::spawn_blocking(move || producer.flush(Timeout::After(timeout))).await;
     }
 }
 
 /// Readiness: the broker answers a metadata request.
 pub struct KafkaReadiness {
-    producer: FutureProducer,
+    publisher: KafkaPublisher,
 }
 
 impl KafkaReadiness {
     pub fn new(publisher: &KafkaPublisher) -> Self {
         Self {
-            producer: publisher.producer.clone(),
+            publisher: publisher.clone(),
         }
     }
 }
@@ -131,7 +198,7 @@ impl ReadinessCheck for KafkaReadiness {
     }
 
     async fn check(&self) -> Result<(), String> {
-        let producer = self.producer.clone();
+        let producer = self.publisher.current();
         tokio::task::spawn_blocking(move || {
             producer
                 .client()

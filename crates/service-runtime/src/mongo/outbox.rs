@@ -322,11 +322,19 @@ impl MongoOutbox {
         let nothing_handed = handed.is_empty();
         let mut messages = Vec::with_capacity(handed.len());
         let mut origins = HashMap::new();
+        // A hand-over behind events of its document that are not delivered
+        // yet waits for the sweep, which returns them in write order.
+        let mut held_back = false;
         {
             let swept = self.swept.lock().expect("swept lock");
+            let delivered = self.delivered.lock().expect("delivered lock");
             for c in handed {
                 let id = &c.message.event_id;
                 if swept.iter().any(|ids| ids.contains(id)) {
+                    continue;
+                }
+                if c.after.iter().any(|before| !delivered.ids.contains(before)) {
+                    held_back = true;
                     continue;
                 }
                 let Some(index) = self
@@ -344,7 +352,7 @@ impl MongoOutbox {
                 messages.push(c.message);
             }
         }
-        let sweep = !hand_over || self.sweep_due(nothing_handed, dropped);
+        let sweep = !hand_over || held_back || self.sweep_due(nothing_handed, dropped);
         if messages.len() < limit && sweep {
             let found = self.sweep(limit - messages.len(), &mut origins).await?;
             let mut swept = self.swept.lock().expect("swept lock");
@@ -405,6 +413,22 @@ impl OutboxStore for MongoOutbox {
                 .await;
         }
     }
+}
+
+/// The ids of the events in a document's outbox, in write order: what
+/// [`OutboxSignal::appended`] needs after a `$push` that returned the
+/// document (a projection of `outbox.event_id` is enough).
+pub fn outbox_ids(document: &Document) -> Vec<String> {
+    document
+        .get_array(OUTBOX_FIELD)
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| e.as_document()?.get_str("event_id").ok())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Encodes an outbox message for `$push`.

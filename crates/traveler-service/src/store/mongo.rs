@@ -277,7 +277,7 @@ impl TravelerStore for MongoTravelerStore {
     ) -> Result<CancelOutcome, StoreError> {
         let at_text = events::timestamp::format(&at);
         let updated = self
-            .bookings
+            .raw_bookings()
             .find_one_and_update(
                 doc! {
                     "_id": id,
@@ -293,9 +293,12 @@ impl TravelerStore for MongoTravelerStore {
             .return_document(ReturnDocument::After)
             .await
             .map_err(mongo::read_error)?;
-        if let Some(b) = updated {
-            self.signal.committed(BOOKINGS, [event]);
-            return Ok(CancelOutcome::Requested(b));
+        if let Some(document) = updated {
+            let outbox = mongo::outbox_ids(&document);
+            let booking: Booking = bson::from_document(document)
+                .map_err(|e| StoreError::Unavailable(format!("cannot decode booking: {e}")))?;
+            self.signal.appended(BOOKINGS, event, &outbox);
+            return Ok(CancelOutcome::Requested(booking));
         }
         Ok(match self.booking(id).await? {
             Some(b) if b.traveler_id != traveler_id => CancelOutcome::NotFound,
