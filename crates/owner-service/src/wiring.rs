@@ -101,6 +101,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
     };
     Service {
         name: DEFAULTS.name,
+        supervisor: readiness.supervisor(),
         router: router(state, readiness),
         outbox,
         signal: common.signal,

@@ -19,4 +19,5 @@ pub mod outbox;
 pub mod runner;
 pub mod shutdown;
 pub mod store;
+pub mod supervision;
 pub mod telemetry;

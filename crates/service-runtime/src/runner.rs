@@ -8,6 +8,8 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
+
 use axum::Router;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +26,7 @@ use crate::{
     mongo::{self, MongoReadiness},
     outbox::{run_relay, OutboxSignal, OutboxStore, RelayConfig},
     store::StoreError,
+    supervision::{injected_fault, Supervisor},
 };
 
 /// Where a service's events go and come from.
@@ -54,26 +57,39 @@ pub struct Service {
     pub subscriptions: Vec<Subscription>,
     pub messaging: Messaging,
     pub shutdown_timeout: Duration,
+    /// Watches the relay and the consumer; its failures show in readiness.
+    pub supervisor: Supervisor,
 }
 
 impl Service {
     /// Serves on `listener` until `shutdown`, then stops everything in order.
+    /// The relay and the consumer run supervised: if one ends on its own,
+    /// readiness turns 503, the service shuts down after
+    /// [`crate::supervision::GRACE`] and this returns an error naming it.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let publisher = self.messaging.publisher();
+        let supervisor = self.supervisor.clone();
         let relay_stop = CancellationToken::new();
-        let relay = tokio::spawn(run_relay(
-            self.outbox.clone(),
-            publisher.clone(),
-            self.signal.clone(),
-            RelayConfig::default(),
-            relay_stop.clone(),
-        ));
+        let relay = supervisor.watch(
+            "outbox relay",
+            with_injected_fault(
+                "outbox-relay",
+                run_relay(
+                    self.outbox.clone(),
+                    publisher.clone(),
+                    self.signal.clone(),
+                    RelayConfig::default(),
+                    relay_stop.clone(),
+                ),
+            ),
+            shutdown.clone(),
+        );
         let consumer_stop = shutdown.child_token();
-        let consumer: JoinHandle<()> = match &self.messaging {
+        let consumer_work: BoxFuture<'static, ()> = match &self.messaging {
             Messaging::Kafka { config, publisher } => {
                 let (config, publisher, subs, stop) = (
                     config.clone(),
@@ -81,7 +97,7 @@ impl Service {
                     self.subscriptions.clone(),
                     consumer_stop.clone(),
                 );
-                tokio::spawn(async move {
+                Box::pin(async move {
                     if let Err(e) = kafka::run_consumer(config, subs, publisher, stop).await {
                         tracing::error!(error = %e, "consumer stopped with an error");
                     }
@@ -93,12 +109,18 @@ impl Service {
                     self.subscriptions.clone(),
                     consumer_stop.clone(),
                 );
-                tokio::spawn(async move { bus.run_consumer(subs, stop).await })
+                Box::pin(async move { bus.run_consumer(subs, stop).await })
             }
         };
+        let consumer: JoinHandle<()> = supervisor.watch(
+            "event consumer",
+            with_injected_fault("event-consumer", consumer_work),
+            shutdown.clone(),
+        );
 
         tracing::info!(service = self.name, addr = ?listener.local_addr().ok(), "serving");
         let served = serve(listener, self.router, shutdown.clone()).await;
+        supervisor.stopping();
         tracing::info!(service = self.name, "HTTP server drained; stopping workers");
 
         consumer_stop.cancel();
@@ -117,7 +139,36 @@ impl Service {
         }
         publisher.flush(Duration::from_secs(5)).await;
         tracing::info!(service = self.name, "stopped");
+        let failures = supervisor.failures();
+        if !failures.is_empty() {
+            let names: Vec<String> = failures
+                .iter()
+                .map(|f| format!("{} {}", f.task, f.reason))
+                .collect();
+            return Err(std::io::Error::other(format!(
+                "background task ended unexpectedly: {}",
+                names.join("; ")
+            )));
+        }
         served
+    }
+}
+
+/// `work`, or the fault `FAULT_INJECT` names for `task` (debug builds only).
+fn with_injected_fault<F>(task: &'static str, work: F) -> BoxFuture<'static, ()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match injected_fault(task) {
+        Some(fault) => {
+            tracing::warn!(
+                task,
+                ?fault,
+                "FAULT_INJECT: this worker will fail on purpose"
+            );
+            Box::pin(fault.run(task))
+        }
+        None => Box::pin(work),
     }
 }
 

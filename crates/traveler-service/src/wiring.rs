@@ -104,6 +104,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
     };
     Service {
         name: DEFAULTS.name,
+        supervisor: readiness.supervisor(),
         router: router(state, readiness),
         outbox,
         signal: common.signal,

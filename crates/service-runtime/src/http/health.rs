@@ -5,6 +5,7 @@ use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
 use serde_json::json;
 
 use super::ApiError;
+use crate::supervision::Supervisor;
 
 /// One dependency the readiness probe asks (MongoDB, Kafka).
 #[async_trait]
@@ -13,10 +14,12 @@ pub trait ReadinessCheck: Send + Sync {
     async fn check(&self) -> Result<(), String>;
 }
 
-/// The dependencies a service needs before it should receive traffic.
+/// The dependencies a service needs before it should receive traffic, and
+/// its background workers (`checks.workers`, see [`Supervisor`]).
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<Arc<dyn ReadinessCheck>>,
+    supervisor: Supervisor,
 }
 
 /// How long one dependency may take to answer the readiness probe.
@@ -24,19 +27,30 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Readiness {
     pub fn new(checks: Vec<Arc<dyn ReadinessCheck>>) -> Self {
-        Self { checks }
+        Self {
+            checks,
+            supervisor: Supervisor::default(),
+        }
+    }
+
+    /// The supervisor whose workers this readiness reports: the service
+    /// runs its relay and consumer under it.
+    pub fn supervisor(&self) -> Supervisor {
+        self.supervisor.clone()
     }
 
     /// Asks every dependency at once; a slow one counts as down.
     pub async fn report(&self) -> (bool, serde_json::Map<String, serde_json::Value>) {
-        let results = futures::future::join_all(self.checks.iter().map(|c| async move {
-            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, c.check()).await {
-                Ok(r) => r,
-                Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
-            };
-            (c.name(), outcome)
-        }))
-        .await;
+        let workers = self.supervisor.readiness();
+        let results =
+            futures::future::join_all(self.checks.iter().chain([&workers]).map(|c| async move {
+                let outcome = match tokio::time::timeout(CHECK_TIMEOUT, c.check()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+                };
+                (c.name(), outcome)
+            }))
+            .await;
         let ready = results.iter().all(|(_, r)| r.is_ok());
         let report = results
             .into_iter()
