@@ -611,7 +611,10 @@ mod checks {
         // A redelivered cancellation is parked once.
         store.park_cancellation(&e1, &cancel(&b1, 1)).await.unwrap();
 
-        let parked = store.parked_cancellations(std::slice::from_ref(&b1)).await.unwrap();
+        let parked = store
+            .parked_cancellations(std::slice::from_ref(&b1))
+            .await
+            .unwrap();
         assert_eq!(
             parked,
             vec![(e1.clone(), cancel(&b1, 1)), (e3.clone(), cancel(&b1, 3))]
