@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    password_hash::{phc::PasswordHash, PasswordHasher, PasswordVerifier},
     Algorithm as Argon2Algorithm, Argon2, Params, Version,
 };
 use axum::{
@@ -202,12 +202,12 @@ async fn hashing<T: Send + 'static>(
         .map_err(ApiError::internal)
 }
 
-/// Hashes a password with argon2id (deliberately slow; off the async runtime).
+/// Hashes a password with argon2id and a random 16-byte salt (deliberately
+/// slow; off the async runtime).
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
     hashing(move || {
-        let salt = SaltString::generate(&mut OsRng);
         argon2()
-            .hash_password(password.as_bytes(), &salt)
+            .hash_password(password.as_bytes())
             .map(|h| h.to_string())
     })
     .await?
@@ -225,9 +225,8 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
         Some(h) => h,
         None => DUMMY
             .get_or_init(|| {
-                let salt = SaltString::generate(&mut OsRng);
                 argon2()
-                    .hash_password(b"not-a-real-password", &salt)
+                    .hash_password(b"not-a-real-password")
                     .expect("hashing a constant works")
                     .to_string()
             })
@@ -338,5 +337,14 @@ mod tests {
         assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
         assert!(!verify_password("wrong horse".into(), Some(hash)).await);
         assert!(!verify_password("correct horse".into(), None).await);
+    }
+
+    #[tokio::test]
+    async fn hashes_stored_by_argon2_0_5_still_verify() {
+        // Made by the argon2 0.5 code this service used before 0.6, with the
+        // same parameters: accounts created then must still log in.
+        let stored = "$argon2id$v=19$m=7168,t=5,p=1$CtKuUDSisCOcdHkzWQJGiA$FDm/2OZTf2fdIM9ZYigLSBvAmC2ehaGrE2gIw3QKJx8";
+        assert!(verify_password("correct horse".into(), Some(stored.into())).await);
+        assert!(!verify_password("wrong horse".into(), Some(stored.into())).await);
     }
 }
