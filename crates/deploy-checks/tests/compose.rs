@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use common::*;
 use serde_yaml::Value;
+use service_runtime::config::ExposeSecret as _;
 
 const COMPOSE_FILE: &str = "docker-compose.yml";
 /// The services that run once and exit (no health check, restart on failure).
@@ -358,7 +359,7 @@ fn services_set_every_variable_the_binaries_read() {
             ) {
                 errors.push(format!("{ctx}: MONGODB_URI has no password from .env"));
             }
-            let Some(uri) = parse_mongo_uri(&conf.mongodb_uri) else {
+            let Some(uri) = parse_mongo_uri(conf.mongodb_uri.expose_secret()) else {
                 errors.push(format!("{ctx}: MONGODB_URI is not mongodb://"));
                 continue;
             };

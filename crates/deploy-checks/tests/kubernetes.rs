@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use common::*;
 use serde_yaml::Value;
+use service_runtime::config::ExposeSecret as _;
 
 /// The rendered manifests, produced once per test binary.
 struct Rendered {
@@ -440,7 +441,7 @@ fn deployments_set_every_variable_the_binaries_read() {
                 "{ctx}: MONGODB_URI carries no credentials from {SECRET_NAME}"
             ));
         }
-        let Some(uri) = parse_mongo_uri(&cfg.mongodb_uri) else {
+        let Some(uri) = parse_mongo_uri(cfg.mongodb_uri.expose_secret()) else {
             errors.push(format!("{ctx}: MONGODB_URI is not a mongodb:// URI"));
             continue;
         };
