@@ -6,6 +6,7 @@
 
 use clap::Args;
 use mongodb::Database;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{CtlError, CtlResult};
 
@@ -16,8 +17,8 @@ pub struct Connection {
     #[arg(long, env = "KAFKA_BROKERS", global = true)]
     pub kafka_brokers: Option<String>,
     /// MongoDB connection string (its value is never printed).
-    #[arg(long, env = "MONGODB_URI", global = true, hide_env_values = true)]
-    pub mongodb_uri: Option<String>,
+    #[arg(long, env = "MONGODB_URI", global = true, hide_env_values = true, value_parser = secret)]
+    pub mongodb_uri: Option<SecretString>,
     /// traveler → owner booking requests.
     #[arg(long, env = "KAFKA_REQUEST_TOPIC", global = true, default_value = events::topics::BOOKING_REQUESTS)]
     pub request_topic: String,
@@ -53,10 +54,11 @@ impl Connection {
     pub async fn database(&self, database: &str) -> CtlResult<Database> {
         let uri = self
             .mongodb_uri
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
+            .as_ref()
+            .filter(|u| !u.expose_secret().trim().is_empty())
             .ok_or_else(|| CtlError::Config("MONGODB_URI is required but not set".into()))?;
-        if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+        let text = uri.expose_secret();
+        if !(text.starts_with("mongodb://") || text.starts_with("mongodb+srv://")) {
             return Err(CtlError::Config(
                 "MONGODB_URI must start with mongodb:// or mongodb+srv://".into(),
             ));
@@ -96,6 +98,11 @@ impl Connection {
             None
         }
     }
+}
+
+/// A secret argument: kept in a type that never prints it.
+fn secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value.to_string()))
 }
 
 /// The three topics of the system, by what they carry.

@@ -16,7 +16,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::*;
-use serde_yaml::Value;
+use serde_json::Value;
+use service_runtime::config::ExposeSecret as _;
 
 const COMPOSE_FILE: &str = "docker-compose.yml";
 /// The services that run once and exit (no health check, restart on failure).
@@ -92,7 +93,7 @@ fn config() -> Option<&'static Value> {
         .get_or_init(|| {
             let dc = docker_compose()?;
             let out = run(&mut compose_command(&dc, None, true));
-            Some(serde_yaml::from_str(&out).expect("compose config YAML"))
+            Some(parse_yaml(&out))
         })
         .as_ref()
 }
@@ -108,7 +109,7 @@ macro_rules! config_or_skip {
 
 fn service<'a>(cfg: &'a Value, name: &str) -> &'a Value {
     let s = &cfg["services"][name];
-    assert!(s.is_mapping(), "docker-compose.yml has no service {name}");
+    assert!(s.is_object(), "docker-compose.yml has no service {name}");
     s
 }
 
@@ -117,11 +118,11 @@ fn environment(svc: &Value) -> BTreeMap<String, Source> {
     let (required, _) = compose_variables();
     let sentinels: Vec<String> = required.iter().map(|v| sentinel(v)).collect();
     let raw: Vec<(String, String)> = match &svc["environment"] {
-        Value::Mapping(_) => map_entries(&svc["environment"])
+        Value::Object(_) => map_entries(&svc["environment"])
             .into_iter()
             .map(|(k, v)| (k, scalar(v).unwrap_or_default()))
             .collect(),
-        Value::Sequence(items) => items
+        Value::Array(items) => items
             .iter()
             .filter_map(scalar)
             .map(|kv| match kv.split_once('=') {
@@ -161,7 +162,7 @@ fn published_container_ports(svc: &Value) -> Vec<i64> {
     seq(&svc["ports"])
         .iter()
         .filter_map(|p| match p {
-            Value::Mapping(_) => int(&p["target"]),
+            Value::Object(_) => int(&p["target"]),
             _ => scalar(p).and_then(|s| {
                 let s = s.split('/').next().unwrap_or("");
                 s.rsplit(':').next().and_then(|n| n.parse().ok())
@@ -175,7 +176,7 @@ fn mounts(svc: &Value) -> Vec<(String, String, String)> {
     seq(&svc["volumes"])
         .iter()
         .filter_map(|v| match v {
-            Value::Mapping(_) => Some((
+            Value::Object(_) => Some((
                 v["type"].as_str().unwrap_or("volume").to_string(),
                 v["source"].as_str().unwrap_or("").to_string(),
                 v["target"].as_str().unwrap_or("").to_string(),
@@ -197,7 +198,7 @@ fn mounts(svc: &Value) -> Vec<(String, String, String)> {
 
 fn depends_on(svc: &Value) -> BTreeMap<String, String> {
     match &svc["depends_on"] {
-        Value::Sequence(items) => items
+        Value::Array(items) => items
             .iter()
             .filter_map(scalar)
             .map(|n| (n, "service_started".to_string()))
@@ -219,7 +220,7 @@ fn depends_on(svc: &Value) -> BTreeMap<String, String> {
 
 fn command_line(svc: &Value) -> String {
     let part = |v: &Value| match v {
-        Value::Sequence(items) => items
+        Value::Array(items) => items
             .iter()
             .filter_map(scalar)
             .collect::<Vec<_>>()
@@ -358,7 +359,7 @@ fn services_set_every_variable_the_binaries_read() {
             ) {
                 errors.push(format!("{ctx}: MONGODB_URI has no password from .env"));
             }
-            let Some(uri) = parse_mongo_uri(&conf.mongodb_uri) else {
+            let Some(uri) = parse_mongo_uri(conf.mongodb_uri.expose_secret()) else {
                 errors.push(format!("{ctx}: MONGODB_URI is not mongodb://"));
                 continue;
             };

@@ -13,7 +13,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::*;
-use serde_yaml::Value;
+use serde_json::Value;
+use service_runtime::config::ExposeSecret as _;
 
 /// The rendered manifests, produced once per test binary.
 struct Rendered {
@@ -187,7 +188,7 @@ fn container_env(
                 Source::Literal(expanded)
             }
         } else if let Some(sk) = e["valueFrom"]["secretKeyRef"]
-            .as_mapping()
+            .as_object()
             .map(|_| &e["valueFrom"]["secretKeyRef"])
         {
             let (secret, key) = (
@@ -206,7 +207,7 @@ fn container_env(
             }
             Source::Secret(key.to_string())
         } else if let Some(cm) = e["valueFrom"]["configMapKeyRef"]
-            .as_mapping()
+            .as_object()
             .map(|_| &e["valueFrom"]["configMapKeyRef"])
         {
             let (map, key) = (
@@ -222,7 +223,7 @@ fn container_env(
                     continue;
                 }
             }
-        } else if e["valueFrom"]["fieldRef"].is_mapping() {
+        } else if e["valueFrom"]["fieldRef"].is_object() {
             Source::Literal(format!(
                 "<fieldRef {}>",
                 e["valueFrom"]["fieldRef"]["fieldPath"]
@@ -344,7 +345,7 @@ fn everything_renders_into_one_namespace() {
 /// to list in kustomization.yaml would otherwise silently never deploy.
 #[test]
 fn kustomization_lists_every_manifest() {
-    let kustomization: Value = serde_yaml::from_str(&read("k8s/kustomization.yaml")).unwrap();
+    let kustomization = parse_yaml(&read("k8s/kustomization.yaml"));
     let listed: BTreeSet<String> = seq(&kustomization["resources"])
         .iter()
         .filter_map(|v| v.as_str().map(str::to_string))
@@ -440,7 +441,7 @@ fn deployments_set_every_variable_the_binaries_read() {
                 "{ctx}: MONGODB_URI carries no credentials from {SECRET_NAME}"
             ));
         }
-        let Some(uri) = parse_mongo_uri(&cfg.mongodb_uri) else {
+        let Some(uri) = parse_mongo_uri(cfg.mongodb_uri.expose_secret()) else {
             errors.push(format!("{ctx}: MONGODB_URI is not a mongodb:// URI"));
             continue;
         };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use service_runtime::{
     auth::{JwtKeys, Role},
-    config::ServiceConfig,
+    config::{ExposeSecret, SecretString, ServiceConfig},
     http::{finish_router, health_routes, Readiness},
     identity::{self, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
@@ -39,9 +39,10 @@ pub fn router(state: AppState, readiness: Readiness) -> Router {
 }
 
 /// Topic names and other settings that do not depend on the adapters.
+/// `Debug` shows no secret.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub jwt_secret: String,
+    pub jwt_secret: SecretString,
     pub request_topic: String,
     pub topics: Topics,
     pub shutdown_timeout: std::time::Duration,
@@ -51,7 +52,7 @@ impl Settings {
     /// The default topic names, for the embedded mode and tests.
     pub fn with_default_topics(jwt_secret: &str, shutdown_timeout: std::time::Duration) -> Self {
         Self {
-            jwt_secret: jwt_secret.to_string(),
+            jwt_secret: SecretString::from(jwt_secret),
             request_topic: events::topics::BOOKING_REQUESTS.into(),
             topics: Topics {
                 booking_updates: events::topics::BOOKING_UPDATES.into(),
@@ -91,7 +92,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
     let state = AppState {
         identity: IdentityState {
             users: common.users,
-            jwt: Arc::new(JwtKeys::new(settings.jwt_secret.as_bytes())),
+            jwt: Arc::new(JwtKeys::new(settings.jwt_secret.expose_secret().as_bytes())),
             role: Role::Owner,
         },
         notifications: Notifications(common.notifications),

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    password_hash::{phc::PasswordHash, PasswordHasher, PasswordVerifier},
     Algorithm as Argon2Algorithm, Argon2, Params, Version,
 };
 use axum::{
@@ -16,7 +16,9 @@ use axum::{
     http::{header, request::Parts},
 };
 use chrono::Utc;
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    crypto::CryptoProvider, decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{http::ApiError, identity::IdentityState};
@@ -64,10 +66,23 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
+    /// Keys for `secret` (the configuration refuses secrets under
+    /// [`crate::config::MIN_JWT_SECRET_LEN`] bytes).
+    ///
+    /// # Panics
+    ///
+    /// If `secret` is empty, or if jsonwebtoken was built without exactly
+    /// one crypto backend: it would otherwise start and panic at the first
+    /// token, so a service fails here, while it is being assembled.
     pub fn new(secret: &[u8]) -> Self {
+        assert!(
+            CryptoProvider::try_get_default().is_some(),
+            "jsonwebtoken has no crypto backend: enable exactly one of its \
+             `rust_crypto` and `aws_lc_rs` features"
+        );
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(secret).expect("a non-empty HMAC secret"),
+            decoding: DecodingKey::from_secret(secret).expect("a non-empty HMAC secret"),
         }
     }
 
@@ -187,12 +202,12 @@ async fn hashing<T: Send + 'static>(
         .map_err(ApiError::internal)
 }
 
-/// Hashes a password with argon2id (deliberately slow; off the async runtime).
+/// Hashes a password with argon2id and a random 16-byte salt (deliberately
+/// slow; off the async runtime).
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
     hashing(move || {
-        let salt = SaltString::generate(&mut OsRng);
         argon2()
-            .hash_password(password.as_bytes(), &salt)
+            .hash_password(password.as_bytes())
             .map(|h| h.to_string())
     })
     .await?
@@ -210,9 +225,8 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
         Some(h) => h,
         None => DUMMY
             .get_or_init(|| {
-                let salt = SaltString::generate(&mut OsRng);
                 argon2()
-                    .hash_password(b"not-a-real-password", &salt)
+                    .hash_password(b"not-a-real-password")
                     .expect("hashing a constant works")
                     .to_string()
             })
@@ -236,12 +250,33 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
 mod tests {
     use super::*;
 
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// Signs arbitrary claims with `secret`, the way a forger holding (or
+    /// guessing) a key would.
+    fn sign(alg: Algorithm, claims: serde_json::Value, secret: &[u8]) -> String {
+        encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(secret).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_crypto_backend_is_compiled_in() {
+        // From jsonwebtoken 10 on, the backend is a feature; without one the
+        // first encode panics at run time, not at compile time.
+        assert!(CryptoProvider::try_get_default().is_some());
+    }
+
     #[test]
     fn tokens_round_trip_and_reject_forgery_and_expiry() {
-        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        let keys = JwtKeys::new(SECRET);
         let token = keys.issue("u1", Role::Owner);
         let claims = keys.verify(&token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.role), ("u1", Role::Owner));
+        assert!(claims.exp > Utc::now().timestamp());
 
         let other = JwtKeys::new(b"another-secret-another-secret-xx");
         assert_eq!(other.verify(&token).unwrap_err().code, "invalid_token");
@@ -251,6 +286,50 @@ mod tests {
         assert_eq!(keys.verify("garbage").unwrap_err().code, "invalid_token");
     }
 
+    #[test]
+    fn tokens_with_a_missing_or_malformed_exp_or_another_algorithm_are_refused() {
+        let keys = JwtKeys::new(SECRET);
+        let later = Utc::now().timestamp() + 3600;
+        let now = Utc::now().timestamp();
+        let refused = |token: String| {
+            let err = keys.verify(&token).unwrap_err();
+            assert_eq!(err.code, "invalid_token", "{token}");
+        };
+        // The shape of CVE-2026-25537: an `exp` of the wrong type must not
+        // count as "no exp", and no exp at all is refused.
+        for exp in [
+            serde_json::json!(later.to_string()),
+            serde_json::json!(null),
+            serde_json::json!([later]),
+        ] {
+            refused(sign(
+                Algorithm::HS256,
+                serde_json::json!({"sub": "u1", "role": "owner", "iat": now, "exp": exp}),
+                SECRET,
+            ));
+        }
+        refused(sign(
+            Algorithm::HS256,
+            serde_json::json!({"sub": "u1", "role": "owner", "iat": now}),
+            SECRET,
+        ));
+        // Right key and claims, but not HS256.
+        refused(sign(
+            Algorithm::HS512,
+            serde_json::json!({"sub": "u1", "role": "owner", "iat": now, "exp": later}),
+            SECRET,
+        ));
+        // Unsigned (`alg: none`), with well-formed claims.
+        // {"alg":"none","typ":"JWT"}.{"sub":"u1","role":"owner","iat":1,"exp":4102444800}.
+        refused("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1MSIsInJvbGUiOiJvd25lciIsImlhdCI6MSwiZXhwIjo0MTAyNDQ0ODAwfQ.".into());
+        // A role that is not one of ours.
+        refused(sign(
+            Algorithm::HS256,
+            serde_json::json!({"sub": "u1", "role": "admin", "iat": now, "exp": later}),
+            SECRET,
+        ));
+    }
+
     #[tokio::test]
     async fn passwords_verify_only_against_their_hash() {
         let hash = hash_password("correct horse".into()).await.unwrap();
@@ -258,5 +337,14 @@ mod tests {
         assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
         assert!(!verify_password("wrong horse".into(), Some(hash)).await);
         assert!(!verify_password("correct horse".into(), None).await);
+    }
+
+    #[tokio::test]
+    async fn hashes_stored_by_argon2_0_5_still_verify() {
+        // Made by the argon2 0.5 code this service used before 0.6, with the
+        // same parameters: accounts created then must still log in.
+        let stored = "$argon2id$v=19$m=7168,t=5,p=1$CtKuUDSisCOcdHkzWQJGiA$FDm/2OZTf2fdIM9ZYigLSBvAmC2ehaGrE2gIw3QKJx8";
+        assert!(verify_password("correct horse".into(), Some(stored.into())).await);
+        assert!(!verify_password("wrong horse".into(), Some(stored.into())).await);
     }
 }

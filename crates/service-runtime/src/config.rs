@@ -6,8 +6,16 @@
 //! print it and exit before doing anything else. [`env_spec`] lists every
 //! variable with its default; `.env.example` and the deployment checks are kept
 //! honest against it.
+//!
+//! Secrets (`JWT_SECRET`, and `MONGODB_URI`, which may carry a password) are
+//! held as [`SecretString`]: its `Debug` prints `[REDACTED]`, it has no
+//! `Display`, and reading it takes an explicit `expose_secret()`. A
+//! configuration error never echoes a secret: `JWT_SECRET` is not shown, and
+//! a `MONGODB_URI` is shown through [`redact_uri`].
 
 use std::time::Duration;
+
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// What differs between the two services' configurations.
 #[derive(Debug, Clone, Copy)]
@@ -38,15 +46,17 @@ pub struct KafkaConfig {
     pub session_timeout_ms: u32,
 }
 
-/// Everything a service binary needs to start.
+/// Everything a service binary needs to start. Its `Debug` output shows no
+/// secret.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub service_name: &'static str,
     pub port: u16,
-    pub mongodb_uri: String,
+    /// May hold a password (`mongodb://user:password@…`).
+    pub mongodb_uri: SecretString,
     pub mongodb_database: String,
     pub kafka: KafkaConfig,
-    pub jwt_secret: String,
+    pub jwt_secret: SecretString,
     pub log_format: LogFormat,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
@@ -62,6 +72,7 @@ pub struct EnvVar {
 }
 
 /// A configuration problem, phrased as the single line a binary prints.
+/// `value` never holds a secret: see [`ServiceConfig::from_lookup`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration error: {0} is required but not set")]
@@ -181,18 +192,19 @@ impl ServiceConfig {
         // Checked in the documented order, so the first problem named is the
         // first one in `.env.example`.
         let port = number("PORT", 0, 65535)? as u16;
-        let mongodb_uri = get("MONGODB_URI")?;
-        if !(mongodb_uri.starts_with("mongodb://") || mongodb_uri.starts_with("mongodb+srv://")) {
+        let mongodb_uri = SecretString::from(get("MONGODB_URI")?);
+        let uri = mongodb_uri.expose_secret();
+        if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
             return Err(ConfigError::Invalid {
                 name: "MONGODB_URI",
-                value: mongodb_uri,
+                value: redact_uri(uri),
                 reason: "must start with mongodb:// or mongodb+srv://".into(),
             });
         }
         let mongodb_database = get("MONGODB_DATABASE")?;
         let brokers = get("KAFKA_BROKERS")?;
-        let jwt_secret = get("JWT_SECRET")?;
-        if jwt_secret.len() < MIN_JWT_SECRET_LEN {
+        let jwt_secret = SecretString::from(get("JWT_SECRET")?);
+        if jwt_secret.expose_secret().len() < MIN_JWT_SECRET_LEN {
             return Err(ConfigError::Invalid {
                 name: "JWT_SECRET",
                 value: "<hidden>".into(),
@@ -230,6 +242,103 @@ impl ServiceConfig {
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 1, 3600)? as u64),
         })
     }
+}
+
+/// What of a connection string may be shown: `uri` with the password of
+/// its `user:password@` part, and the values of options that can carry a
+/// secret (a key password, an AWS session token in
+/// `authMechanismProperties`), replaced by `***`. Scheme, user name, hosts,
+/// database and other options stay, so a message still says which server
+/// was meant.
+///
+/// The user part ends at the last `@`, so a password with an unescaped `/`,
+/// `?` or `@` (invalid, but typed) is still hidden whole.
+pub fn redact_uri(uri: &str) -> String {
+    let (scheme, rest) = match uri.find("://") {
+        Some(i) => (&uri[..i + 3], &uri[i + 3..]),
+        None => ("", uri),
+    };
+    let (user, rest) = match rest.rfind('@') {
+        Some(i) => {
+            let userinfo = &rest[..i];
+            let user = match userinfo.split_once(':') {
+                Some((name, _password)) => format!("{name}:***@"),
+                None => format!("{userinfo}@"),
+            };
+            (user, &rest[i + 1..])
+        }
+        None => (String::new(), rest),
+    };
+    let (location, query) = match rest.split_once('?') {
+        Some((l, q)) => (l, Some(q)),
+        None => (rest, None),
+    };
+    let mut out = format!("{scheme}{user}{location}");
+    if let Some(query) = query {
+        out.push('?');
+        let options: Vec<String> = query
+            .split('&')
+            .map(|option| match option.split_once('=') {
+                Some((key, _)) if is_secret_option(key) => format!("{key}=***"),
+                _ => option.to_string(),
+            })
+            .collect();
+        out.push_str(&options.join("&"));
+    }
+    out
+}
+
+/// Connection-string options whose value can be a secret.
+fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password")
+        || key.contains("secret")
+        || key.contains("token")
+        || key == "authmechanismproperties"
+}
+
+/// `text` (say, a driver's error about `uri`) with the password of `uri`,
+/// as written and percent-decoded, replaced by `***`.
+pub fn scrub_uri_password(text: &str, uri: &str) -> String {
+    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let Some((userinfo, _)) = rest.rsplit_once('@') else {
+        return text.to_string();
+    };
+    let Some((_, password)) = userinfo.split_once(':') else {
+        return text.to_string();
+    };
+    let mut out = text.to_string();
+    for form in [password.to_string(), percent_decode(password)] {
+        if !form.is_empty() {
+            out = out.replace(&form, "***");
+        }
+    }
+    out
+}
+
+/// `%XX` escapes decoded; anything malformed is kept as written.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -296,6 +405,81 @@ mod tests {
         let err = ServiceConfig::from_lookup(D, lookup(&pairs)).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
         assert!(!err.to_string().contains("short"), "secret leaked: {err}");
+    }
+
+    const PASSWORD: &str = "s3cr3t-Pa55";
+
+    #[test]
+    fn a_mongodb_uri_with_a_wrong_scheme_is_named_without_its_password() {
+        for uri in [
+            format!("postgres://app:{PASSWORD}@db.internal:5432/owner"),
+            format!("mongodb:/app:{PASSWORD}@db.internal:27017/owner"),
+            format!("app:{PASSWORD}@db.internal:27017"),
+            // Unescaped `/` and `@` inside the password: still hidden whole.
+            format!("mongo://app:{PASSWORD}/x@y@db.internal/owner"),
+        ] {
+            let mut pairs = REQUIRED.to_vec();
+            pairs[0] = ("MONGODB_URI", uri.as_str());
+            let err = ServiceConfig::from_lookup(D, lookup(&pairs)).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("MONGODB_URI"), "{text}");
+            assert!(
+                text.contains("db.internal"),
+                "the host should be shown: {text}"
+            );
+            assert!(!text.contains(PASSWORD), "password leaked: {text}");
+            assert!(
+                !format!("{err:?}").contains(PASSWORD),
+                "password leaked: {err:?}"
+            );
+            assert!(!text.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn debug_output_of_the_configuration_shows_no_secret() {
+        let uri = format!("mongodb://app:{PASSWORD}@db.internal:27017/?replicaSet=rs0");
+        let mut pairs = REQUIRED.to_vec();
+        pairs[0] = ("MONGODB_URI", uri.as_str());
+        let c = ServiceConfig::from_lookup(D, lookup(&pairs)).unwrap();
+        for shown in [format!("{c:?}"), format!("{c:#?}")] {
+            assert!(!shown.contains(PASSWORD), "password leaked: {shown}");
+            assert!(!shown.contains(REQUIRED[2].1), "JWT secret leaked: {shown}");
+            assert!(shown.contains("REDACTED"), "{shown}");
+        }
+        // The values themselves are intact, for the code that needs them.
+        assert_eq!(c.mongodb_uri.expose_secret(), uri);
+        assert_eq!(c.jwt_secret.expose_secret(), REQUIRED[2].1);
+    }
+
+    #[test]
+    fn redacted_uris_keep_what_identifies_the_server() {
+        assert_eq!(
+            redact_uri("mongodb://app:pw@a:27017,b:27017/owner?replicaSet=rs0&authSource=admin"),
+            "mongodb://app:***@a:27017,b:27017/owner?replicaSet=rs0&authSource=admin"
+        );
+        assert_eq!(
+            redact_uri("mongodb+srv://app@cluster.example/?tlsCertificateKeyFilePassword=pw&authMechanismProperties=AWS_SESSION_TOKEN:tok"),
+            "mongodb+srv://app@cluster.example/?tlsCertificateKeyFilePassword=***&authMechanismProperties=***"
+        );
+        assert_eq!(
+            redact_uri("mongodb://localhost:27017"),
+            "mongodb://localhost:27017"
+        );
+    }
+
+    #[test]
+    fn a_driver_message_loses_the_password_as_written_and_decoded() {
+        let uri = "mongodb://app:p%40ss%2Fword@db.internal/";
+        let text = "bad address app:p@ss/word@db.internal, raw p%40ss%2Fword";
+        let scrubbed = scrub_uri_password(text, uri);
+        assert!(!scrubbed.contains("p@ss/word"), "{scrubbed}");
+        assert!(!scrubbed.contains("p%40ss%2Fword"), "{scrubbed}");
+        assert!(scrubbed.contains("db.internal"), "{scrubbed}");
+        assert_eq!(
+            scrub_uri_password("no secret here", "mongodb://h/"),
+            "no secret here"
+        );
     }
 
     #[test]

@@ -20,17 +20,30 @@ pub use outbox::{
     outbox_entry, outbox_ids, outbox_report, MongoOutbox, OutboxReport, RelayLease, OUTBOX_FIELD,
 };
 
-use crate::{http::ReadinessCheck, store::StoreError};
+use crate::{
+    config::{scrub_uri_password, ExposeSecret, SecretString},
+    http::ReadinessCheck,
+    store::StoreError,
+};
 
 /// How long an operation waits for a reachable server before failing (and
 /// the caller answering 503 or retrying), instead of the driver's 30 s.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to `uri` and returns the service's own database.
-pub async fn connect(uri: &str, database: &str, app_name: &str) -> Result<Database, StoreError> {
-    let mut options = ClientOptions::parse(uri)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("invalid MONGODB_URI: {e}")))?;
+/// Connects to `uri` and returns the service's own database. An error about
+/// the URI does not repeat its password, whatever the driver's message says.
+pub async fn connect(
+    uri: &SecretString,
+    database: &str,
+    app_name: &str,
+) -> Result<Database, StoreError> {
+    let uri = uri.expose_secret();
+    let mut options = ClientOptions::parse(uri).await.map_err(|e| {
+        StoreError::Unavailable(format!(
+            "invalid MONGODB_URI: {}",
+            scrub_uri_password(&e.to_string(), uri)
+        ))
+    })?;
     options
         .server_selection_timeout
         .get_or_insert(SERVER_SELECTION_TIMEOUT);

@@ -37,6 +37,22 @@ fn a_missing_or_malformed_variable_stops_the_binary_with_one_line_naming_it() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains("PORT"), "{stderr}");
+
+        // A connection string with the wrong scheme is named, and shown
+        // without its password.
+        let out = Command::new(&path)
+            .env_clear()
+            .env("MONGODB_URI", "postgres://app:Pa55-w0rd@db.internal/owner")
+            .env("KAFKA_BROKERS", "127.0.0.1:1")
+            .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{binary}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("MONGODB_URI"), "{stderr}");
+        assert!(stderr.contains("app:***@db.internal"), "{stderr}");
+        assert!(!stderr.contains("Pa55-w0rd"), "password printed: {stderr}");
     }
 }
 

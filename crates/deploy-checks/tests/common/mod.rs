@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_yaml::Value;
+use serde_json::Value;
 use service_runtime::config::{env_spec, EnvVar, ServiceConfig, ServiceDefaults};
 
 /// Namespace every k8s object lives in (`k8s/kustomization.yaml`).
@@ -209,12 +209,20 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// Every non-empty document of a YAML stream (`kubectl kustomize` prints one
+/// per object). YAML is read into `serde_json::Value`: what the tools print
+/// has string keys only, and one value type then serves YAML and JSON.
 pub fn parse_yaml_documents(text: &str) -> Vec<Value> {
-    use serde::Deserialize as _;
-    serde_yaml::Deserializer::from_str(text)
-        .map(|doc| Value::deserialize(doc).expect("valid YAML"))
+    serde_saphyr::from_multiple::<Value>(text)
+        .expect("valid YAML")
+        .into_iter()
         .filter(|v| !v.is_null())
         .collect()
+}
+
+/// One YAML document.
+pub fn parse_yaml(text: &str) -> Value {
+    serde_saphyr::from_str(text).expect("valid YAML")
 }
 
 // ---------------------------------------------------------------------------
@@ -237,16 +245,12 @@ pub fn scalar(v: &Value) -> Option<String> {
 }
 
 pub fn seq(v: &Value) -> &[Value] {
-    v.as_sequence().map(|s| s.as_slice()).unwrap_or(&[])
+    v.as_array().map(|s| s.as_slice()).unwrap_or(&[])
 }
 
 pub fn map_entries(v: &Value) -> Vec<(String, &Value)> {
-    v.as_mapping()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| scalar(k).map(|k| (k, v)))
-                .collect()
-        })
+    v.as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v)).collect())
         .unwrap_or_default()
 }
 
@@ -459,7 +463,7 @@ pub fn topic_script_lines() -> Vec<TopicLine> {
 
 /// Keys of the committed Secret template and whether each value is empty.
 pub fn secret_template() -> (Value, BTreeMap<String, String>) {
-    let doc: Value = serde_yaml::from_str(&read(SECRET_TEMPLATE)).expect("secret template YAML");
+    let doc = parse_yaml(&read(SECRET_TEMPLATE));
     let mut data = BTreeMap::new();
     for field in ["stringData", "data"] {
         for (k, v) in map_entries(&doc[field]) {
