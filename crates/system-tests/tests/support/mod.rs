@@ -148,6 +148,35 @@ impl Http {
     pub async fn delete(&self, url: &str, token: Option<&str>) -> Reply {
         self.send(Method::DELETE, url, token, None, &[]).await
     }
+
+    /// Every item of a paged list (`url` may carry filters), read 200 at a
+    /// time by following `next_cursor`: the `member` arrays of all pages.
+    pub async fn list_all(&self, url: &str, token: &str, member: &str) -> Vec<Value> {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page_url = match &cursor {
+                None => format!("{url}{separator}limit=200"),
+                Some(c) => format!("{url}{separator}limit=200&cursor={c}"),
+            };
+            let page = self.get(&page_url, Some(token)).await.expect(200);
+            items.extend(
+                page[member]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{url}: no {member} list in {page}"))
+                    .iter()
+                    .cloned(),
+            );
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => {
+                    assert!(page["next_cursor"].is_null(), "{url}: {page}");
+                    return items;
+                }
+            }
+        }
+    }
 }
 
 /// A signed-up user.
@@ -438,30 +467,20 @@ impl System {
         .await
     }
 
+    /// All the traveler's notifications, newest first (every page).
     pub async fn traveler_notifications(&self, traveler: &User) -> Vec<Value> {
+        let url = format!("{}/api/travelers/notifications", self.traveler);
         self.http
-            .get(
-                &format!("{}/api/travelers/notifications", self.traveler),
-                Some(&traveler.token),
-            )
+            .list_all(&url, &traveler.token, "notifications")
             .await
-            .expect(200)["notifications"]
-            .as_array()
-            .unwrap()
-            .clone()
     }
 
+    /// All the owner's notifications, newest first (every page).
     pub async fn owner_notifications(&self, owner: &User) -> Vec<Value> {
+        let url = format!("{}/api/owners/notifications", self.owner);
         self.http
-            .get(
-                &format!("{}/api/owners/notifications", self.owner),
-                Some(&owner.token),
-            )
+            .list_all(&url, &owner.token, "notifications")
             .await
-            .expect(200)["notifications"]
-            .as_array()
-            .unwrap()
-            .clone()
     }
 }
 
