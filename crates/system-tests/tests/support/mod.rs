@@ -15,7 +15,7 @@ use std::{
 use chrono::{Duration as Days, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use service_runtime::messaging::memory::InMemoryBus;
+use service_runtime::{identity::IdentityConfig, messaging::memory::InMemoryBus};
 use test_support::{eventually, unique, RealServers};
 use tokio_util::sync::CancellationToken;
 
@@ -228,16 +228,28 @@ pub const KAFKA_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 pub const JWT_SECRET: &str = "system-tests-secret-0123456789abcdef";
 
 impl System {
-    /// Both services in this process on one in-memory bus, on ports chosen by the OS.
+    /// Both services in this process on one in-memory bus, on ports chosen
+    /// by the OS, with the production limits on logins and sign-ups.
     pub async fn embedded() -> Self {
+        Self::embedded_with(IdentityConfig::default()).await
+    }
+
+    /// [`System::embedded`] with other limits or trusted proxies.
+    pub async fn embedded_with(identity: IdentityConfig) -> Self {
         let bus = Arc::new(InMemoryBus::new());
         let grace = Duration::from_secs(5);
         let traveler = traveler_service::wiring::in_memory(
-            traveler_service::wiring::Settings::with_default_topics(JWT_SECRET, grace),
+            traveler_service::wiring::Settings {
+                identity: identity.clone(),
+                ..traveler_service::wiring::Settings::with_default_topics(JWT_SECRET, grace)
+            },
             bus.clone(),
         );
         let owner = owner_service::wiring::in_memory(
-            owner_service::wiring::Settings::with_default_topics(JWT_SECRET, grace),
+            owner_service::wiring::Settings {
+                identity,
+                ..owner_service::wiring::Settings::with_default_topics(JWT_SECRET, grace)
+            },
             bus.clone(),
         );
         let t = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
