@@ -197,6 +197,7 @@ async fn the_lease_is_timed_by_the_server_and_taken_over_only_once_expired() {
     let refused = lease(&db, "lease-test").await;
     assert_eq!(refused.get_str("holder").unwrap(), holder);
     assert_eq!(*refused.get_datetime("expires_at").unwrap(), expires);
+    assert_eq!(*refused.get_datetime("checked_at").unwrap(), checked);
 
     // Once the server's clock passes the expiry, B takes over, and A,
     // asking again, is refused.

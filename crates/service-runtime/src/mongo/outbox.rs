@@ -103,8 +103,8 @@ const MIN_SWEEP_GAP: Duration = Duration::from_millis(200);
 /// How long a relay lease lasts without renewal.
 const LEASE_TTL: Duration = Duration::from_secs(10);
 
-/// The lease field that says when the server last answered a request for
-/// the lease (its `$$NOW`), beside `expires_at`.
+/// The lease field that says when the server last gave or renewed the lease
+/// (its `$$NOW`), beside `expires_at`.
 const LEASE_CHECKED_AT: &str = "checked_at";
 
 /// The field aggregates keep their pending events in.
@@ -187,7 +187,9 @@ impl MongoOutbox {
                     doc! {"$set": {
                         "holder": {"$cond": ["$mine", &self.holder, "$holder"]},
                         "expires_at": {"$cond": ["$mine", {"$add": ["$$NOW", ttl_ms]}, "$expires_at"]},
-                        LEASE_CHECKED_AT: "$$NOW",
+                        // Only when taken or renewed: a refused request
+                        // changes nothing, so it writes nothing.
+                        LEASE_CHECKED_AT: {"$cond": ["$mine", "$$NOW", format!("${LEASE_CHECKED_AT}")]},
                     }},
                     doc! {"$unset": "mine"},
                 ],
