@@ -158,7 +158,10 @@ async fn login(
             ));
         }
     };
-    attempt.succeeded().await?;
+    if let Err(e) = attempt.succeeded().await {
+        // The login stands; only the bookkeeping of earlier failures is left.
+        tracing::warn!(error = %e, "cannot clear an account's failed logins");
+    }
     let token = state.jwt.issue(&user.id, user.role);
     Ok(Json(json!({"token": token, "user": UserView::from(&user)})))
 }
