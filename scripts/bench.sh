@@ -33,11 +33,14 @@ trap cleanup EXIT
 machine="$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
 
 stacks=" ${BENCH_STACKS:-embedded real real-noretry} "
+# The load generator signs up every client from this one address, more than
+# the production limit per address allows.
+SIGNUPS=1000000
 
 if [[ $stacks == *" embedded "* ]]; then
 echo "== embedded mode ($machine)"
 tp=$(free_port); op=$(free_port)
-TRAVELER_PORT=$tp OWNER_PORT=$op RUST_LOG=warn "$BIN/booking-embedded" >"$OUT/embedded.log" 2>&1 &
+TRAVELER_PORT=$tp OWNER_PORT=$op RUST_LOG=warn SIGNUP_LIMIT_PER_ADDRESS=$SIGNUPS "$BIN/booking-embedded" >"$OUT/embedded.log" 2>&1 &
 embedded=$!; pids+=("$embedded")
 wait_ready "http://127.0.0.1:$tp/health"; wait_ready "http://127.0.0.1:$op/health"
 "$BIN/booking-load" --label "embedded mode, $(date -u +%F)" \
@@ -62,6 +65,7 @@ run_real() {
   run=bench$(date +%s)
   local common=(MONGODB_URI="$TEST_MONGODB_URI$uri_options" KAFKA_BROKERS="$TEST_KAFKA_BROKERS"
     JWT_SECRET=bench-secret-0123456789abcdef0123456789 RUST_LOG=warn LOG_FORMAT=json
+    SIGNUP_LIMIT_PER_ADDRESS=$SIGNUPS
     KAFKA_SESSION_TIMEOUT_MS=6000 ${BENCH_EXTRA_ENV:-})
   tp=$(free_port); op=$(free_port)
   env "${common[@]}" PORT="$op" MONGODB_DATABASE="${run}_owner" KAFKA_GROUP_ID="owner-$run" \

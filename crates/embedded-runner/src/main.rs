@@ -4,11 +4,16 @@
 //!
 //! Everything lives in memory and is gone when the process stops. Ports can
 //! be moved with `TRAVELER_PORT` / `OWNER_PORT`; tokens are signed with
-//! `JWT_SECRET` if set, else with a random per-run secret.
+//! `JWT_SECRET` if set, else with a random per-run secret. Logins and
+//! sign-ups are limited as in production; `TRUSTED_PROXIES` and
+//! `SIGNUP_LIMIT_PER_ADDRESS` are read as the service binaries read them.
 
 use std::{sync::Arc, time::Duration};
 
-use service_runtime::{config::LogFormat, messaging::memory::InMemoryBus, shutdown, telemetry};
+use service_runtime::{
+    config::LogFormat, identity::IdentityConfig, messaging::memory::InMemoryBus, shutdown,
+    telemetry,
+};
 use tokio::net::TcpListener;
 
 fn port(var: &str, default: u16) -> u16 {
@@ -48,14 +53,24 @@ async fn run() {
             )
         });
     let grace = Duration::from_secs(10);
+    let identity = IdentityConfig::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+        eprintln!("booking-embedded: {e}");
+        std::process::exit(2);
+    });
     let bus = Arc::new(InMemoryBus::new());
 
     let traveler = traveler_service::wiring::in_memory(
-        traveler_service::wiring::Settings::with_default_topics(&secret, grace),
+        traveler_service::wiring::Settings {
+            identity: identity.clone(),
+            ..traveler_service::wiring::Settings::with_default_topics(&secret, grace)
+        },
         bus.clone(),
     );
     let owner = owner_service::wiring::in_memory(
-        owner_service::wiring::Settings::with_default_topics(&secret, grace),
+        owner_service::wiring::Settings {
+            identity,
+            ..owner_service::wiring::Settings::with_default_topics(&secret, grace)
+        },
         bus,
     );
 

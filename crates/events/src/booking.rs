@@ -18,6 +18,16 @@ pub enum BookingStatus {
 }
 
 impl BookingStatus {
+    /// Every status. Lists that are not filtered by status name them all, so
+    /// a database can walk an index whose key has the status before the sort
+    /// key as one ordered run per status.
+    pub const ALL: [BookingStatus; 4] = [
+        BookingStatus::Pending,
+        BookingStatus::Accepted,
+        BookingStatus::Rejected,
+        BookingStatus::Cancelled,
+    ];
+
     /// Whether the state machine allows moving from `self` to `next`.
     pub fn can_become(self, next: BookingStatus) -> bool {
         use BookingStatus::*;
@@ -175,6 +185,19 @@ impl EventPayload for BookingUpdateEvent {
 mod tests {
     use super::*;
     use BookingStatus::*;
+
+    #[test]
+    fn all_names_every_status_once() {
+        // A new status breaks this match, which points here to add it to ALL.
+        let position = |s: BookingStatus| match s {
+            Pending => 0,
+            Accepted => 1,
+            Rejected => 2,
+            Cancelled => 3,
+        };
+        let positions: Vec<_> = BookingStatus::ALL.into_iter().map(position).collect();
+        assert_eq!(positions, [0, 1, 2, 3]);
+    }
 
     #[test]
     fn state_machine_allows_only_documented_transitions() {

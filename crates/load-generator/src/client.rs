@@ -81,6 +81,37 @@ impl Api {
         }
     }
 
+    /// The ids of every item of a paged list of bookings (`url` may carry
+    /// filters), read 200 at a time by following `next_cursor`; `None` when
+    /// a page does not answer 200 (the caller polls again).
+    pub async fn all_booking_ids(&self, url: &str, token: &str) -> Option<Vec<String>> {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page_url = match &cursor {
+                None => format!("{url}{separator}limit=200"),
+                Some(c) => format!("{url}{separator}limit=200&cursor={c}"),
+            };
+            let r = self
+                .call(reqwest::Method::GET, &page_url, Some(token), None)
+                .await;
+            if r.status != 200 {
+                return None;
+            }
+            ids.extend(
+                r.body["bookings"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|b| b["id"].as_str().map(str::to_string)),
+            );
+            match r.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => return Some(ids),
+            }
+        }
+    }
+
     /// Signs up a user on `base` under `/api/{role}s`; returns (id, token).
     pub async fn signup(&self, owner_side: bool, run: &str, n: usize) -> (String, String) {
         let (base, prefix) = if owner_side {

@@ -330,19 +330,15 @@ async fn await_arrival(
     loop {
         let mut missing = 0;
         for (owner, ids) in &expected {
-            let r = world
+            let listed = world
                 .api
-                .call(
-                    Method::GET,
+                .all_booking_ids(
                     &format!("{}/api/owners/bookings", world.api.owner),
-                    Some(&world.owners[*owner].token),
-                    None,
+                    &world.owners[*owner].token,
                 )
-                .await;
-            let seen: HashSet<&str> = r.body["bookings"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|b| b["id"].as_str()).collect())
+                .await
                 .unwrap_or_default();
+            let seen: HashSet<&str> = listed.iter().map(String::as_str).collect();
             missing += ids.iter().filter(|id| !seen.contains(*id)).count();
         }
         if missing == 0 || Instant::now() >= deadline {
@@ -390,10 +386,14 @@ struct CreatedBooking {
 /// How often each side's list is read in the flow phase.
 const LIST_POLL: Duration = Duration::from_millis(10);
 
-/// The owner-side driver: reads the flow owner's PENDING list every 10 ms and
-/// approves each booking the moment it appears.
+/// The owner-side driver: reads the first page of the flow owner's PENDING
+/// list (200, the most a page holds: more than are ever pending at once
+/// here) every 10 ms and approves each booking the moment it appears.
 async fn owner_driver(world: Arc<World>, timeline: Timeline, approvals: Approvals) {
-    let url = format!("{}/api/owners/bookings?status=PENDING", world.api.owner);
+    let url = format!(
+        "{}/api/owners/bookings?status=PENDING&limit=200",
+        world.api.owner
+    );
     let mut approving = HashSet::new();
     loop {
         let r = world
@@ -439,12 +439,13 @@ async fn traveler_watcher(world: Arc<World>, timeline: Timeline) {
         world.api.traveler
     );
     loop {
-        let r = world
+        // Every page: a booking missing from the list must really have left it.
+        let listed = world
             .api
-            .call(Method::GET, &url, Some(&world.flow_traveler.token), None)
+            .all_booking_ids(&url, &world.flow_traveler.token)
             .await;
-        if r.status == 200 {
-            let pending: HashSet<String> = listed_ids(&r.body).into_iter().collect();
+        if let Some(listed) = listed {
+            let pending: HashSet<String> = listed.into_iter().collect();
             let now = Instant::now();
             for (id, marks) in timeline.lock().await.iter_mut() {
                 if marks.approved.is_some() && marks.at_traveler.is_none() && !pending.contains(id)
@@ -542,9 +543,9 @@ async fn flow_phase(world: &Arc<World>, args: &Args) {
     );
     let accepted = world
         .api
-        .call(Method::GET, &url, Some(&world.flow_traveler.token), None)
-        .await;
-    let accepted = listed_ids(&accepted.body).len();
+        .all_booking_ids(&url, &world.flow_traveler.token)
+        .await
+        .map_or(0, |ids| ids.len());
     let (approve, approve_status) = approvals.lock().await.clone();
 
     println!(

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use service_runtime::{
-    auth::{JwtKeys, Role},
+    auth::Role,
     config::{ExposeSecret, SecretString, ServiceConfig},
     http::{finish_router, health_routes, Readiness},
-    identity::{self, IdentityState},
+    identity::{self, IdentityConfig, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
     notifications::{self, Notifications},
     runner::{retry_store, Service, Wiring},
@@ -46,6 +46,8 @@ pub struct Settings {
     pub request_topic: String,
     pub topics: Topics,
     pub shutdown_timeout: std::time::Duration,
+    /// Limits on logins and sign-ups, and whose `X-Forwarded-For` to believe.
+    pub identity: IdentityConfig,
 }
 
 impl Settings {
@@ -59,6 +61,7 @@ impl Settings {
                 property_listings: events::topics::PROPERTY_LISTINGS.into(),
             },
             shutdown_timeout,
+            identity: IdentityConfig::default(),
         }
     }
 
@@ -71,6 +74,7 @@ impl Settings {
                 property_listings: c.kafka.property_topic.clone(),
             },
             shutdown_timeout: c.shutdown_timeout,
+            identity: c.identity.clone(),
         }
     }
 }
@@ -90,11 +94,13 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
         updates_topic: settings.topics.booking_updates.clone(),
     });
     let state = AppState {
-        identity: IdentityState {
-            users: common.users,
-            jwt: Arc::new(JwtKeys::new(settings.jwt_secret.expose_secret().as_bytes())),
-            role: Role::Owner,
-        },
+        identity: IdentityState::new(
+            common.users,
+            common.attempts,
+            settings.jwt_secret.expose_secret(),
+            Role::Owner,
+            &settings.identity,
+        ),
         notifications: Notifications(common.notifications),
         store,
         property_cache,

@@ -26,6 +26,7 @@ use owner_service::{
 use service_runtime::{
     mongo::MongoOutbox,
     outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
+    paging::{Page, PageRequest},
     store::StoreError,
 };
 use tokio::sync::Barrier;
@@ -75,6 +76,8 @@ test_support::store_contract!(
     insert_booking_is_idempotent,
     concurrent_redeliveries_store_a_booking_once,
     bookings_of_filters_by_owner_status_and_property_newest_first,
+    property_pages_walk_every_property_once_by_name_while_new_ones_arrive,
+    booking_pages_walk_every_booking_once_newest_first_with_any_filter,
     save_decision_requires_the_expected_version,
     accept_refuses_an_overlapping_accepted_booking,
     accept_allows_back_to_back_stays_and_other_properties,
@@ -221,6 +224,31 @@ fn ids(bookings: &[Booking]) -> Vec<&str> {
     bookings.iter().map(|b| b.id.as_str()).collect()
 }
 
+/// Every item of a list, read `limit` at a time by following each page's
+/// cursor; checks that every page but the last is full and the last one
+/// says so.
+async fn walk<T, F, Fut>(limit: usize, mut read: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Page<T>>,
+{
+    let mut request = PageRequest::first(limit);
+    let mut all = Vec::new();
+    loop {
+        let page = read(request.clone()).await;
+        assert!(page.items.len() <= limit, "a page holds at most its limit");
+        let full = page.items.len() == limit;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => {
+                assert!(full, "only the last page may be short");
+                request.after = Some(next);
+            }
+            None => return all,
+        }
+    }
+}
+
 async fn stored(store: &dyn OwnerStore, id: &str) -> Booking {
     store
         .booking(id)
@@ -237,11 +265,14 @@ mod checks {
     pub async fn property_insert_get_and_list_by_owner(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         let (alice, bob) = (unique("alice"), unique("bob"));
-        let older = property(&unique("p-old"), &alice, at(0));
-        let newer = property(&unique("p-new"), &alice, at(10));
-        // Same creation instant as `newer`: ties are broken by id, descending.
+        let mut older = property(&unique("p-old"), &alice, at(0));
+        older.details.name = "Casa B".into();
+        let mut newer = property(&unique("p-new"), &alice, at(10));
+        newer.details.name = "Casa A".into();
+        // The same name as `newer`: ties are broken by id, ascending.
         let mut tie = property(&format!("{}~", newer.id), &alice, at(10));
-        tie.details.description = Some("same instant".into());
+        tie.details.name = "Casa A".into();
+        tie.details.description = Some("same name".into());
         let bobs = property(&unique("p-bob"), &bob, at(5));
 
         let mut messages = Vec::new();
@@ -262,12 +293,30 @@ mod checks {
         assert_eq!(store.property("no-such-property").await.unwrap(), None);
 
         assert_eq!(
-            store.properties_of(&alice).await.unwrap(),
-            vec![tie.clone(), newer.clone(), older.clone()],
-            "an owner's properties, newest first"
+            store
+                .properties_of(&alice, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![newer.clone(), tie.clone(), older.clone()],
+            "an owner's properties, by name then id"
         );
-        assert_eq!(store.properties_of(&bob).await.unwrap(), vec![bobs.clone()]);
-        assert_eq!(store.properties_of("nobody").await.unwrap(), vec![]);
+        assert_eq!(
+            store
+                .properties_of(&bob, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![bobs.clone()]
+        );
+        assert_eq!(
+            store
+                .properties_of("nobody", &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![]
+        );
 
         // Each insert queued exactly its own event, unchanged.
         let queued = pending(outbox).await;
@@ -291,7 +340,15 @@ mod checks {
         outbox.mark_published(&rest).await.unwrap();
         assert_eq!(pending(outbox).await, vec![]);
         // The state is untouched by publishing.
-        assert_eq!(store.properties_of(&alice).await.unwrap().len(), 3);
+        assert_eq!(
+            store
+                .properties_of(&alice, &PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .len(),
+            3
+        );
     }
 
     pub async fn property_insert_refuses_a_duplicate_id(s: Subject) {
@@ -314,7 +371,14 @@ mod checks {
             store.property(&original.id).await.unwrap(),
             Some(original.clone())
         );
-        assert_eq!(store.properties_of(&other.owner_id).await.unwrap(), vec![]);
+        assert_eq!(
+            store
+                .properties_of(&other.owner_id, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![]
+        );
         assert_eq!(
             pending(outbox).await,
             vec![first],
@@ -423,7 +487,11 @@ mod checks {
             .unwrap());
         assert_eq!(store.property(&v1.id).await.unwrap(), Some(v2.clone()));
         assert_eq!(
-            store.properties_of(&v1.owner_id).await.unwrap(),
+            store
+                .properties_of(&v1.owner_id, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
             vec![v2.clone()]
         );
         assert_eq!(
@@ -543,9 +611,10 @@ mod checks {
         assert_eq!(stored(&*s.store, &id).await, inserted[0]);
         assert_eq!(
             s.store
-                .bookings_of(&o, &BookingFilter::default())
+                .bookings_of(&o, &BookingFilter::default(), &PageRequest::default())
                 .await
-                .unwrap(),
+                .unwrap()
+                .items,
             inserted
         );
     }
@@ -659,9 +728,14 @@ mod checks {
         assert_eq!(stored(store, &b.id).await, b);
         assert_eq!(
             store
-                .bookings_of(&b.owner_id, &BookingFilter::default())
+                .bookings_of(
+                    &b.owner_id,
+                    &BookingFilter::default(),
+                    &PageRequest::default()
+                )
                 .await
-                .unwrap(),
+                .unwrap()
+                .items,
             vec![b.clone()]
         );
 
@@ -712,9 +786,11 @@ mod checks {
                         status,
                         property_id,
                     },
+                    &PageRequest::default(),
                 )
                 .await
                 .expect("bookings_of")
+                .items
         };
         let all = of(olga.clone(), None, None).await;
         assert_eq!(
@@ -776,6 +852,176 @@ mod checks {
             "another owner's property filter"
         );
         assert_eq!(of("nobody".into(), None, None).await, vec![]);
+    }
+
+    pub async fn property_pages_walk_every_property_once_by_name_while_new_ones_arrive(s: Subject) {
+        let store = &*s.store;
+        let (olga, oscar) = (unique("olga"), unique("oscar"));
+        let olga = olga.as_str();
+        let names = [
+            "Casa",
+            "Apartamento",
+            "Casa",
+            "Quinta",
+            "Barco",
+            "casa",
+            "Casa",
+        ];
+        let mut olgas = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut p = property(&unique(&format!("p{i}")), olga, at(i as i64));
+            p.details.name = name.to_string();
+            store.insert_property(&p, upserted(&p)).await.unwrap();
+            olgas.push(p);
+            let theirs = property(&unique("theirs"), &oscar, at(0));
+            store
+                .insert_property(&theirs, upserted(&theirs))
+                .await
+                .unwrap();
+        }
+        // A delisted property is still the owner's, and listed.
+        let mut delisted = olgas[3].clone();
+        delisted.active = false;
+        delisted.version = 2;
+        assert!(store
+            .update_property(&delisted, 1, upserted(&delisted))
+            .await
+            .unwrap());
+        olgas[3] = delisted;
+        let mut by_name = olgas.clone();
+        by_name.sort_by(|a, b| (&a.details.name, &a.id).cmp(&(&b.details.name, &b.id)));
+
+        for limit in [1, 2, 6, 7, 8] {
+            let all = walk(limit, |page| async move {
+                store.properties_of(olga, &page).await.expect("page")
+            })
+            .await;
+            assert_eq!(all, by_name, "limit {limit}");
+        }
+
+        // Listed while the pages are read: one named before the cursor is
+        // not served, one named after it is, and nothing comes twice.
+        let first = store
+            .properties_of(olga, &PageRequest::first(3))
+            .await
+            .unwrap();
+        let mut early = property(&unique("early"), olga, at(50));
+        early.details.name = "Aaa".into();
+        let mut late = property(&unique("late"), olga, at(50));
+        late.details.name = "zzz".into();
+        for p in [&early, &late] {
+            store.insert_property(p, upserted(p)).await.unwrap();
+        }
+        let rest = walk(3, |mut page| {
+            if page.after.is_none() {
+                page.after = first.next.clone();
+            }
+            async move { store.properties_of(olga, &page).await.expect("page") }
+        })
+        .await;
+        let mut expected = by_name[3..].to_vec();
+        expected.push(late);
+        assert_eq!(first.items, by_name[..3]);
+        assert_eq!(rest, expected);
+        assert_eq!(
+            store
+                .properties_of("nobody", &PageRequest::first(1))
+                .await
+                .unwrap(),
+            Page {
+                items: vec![],
+                next: None
+            }
+        );
+    }
+
+    pub async fn booking_pages_walk_every_booking_once_newest_first_with_any_filter(s: Subject) {
+        let store = &*s.store;
+        let (olga, oscar) = (unique("olga"), unique("oscar"));
+        let olga = olga.as_str();
+        let (p1, p2) = (unique("p1"), unique("p2"));
+        let mut olgas = Vec::new();
+        for i in 0..12i64 {
+            // Three share one instant: ties go by id, descending.
+            let instant = if (3..6).contains(&i) { 3 } else { i };
+            let property_id = if i % 3 == 0 { &p2 } else { &p1 };
+            let from = day(6, 1) + Duration::days(3 * i);
+            let b = booking(
+                &format!("{}-{i:02}", unique("b")),
+                olga,
+                property_id,
+                from,
+                from + Duration::days(2),
+                at(instant),
+            );
+            assert!(store.insert_booking(&b).await.unwrap());
+            let theirs = booking(&unique("theirs"), &oscar, &p1, from, from, at(instant));
+            assert!(store.insert_booking(&theirs).await.unwrap());
+            olgas.push(b);
+        }
+        for i in [1, 4, 7] {
+            olgas[i] = decide_ok(store, &olgas[i], BookingStatus::Accepted).await;
+        }
+        olgas[8] = decide_ok(store, &olgas[8], BookingStatus::Rejected).await;
+        let mut newest_first = olgas.clone();
+        newest_first.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+
+        let filters = [
+            BookingFilter::default(),
+            BookingFilter {
+                status: Some(BookingStatus::Accepted),
+                property_id: None,
+            },
+            BookingFilter {
+                status: None,
+                property_id: Some(p1.clone()),
+            },
+            BookingFilter {
+                status: Some(BookingStatus::Pending),
+                property_id: Some(p2.clone()),
+            },
+        ];
+        for filter in &filters {
+            let expected: Vec<_> = newest_first
+                .iter()
+                .filter(|b| filter.status.is_none_or(|s| b.status == s))
+                .filter(|b| {
+                    filter
+                        .property_id
+                        .as_ref()
+                        .is_none_or(|p| &b.property_id == p)
+                })
+                .cloned()
+                .collect();
+            assert!(!expected.is_empty());
+            for limit in [1, 2, 5, 12, 13] {
+                let all = walk(limit, |page| async move {
+                    store.bookings_of(olga, filter, &page).await.expect("page")
+                })
+                .await;
+                assert_eq!(all, expected, "{filter:?}, limit {limit}");
+            }
+        }
+
+        // A request arriving while the pages are read comes before the
+        // cursor: the rest is exactly what was not served yet.
+        let all = BookingFilter::default();
+        let first = store
+            .bookings_of(olga, &all, &PageRequest::first(5))
+            .await
+            .unwrap();
+        let newcomer = booking(&unique("new"), olga, &p1, day(9, 1), day(9, 2), at(99));
+        assert!(store.insert_booking(&newcomer).await.unwrap());
+        let rest = walk(5, |mut page| {
+            if page.after.is_none() {
+                page.after = first.next.clone();
+            }
+            let all = &all;
+            async move { store.bookings_of(olga, all, &page).await.expect("page") }
+        })
+        .await;
+        assert_eq!(first.items, newest_first[..5]);
+        assert_eq!(rest, newest_first[5..]);
     }
 
     pub async fn save_decision_requires_the_expected_version(s: Subject) {
@@ -1126,9 +1372,11 @@ mod checks {
                         status: Some(BookingStatus::Accepted),
                         property_id: Some(p.clone()),
                     },
+                    &PageRequest::default(),
                 )
                 .await
-                .unwrap();
+                .unwrap()
+                .items;
             assert_eq!(ids(&accepted), vec![winner.as_str()], "round {round}");
             assert_eq!(accepted[0].version, 1);
             let still_pending = s
@@ -1139,9 +1387,11 @@ mod checks {
                         status: Some(BookingStatus::Pending),
                         property_id: None,
                     },
+                    &PageRequest::default(),
                 )
                 .await
-                .unwrap();
+                .unwrap()
+                .items;
             assert_eq!(
                 still_pending.len(),
                 TASKS - 1,

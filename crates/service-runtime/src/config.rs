@@ -17,6 +17,8 @@ use std::time::Duration;
 
 pub use secrecy::{ExposeSecret, SecretString};
 
+use crate::identity::{throttle::DEFAULT_SIGNUPS_PER_ADDRESS, IdentityConfig};
+
 /// What differs between the two services' configurations.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceDefaults {
@@ -60,6 +62,8 @@ pub struct ServiceConfig {
     pub log_format: LogFormat,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Limits on logins and sign-ups, and whose `X-Forwarded-For` to believe.
+    pub identity: IdentityConfig,
 }
 
 /// One environment variable the binaries read.
@@ -151,6 +155,16 @@ pub fn env_spec(d: ServiceDefaults) -> Vec<EnvVar> {
             Some("20".into()),
             "grace period for in-flight work after SIGTERM",
         ),
+        v(
+            "TRUSTED_PROXIES",
+            Some(String::new()),
+            "comma-separated CIDR ranges of proxies whose X-Forwarded-For names the client; empty: the socket peer is the client",
+        ),
+        v(
+            "SIGNUP_LIMIT_PER_ADDRESS",
+            Some(DEFAULT_SIGNUPS_PER_ADDRESS.to_string()),
+            "sign-ups per client address in 15 minutes",
+        ),
     ]
 }
 
@@ -240,6 +254,7 @@ impl ServiceConfig {
             jwt_secret,
             log_format,
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 1, 3600)? as u64),
+            identity: IdentityConfig::from_lookup(&lookup)?,
         })
     }
 }
@@ -480,6 +495,41 @@ mod tests {
             scrub_uri_password("no secret here", "mongodb://h/"),
             "no secret here"
         );
+    }
+
+    #[test]
+    fn identity_limits_default_to_the_protective_ones_and_are_checked() {
+        let c = ServiceConfig::from_lookup(D, lookup(&REQUIRED)).unwrap();
+        assert_eq!(c.identity, IdentityConfig::default());
+        assert_eq!(c.identity.limits.login_failures, 10);
+        assert_eq!(c.identity.limits.signups_per_address, 10);
+        assert_eq!(c.identity.limits.window, Duration::from_secs(900));
+        assert!(!c
+            .identity
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap()));
+
+        let mut pairs = REQUIRED.to_vec();
+        pairs.push(("TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8"));
+        pairs.push(("SIGNUP_LIMIT_PER_ADDRESS", "500"));
+        let c = ServiceConfig::from_lookup(D, lookup(&pairs)).unwrap();
+        assert!(c
+            .identity
+            .trusted_proxies
+            .contains("10.2.3.4".parse().unwrap()));
+        assert_eq!(c.identity.limits.signups_per_address, 500);
+
+        for (name, bad) in [
+            ("TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("TRUSTED_PROXIES", "proxy.internal"),
+            ("SIGNUP_LIMIT_PER_ADDRESS", "0"),
+            ("SIGNUP_LIMIT_PER_ADDRESS", "many"),
+        ] {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.push((name, bad));
+            let err = ServiceConfig::from_lookup(D, lookup(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod messaging;
 pub mod mongo;
 pub mod notifications;
 pub mod outbox;
+pub mod paging;
 pub mod runner;
 pub mod shutdown;
 pub mod store;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bson::doc;
+use bson::{doc, Document};
 use mongodb::{
     error::{Error, ErrorKind, WriteFailure},
     options::{ClientOptions, IndexOptions},
@@ -23,6 +23,7 @@ pub use outbox::{
 use crate::{
     config::{scrub_uri_password, ExposeSecret, SecretString},
     http::ReadinessCheck,
+    paging::{Order, PageRequest},
     store::StoreError,
 };
 
@@ -67,6 +68,81 @@ pub async fn ensure_indexes<T: Send + Sync>(
         .await
         .map(|_| ())
         .map_err(read_error)
+}
+
+/// Drops indexes an earlier version created and a newer one replaced (by
+/// name), so a deployment does not keep paying for them on every write.
+/// One that does not exist (a new database, or dropped already) is fine.
+pub async fn drop_superseded_indexes<T: Send + Sync>(
+    collection: &Collection<T>,
+    names: &[&str],
+) -> Result<(), StoreError> {
+    /// The server's codes for dropping an index, or from a collection,
+    /// that does not exist.
+    const NOT_FOUND: [i32; 2] = [27, 26];
+    for name in names {
+        let result = collection.drop_index(*name).await;
+        match result {
+            Ok(()) => tracing::info!(
+                collection = collection.name(),
+                index = name,
+                "dropped an index a newer one replaced"
+            ),
+            Err(e) => {
+                let absent =
+                    matches!(e.kind.as_ref(), ErrorKind::Command(c) if NOT_FOUND.contains(&c.code));
+                if !absent {
+                    return Err(read_error(e));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds to `filter` the condition "after the cursor of `page`" for a list
+/// ordered by `field` then `_id` in `order` (see [`crate::paging`]).
+///
+/// Written as a range on `field` (which an index on `…, field, _id` turns
+/// into index bounds) plus the tie-break among items with the cursor's own
+/// key, rather than as a bare `$or`, so the planner keeps the index bounds.
+/// `filter` must not have an `$or` of its own.
+pub fn page_filter(filter: &mut Document, field: &str, order: Order, page: &PageRequest) {
+    let Some(after) = &page.after else {
+        return;
+    };
+    let (within, beyond) = match order {
+        Order::NewestFirst => ("$lte", "$lt"),
+        Order::ByName => ("$gte", "$gt"),
+    };
+    filter.insert(field, doc! {within: &after.key});
+    filter.insert(
+        "$or",
+        vec![
+            doc! {field: {beyond: &after.key}},
+            doc! {"_id": {beyond: &after.id}},
+        ],
+    );
+}
+
+/// The condition on a `status` field for a list filtered by `status`, or
+/// not: then every status is named, so that an index on `…, status, sort
+/// key` is walked as one ordered run per status, merged, instead of being
+/// read whole and sorted.
+pub fn status_filter(status: Option<events::BookingStatus>) -> bson::Bson {
+    match status {
+        Some(s) => s.as_str().into(),
+        None => doc! {"$in": events::BookingStatus::ALL.map(|s| s.as_str()).to_vec()}.into(),
+    }
+}
+
+/// The sort of a list ordered by `field` then `_id` in `order`.
+pub fn page_sort(field: &str, order: Order) -> Document {
+    let direction = match order {
+        Order::NewestFirst => -1,
+        Order::ByName => 1,
+    };
+    doc! {field: direction, "_id": direction}
 }
 
 /// The server's code for a write refused by a unique index.

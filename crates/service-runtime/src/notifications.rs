@@ -2,7 +2,7 @@
 //!
 //! Both services keep notifications the same way (one per event, keyed by the
 //! event id so a redelivered event does not notify twice) and serve them at
-//! `GET /notifications`, newest first.
+//! `GET /notifications`, newest first, a page at a time.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -21,10 +21,17 @@ use events::BookingStatus;
 use futures::TryStreamExt;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::RwLock;
 
-use crate::{auth::AuthUser, http::ApiError, identity::IdentityState, mongo, store::StoreError};
+use crate::{
+    auth::AuthUser,
+    http::{params, ApiError, ApiQuery},
+    identity::IdentityState,
+    mongo,
+    paging::{After, List, Order, Page, PageRequest},
+    store::StoreError,
+};
 
 /// One notification. `id` is the id of the event that caused it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,8 +48,21 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
 }
 
-/// How many notifications one listing returns at most.
-pub const LIST_LIMIT: i64 = 200;
+/// The paged list of a user's notifications, newest first.
+pub const LIST: List = List {
+    name: "notifications",
+    order: Order::NewestFirst,
+};
+
+impl Notification {
+    /// Its place in [`LIST`].
+    pub fn page_key(&self) -> After {
+        After {
+            key: events::timestamp::format(&self.created_at),
+            id: self.id.clone(),
+        }
+    }
+}
 
 /// Where notifications live.
 #[async_trait]
@@ -52,8 +72,12 @@ pub trait NotificationStore: Send + Sync {
     /// Adds each of `ns` unless one with the same id exists (idempotent), in
     /// one round trip.
     async fn add_many(&self, ns: &[Notification]) -> Result<(), StoreError>;
-    /// The recipient's newest notifications first.
-    async fn list(&self, recipient_id: &str) -> Result<Vec<Notification>, StoreError>;
+    /// A page of the recipient's notifications, newest first.
+    async fn list(
+        &self,
+        recipient_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Notification>, StoreError>;
 }
 
 /// The notification store as router state.
@@ -73,9 +97,15 @@ where
 async fn list(
     State(Notifications(store)): State<Notifications>,
     caller: AuthUser,
+    ApiQuery(page): ApiQuery<params::PageParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let notifications = store.list(&caller.id).await?;
-    Ok(Json(json!({ "notifications": notifications })))
+    let page = page.request(LIST)?;
+    let notifications = store.list(&caller.id, &page).await?;
+    Ok(Json(params::page_json(
+        "notifications",
+        LIST,
+        notifications,
+    )))
 }
 
 /// Notifications in memory.
@@ -111,8 +141,12 @@ impl NotificationStore for InMemoryNotificationStore {
         Ok(())
     }
 
-    async fn list(&self, recipient_id: &str) -> Result<Vec<Notification>, StoreError> {
-        let mut mine = self
+    async fn list(
+        &self,
+        recipient_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Notification>, StoreError> {
+        let mine = self
             .state
             .read()
             .await
@@ -120,9 +154,7 @@ impl NotificationStore for InMemoryNotificationStore {
             .get(recipient_id)
             .cloned()
             .unwrap_or_default();
-        mine.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-        mine.truncate(LIST_LIMIT as usize);
-        Ok(mine)
+        Ok(Page::of_all(mine, page, LIST.order, Notification::page_key))
     }
 }
 
@@ -132,15 +164,20 @@ pub struct MongoNotificationStore {
 }
 
 impl MongoNotificationStore {
+    /// Opens the collection and makes sure its one index exists: a
+    /// recipient's notifications in list order (`_id` breaks ties), so a
+    /// page is a bounded index walk whatever the cursor.
     pub async fn new(db: &Database) -> Result<Self, StoreError> {
         let coll = db.collection::<Notification>("notifications");
         mongo::ensure_indexes(
             &coll,
             vec![IndexModel::builder()
-                .keys(doc! {"recipient_id": 1, "created_at": -1})
+                .keys(doc! {"recipient_id": 1, "created_at": -1, "_id": -1})
                 .build()],
         )
         .await?;
+        // Its predecessor without `_id`, which could not give the order alone.
+        mongo::drop_superseded_indexes(&coll, &["recipient_id_1_created_at_-1"]).await?;
         Ok(Self { coll })
     }
 }
@@ -177,15 +214,23 @@ impl NotificationStore for MongoNotificationStore {
         }
     }
 
-    async fn list(&self, recipient_id: &str) -> Result<Vec<Notification>, StoreError> {
-        self.coll
-            .find(doc! {"recipient_id": recipient_id})
-            .sort(doc! {"created_at": -1, "_id": -1})
-            .limit(LIST_LIMIT)
+    async fn list(
+        &self,
+        recipient_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Notification>, StoreError> {
+        let mut filter = doc! {"recipient_id": recipient_id};
+        mongo::page_filter(&mut filter, "created_at", LIST.order, page);
+        let found = self
+            .coll
+            .find(filter)
+            .sort(mongo::page_sort("created_at", LIST.order))
+            .limit(page.fetch() as i64)
             .await
             .map_err(mongo::read_error)?
             .try_collect()
             .await
-            .map_err(mongo::read_error)
+            .map_err(mongo::read_error)?;
+        Ok(Page::from_fetched(found, page, Notification::page_key))
     }
 }

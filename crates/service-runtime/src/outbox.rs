@@ -58,6 +58,15 @@ pub trait OutboxStore: Send + Sync {
     }
     /// Removes delivered messages from the outbox.
     async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError>;
+    /// Keeps relay ownership while a batch this store returned is being
+    /// published: a publish can outlast an ownership lease (the broker is
+    /// slow or down, and delivery waits up to its timeout), and another
+    /// replica must not start publishing the same events meanwhile. The
+    /// relay calls it every [`RelayConfig::lease_renewal`] during a publish;
+    /// `Ok(false)` means ownership was lost. The default owns nothing.
+    async fn keep_lease(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     /// Gives up relay ownership so another replica takes over at once.
     async fn release(&self) {}
 }
@@ -181,6 +190,10 @@ pub struct RelayConfig {
     pub batch_size: usize,
     /// How often to look for work when not woken (writes by other replicas).
     pub idle_poll: Duration,
+    /// How often ownership is renewed while a batch is being published
+    /// ([`OutboxStore::keep_lease`]); the store decides whether a renewal
+    /// is due, so this only needs to be well below its lease.
+    pub lease_renewal: Duration,
 }
 
 impl Default for RelayConfig {
@@ -188,6 +201,7 @@ impl Default for RelayConfig {
         Self {
             batch_size: 500,
             idle_poll: Duration::from_millis(200),
+            lease_renewal: Duration::from_secs(1),
         }
     }
 }
@@ -225,7 +239,13 @@ pub async fn run_relay(
             wait_for_work(&signal, config.idle_poll, &stop).await;
             continue;
         }
-        let results = publish_in_order(publisher.as_ref(), &batch).await;
+        let results = publish_keeping_lease(
+            &*store,
+            publish_in_order(&*publisher, &batch),
+            batch.len(),
+            config.lease_renewal,
+        )
+        .await;
         let delivered: Vec<String> = batch
             .iter()
             .zip(&results)
@@ -317,6 +337,32 @@ pub async fn publish_in_order(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(HELD_BACK.to_string())))
         .collect()
+}
+
+/// Runs `publish` (of `count` events), renewing the store's ownership every
+/// `renewal` until the broker has answered for every message.
+async fn publish_keeping_lease(
+    store: &dyn OutboxStore,
+    publish: impl std::future::Future<Output = Vec<Result<(), String>>>,
+    count: usize,
+    renewal: Duration,
+) -> Vec<Result<(), String>> {
+    tokio::pin!(publish);
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + renewal, renewal);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            results = &mut publish => return results,
+            _ = renew.tick() => match store.keep_lease().await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    count,
+                    "outbox relay lost its lease while publishing; another replica may publish these events too"
+                ),
+                Err(e) => tracing::warn!(error = %e, "outbox relay cannot renew its lease while publishing"),
+            },
+        }
+    }
 }
 
 /// Waits for a write's signal, the idle poll (a safety net: another

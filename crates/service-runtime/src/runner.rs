@@ -326,10 +326,12 @@ where
     retry_startup(what, step).await
 }
 
-/// The stores every service has besides its own: accounts, notifications,
-/// and the outbox signal its store wakes the relay with.
+/// The stores every service has besides its own: accounts, the counts of
+/// login and sign-up attempts, notifications, and the outbox signal its
+/// store wakes the relay with.
 pub struct CommonStores {
     pub users: Arc<dyn crate::identity::UserStore>,
+    pub attempts: Arc<dyn crate::identity::AttemptCounter>,
     pub notifications: Arc<dyn crate::notifications::NotificationStore>,
     pub signal: OutboxSignal,
 }
@@ -339,12 +341,17 @@ impl CommonStores {
     pub async fn mongo(db: &mongodb::Database) -> Result<Self, String> {
         let users =
             retry_store("prepare users", || crate::identity::MongoUserStore::new(db)).await?;
+        let attempts = retry_store("prepare attempt counts", || {
+            crate::identity::MongoAttemptCounter::new(db)
+        })
+        .await?;
         let notifications = retry_store("prepare notifications", || {
             crate::notifications::MongoNotificationStore::new(db)
         })
         .await?;
         Ok(Self {
             users: Arc::new(users),
+            attempts: Arc::new(attempts),
             notifications: Arc::new(notifications),
             signal: OutboxSignal::default(),
         })
@@ -353,6 +360,7 @@ impl CommonStores {
     pub fn in_memory() -> Self {
         Self {
             users: Arc::new(crate::identity::InMemoryUserStore::default()),
+            attempts: Arc::new(crate::identity::InMemoryAttemptCounter::default()),
             notifications: Arc::new(crate::notifications::InMemoryNotificationStore::default()),
             signal: OutboxSignal::default(),
         }

@@ -1,17 +1,26 @@
 //! `MongoOutbox` against the real MongoDB-protocol server: events a write
 //! hands over are published without reading them back, and events nobody
-//! handed over (another replica's) are still found within `FULL_SWEEP`.
+//! handed over (another replica's) are still found within `FULL_SWEEP`; the
+//! relay lease is timed by the server's clock and kept while a publish is in
+//! flight.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
+use async_trait::async_trait;
 use bson::{doc, Document};
 use chrono::Utc;
 use futures::TryStreamExt;
 use service_runtime::{
+    messaging::EventPublisher,
     mongo::{outbox_entry, MongoOutbox},
-    outbox::{OutboxMessage, OutboxSignal, OutboxStore},
+    outbox::{run_relay, OutboxMessage, OutboxSignal, OutboxStore, RelayConfig},
 };
 use test_support::{eventually, fresh_database, real_servers, unique};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 fn message(key: &str) -> OutboxMessage {
     OutboxMessage {
@@ -192,5 +201,204 @@ async fn an_event_behind_an_undelivered_one_leaves_after_it() {
             .collect::<Vec<_>>(),
         vec![next.event_id.as_str()],
         "behind delivered events only: handed over at once"
+    );
+}
+
+/// The relay lease document of service `service`.
+async fn lease(db: &mongodb::Database, service: &str) -> Document {
+    db.collection::<Document>("outbox_leases")
+        .find_one(doc! {"_id": format!("{service}-relay")})
+        .await
+        .expect("read lease")
+        .expect("lease exists")
+}
+
+/// The database server's current time.
+async fn server_now(db: &mongodb::Database) -> bson::DateTime {
+    *db.run_command(doc! {"hello": 1})
+        .await
+        .expect("hello")
+        .get_datetime("localTime")
+        .expect("hello.localTime")
+}
+
+/// Waits until the server's clock has passed `instant`.
+async fn until_server_passes(db: &mongodb::Database, instant: bson::DateTime) {
+    eventually(
+        "the server clock passes the lease expiry",
+        Duration::from_secs(30),
+        || async move { (server_now(db).await > instant).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_lease_is_timed_by_the_server_and_taken_over_only_once_expired() {
+    let Some(servers) = real_servers("mongo_outbox_lease_clock") else {
+        return;
+    };
+    let db = fresh_database(&servers, "outbox").await;
+    let (a, b) = (
+        MongoOutbox::new(&db, &["a"], "lease-test", OutboxSignal::default())
+            .await
+            .expect("outbox a")
+            .with_lease_ttl(Duration::from_millis(500)),
+        MongoOutbox::new(&db, &["a"], "lease-test", OutboxSignal::default())
+            .await
+            .expect("outbox b"),
+    );
+    let event = message("k1");
+    add(&db, "a", &event).await;
+
+    // A takes the lease; the server set its expiry by its own clock.
+    assert_eq!(
+        ids(&a.pending(10).await.unwrap()),
+        vec![event.event_id.as_str()]
+    );
+    let held = lease(&db, "lease-test").await;
+    let (holder, expires) = (
+        held.get_str("holder").unwrap().to_string(),
+        *held.get_datetime("expires_at").unwrap(),
+    );
+    let checked = *held.get_datetime("checked_at").unwrap();
+    assert_eq!(
+        expires.timestamp_millis() - checked.timestamp_millis(),
+        500,
+        "expiry = the server's now + TTL: {held}"
+    );
+
+    // B is refused while it runs, and changes nothing.
+    assert!(b.pending(10).await.unwrap().is_empty(), "B must not relay");
+    let refused = lease(&db, "lease-test").await;
+    assert_eq!(refused.get_str("holder").unwrap(), holder);
+    assert_eq!(*refused.get_datetime("expires_at").unwrap(), expires);
+    assert_eq!(*refused.get_datetime("checked_at").unwrap(), checked);
+
+    // Once the server's clock passes the expiry, B takes over, and A,
+    // asking again, is refused.
+    until_server_passes(&db, expires).await;
+    assert_eq!(
+        ids(&b.pending(10).await.unwrap()),
+        vec![event.event_id.as_str()]
+    );
+    let taken = lease(&db, "lease-test").await;
+    assert_ne!(taken.get_str("holder").unwrap(), holder, "B holds it");
+    assert!(a.pending(10).await.unwrap().is_empty(), "A lost it");
+    assert_eq!(
+        lease(&db, "lease-test").await.get_str("holder"),
+        taken.get_str("holder")
+    );
+
+    // B releases it at shutdown: A may take it at once.
+    b.release().await;
+    assert_eq!(
+        ids(&a.pending(10).await.unwrap()),
+        vec![event.event_id.as_str()]
+    );
+    assert_eq!(
+        lease(&db, "lease-test").await.get_str("holder").unwrap(),
+        holder
+    );
+}
+
+/// A publisher that holds every batch until the test lets it go.
+struct HeldPublisher {
+    started: Notify,
+    go: Semaphore,
+    published: Mutex<Vec<String>>,
+}
+
+impl HeldPublisher {
+    fn new() -> Self {
+        Self {
+            started: Notify::new(),
+            go: Semaphore::new(0),
+            published: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventPublisher for HeldPublisher {
+    async fn publish(&self, batch: &[OutboxMessage]) -> Vec<Result<(), String>> {
+        self.started.notify_one();
+        self.go.acquire().await.expect("semaphore").forget();
+        let mut published = self.published.lock().unwrap();
+        published.extend(batch.iter().map(|m| m.event_id.clone()));
+        batch.iter().map(|_| Ok(())).collect()
+    }
+}
+
+#[tokio::test]
+async fn the_relay_keeps_its_lease_while_a_publish_outlasts_it() {
+    let Some(servers) = real_servers("mongo_outbox_lease_renewal") else {
+        return;
+    };
+    let db = fresh_database(&servers, "outbox").await;
+    let ttl = Duration::from_secs(3);
+    let relaying = Arc::new(
+        MongoOutbox::new(&db, &["a"], "renewal-test", OutboxSignal::default())
+            .await
+            .expect("outbox")
+            .with_lease_ttl(ttl),
+    );
+    let other = MongoOutbox::new(&db, &["a"], "renewal-test", OutboxSignal::default())
+        .await
+        .expect("other replica's outbox");
+    let event = message("k1");
+    add(&db, "a", &event).await;
+
+    let publisher = Arc::new(HeldPublisher::new());
+    let stop = CancellationToken::new();
+    let relay = tokio::spawn(run_relay(
+        relaying.clone(),
+        publisher.clone(),
+        OutboxSignal::default(),
+        RelayConfig {
+            lease_renewal: Duration::from_millis(50),
+            ..RelayConfig::default()
+        },
+        stop.clone(),
+    ));
+
+    // The publish has begun and is held; the lease it started with passes.
+    publisher.started.notified().await;
+    let first = lease(&db, "renewal-test").await;
+    let (holder, expires) = (
+        first.get_str("holder").unwrap().to_string(),
+        *first.get_datetime("expires_at").unwrap(),
+    );
+    until_server_passes(&db, expires).await;
+
+    // It was renewed meanwhile: still the relay's, now expiring later, and
+    // the other replica cannot take it.
+    let renewed = lease(&db, "renewal-test").await;
+    assert_eq!(renewed.get_str("holder").unwrap(), holder);
+    assert!(
+        *renewed.get_datetime("expires_at").unwrap() > expires,
+        "renewed during the publish: {first} then {renewed}"
+    );
+    assert!(
+        other.pending(10).await.unwrap().is_empty(),
+        "no second relay"
+    );
+    assert_eq!(
+        lease(&db, "renewal-test").await.get_str("holder").unwrap(),
+        holder
+    );
+
+    // The publish completes; at shutdown the event leaves the outbox and
+    // the lease is released, so the other replica takes it and finds nothing.
+    publisher.go.add_permits(1);
+    stop.cancel();
+    relay.await.expect("relay task");
+    assert_eq!(
+        *publisher.published.lock().unwrap(),
+        vec![event.event_id.clone()]
+    );
+    assert!(other.pending(10).await.unwrap().is_empty());
+    assert_ne!(
+        lease(&db, "renewal-test").await.get_str("holder").unwrap(),
+        holder
     );
 }

@@ -12,7 +12,10 @@ use std::{collections::BTreeSet, time::Duration};
 use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use reqwest::{header::HeaderMap, Method};
 use serde_json::{json, Value};
-use service_runtime::auth::{JwtKeys, Role};
+use service_runtime::{
+    auth::{JwtKeys, Role},
+    identity::{IdentityConfig, ThrottleLimits},
+};
 use support::{Reply, System, User, JWT_SECRET, PROPAGATION};
 use test_support::{eventually, unique};
 
@@ -730,6 +733,233 @@ async fn identity_signup_login_and_me_follow_the_contract_on_both_services() {
     }
 }
 
+// ---- limits on logins and sign-ups -------------------------------------------
+
+/// Limits as in production, but believing `X-Forwarded-For` from this
+/// process (the tests' loopback peer), so a test can be many clients; and
+/// `signups` sign-ups per address.
+fn trusting_loopback(signups: u32) -> IdentityConfig {
+    IdentityConfig {
+        limits: ThrottleLimits {
+            signups_per_address: signups,
+            ..ThrottleLimits::default()
+        },
+        trusted_proxies: "127.0.0.1/32, ::1".parse().unwrap(),
+    }
+}
+
+/// `POST {api}/{action}` with a JSON body, forwarded for `client` if given.
+async fn post_from(api: &str, action: &str, body: Value, client: Option<&str>) -> Raw {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(c) = client {
+        headers.push(("x-forwarded-for", c));
+    }
+    RawClient::new()
+        .send(
+            Method::POST,
+            &format!("{api}/{action}"),
+            &headers,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+}
+
+async fn login_from(api: &str, email: &str, password: &str, client: Option<&str>) -> Raw {
+    post_from(
+        api,
+        "login",
+        json!({"email": email, "password": password}),
+        client,
+    )
+    .await
+}
+
+async fn signup_from(api: &str, client: Option<&str>) -> Raw {
+    let email = format!("{}@example.com", unique("new"));
+    post_from(
+        api,
+        "signup",
+        json!({"name": "New", "email": email, "password": "correct-horse-1"}),
+        client,
+    )
+    .await
+}
+
+/// A 429 `too_many_attempts` problem with a `Retry-After` of at most the
+/// 15-minute window, also in the body.
+fn assert_throttled(r: &Raw) {
+    r.problem(429, "too_many_attempts");
+    let retry_after: u64 = r
+        .headers
+        .get("retry-after")
+        .unwrap_or_else(|| panic!("429 without Retry-After: {}", r.text))
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(
+        (1..=900).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    assert_eq!(r.body["retry_after"], retry_after, "{}", r.text);
+}
+
+fn apis(sys: &System) -> [String; 2] {
+    [
+        format!("{}/api/travelers", sys.traveler),
+        format!("{}/api/owners", sys.owner),
+    ]
+}
+
+#[tokio::test]
+async fn ten_failed_logins_lock_the_account_even_with_the_right_password() {
+    let sys = System::embedded_with(trusting_loopback(10)).await;
+    for api in apis(&sys) {
+        let (ada, bob) = (signup_from(&api, None).await, signup_from(&api, None).await);
+        let (ada, bob) = (
+            str_of(&ada.body["user"]["email"]),
+            str_of(&bob.body["user"]["email"]),
+        );
+        // Ten failures, each from another address: the account's limit.
+        for i in 0..10 {
+            login_from(
+                &api,
+                &ada,
+                "wrong-horse-1",
+                Some(&format!("198.51.100.{i}")),
+            )
+            .await
+            .problem(401, "invalid_credentials");
+        }
+        let right = login_from(&api, &ada, "correct-horse-1", Some("198.51.100.200")).await;
+        assert_throttled(&right);
+        assert_throttled(&login_from(&api, &ada, "wrong-horse-1", Some("198.51.100.201")).await);
+        // The email in another case is the same account.
+        assert_throttled(
+            &login_from(
+                &api,
+                &ada.to_uppercase(),
+                "correct-horse-1",
+                Some("198.51.100.202"),
+            )
+            .await,
+        );
+        // Other accounts, from the same addresses, are not affected.
+        let ok = login_from(&api, &bob, "correct-horse-1", Some("198.51.100.0")).await;
+        assert_eq!(ok.status, 200, "{}", ok.text);
+    }
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_accounts_failures() {
+    let sys = System::embedded_with(trusting_loopback(10)).await;
+    let api = format!("{}/api/owners", sys.owner);
+    let ada = str_of(&signup_from(&api, None).await.body["user"]["email"]);
+    let mut address = 0;
+    let mut fail = |n: usize| {
+        let from: Vec<String> = (0..n)
+            .map(|_| {
+                address += 1;
+                format!("203.0.113.{address}")
+            })
+            .collect();
+        let (api, ada) = (api.clone(), ada.clone());
+        async move {
+            for client in from {
+                login_from(&api, &ada, "wrong-horse-1", Some(&client))
+                    .await
+                    .problem(401, "invalid_credentials");
+            }
+        }
+    };
+    fail(9).await;
+    let ok = login_from(&api, &ada, "correct-horse-1", Some("203.0.113.100")).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    // The count starts again: nine more are still only failures.
+    fail(9).await;
+    let ok = login_from(&api, &ada, "correct-horse-1", Some("203.0.113.101")).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    fail(10).await;
+    assert_throttled(&login_from(&api, &ada, "correct-horse-1", Some("203.0.113.102")).await);
+}
+
+#[tokio::test]
+async fn ten_failed_logins_lock_the_client_address_across_accounts() {
+    // No trusted proxy (the production default): the socket peer is the
+    // client, whatever X-Forwarded-For claims.
+    let sys = System::embedded().await;
+    let api = format!("{}/api/travelers", sys.traveler);
+    let ada = str_of(&signup_from(&api, None).await.body["user"]["email"]);
+    for i in 0..10 {
+        let nobody = format!("{}@example.com", unique("nobody"));
+        login_from(
+            &api,
+            &nobody,
+            "wrong-horse-1",
+            Some(&format!("192.0.2.{i}")),
+        )
+        .await
+        .problem(401, "invalid_credentials");
+    }
+    assert_throttled(&login_from(&api, &ada, "correct-horse-1", Some("192.0.2.77")).await);
+    // The other service keeps its own counts.
+    let owner_api = format!("{}/api/owners", sys.owner);
+    let olga = str_of(&signup_from(&owner_api, None).await.body["user"]["email"]);
+    assert_eq!(
+        login_from(&owner_api, &olga, "correct-horse-1", None)
+            .await
+            .status,
+        200
+    );
+
+    // Behind a trusted proxy, the forwarded address is the client.
+    let sys = System::embedded_with(trusting_loopback(10)).await;
+    let api = format!("{}/api/travelers", sys.traveler);
+    let ada = str_of(&signup_from(&api, None).await.body["user"]["email"]);
+    for _ in 0..10 {
+        let nobody = format!("{}@example.com", unique("nobody"));
+        // The client's own claim, left of what the proxy appended, is ignored.
+        login_from(&api, &nobody, "wrong-horse-1", Some("6.6.6.6, 192.0.2.5"))
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    assert_throttled(&login_from(&api, &ada, "correct-horse-1", Some("192.0.2.5")).await);
+    assert_throttled(&login_from(&api, &ada, "correct-horse-1", Some("7.7.7.7, 192.0.2.5")).await);
+    let other = login_from(&api, &ada, "correct-horse-1", Some("192.0.2.6")).await;
+    assert_eq!(other.status, 200, "{}", other.text);
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_client_address() {
+    let sys = System::embedded_with(trusting_loopback(3)).await;
+    for api in apis(&sys) {
+        for _ in 0..3 {
+            assert_eq!(signup_from(&api, Some("192.0.2.1")).await.status, 201);
+        }
+        assert_throttled(&signup_from(&api, Some("192.0.2.1")).await);
+        // An invalid body is refused as such, without counting.
+        post_from(&api, "signup", json!({"name": "x"}), Some("192.0.2.9"))
+            .await
+            .problem(400, "validation_failed");
+        assert_eq!(signup_from(&api, Some("192.0.2.2")).await.status, 201);
+        // IPv6 clients count by their /64 network.
+        for i in 1..=3 {
+            let from = format!("2001:db8:1:2::{i}");
+            assert_eq!(signup_from(&api, Some(&from)).await.status, 201);
+        }
+        assert_throttled(&signup_from(&api, Some("2001:db8:1:2:ffff::99")).await);
+        assert_eq!(signup_from(&api, Some("2001:db8:1:3::1")).await.status, 201);
+    }
+
+    // The production limit: ten per address.
+    let sys = System::embedded().await;
+    let api = format!("{}/api/travelers", sys.traveler);
+    for _ in 0..10 {
+        assert_eq!(signup_from(&api, None).await.status, 201);
+    }
+    assert_throttled(&signup_from(&api, None).await);
+}
+
 // ---- authorization ------------------------------------------------------------
 
 #[tokio::test]
@@ -1014,19 +1244,23 @@ async fn other_users_bookings_and_properties_are_404_and_never_listed() {
         .get(&format!("{o}/properties"), Some(&owner_b.token))
         .await
         .expect(200);
-    assert_eq!(b_props, json!({"properties": []}));
+    assert_eq!(b_props, json!({"properties": [], "next_cursor": null}));
     for q in ["", "?status=PENDING", &format!("?property_id={pid}")] {
         let b_bookings = http
             .get(&format!("{o}/bookings{q}"), Some(&owner_b.token))
             .await
             .expect(200);
-        assert_eq!(b_bookings, json!({"bookings": []}), "owner B bookings{q}");
+        assert_eq!(
+            b_bookings,
+            json!({"bookings": [], "next_cursor": null}),
+            "owner B bookings{q}"
+        );
     }
     assert_eq!(
         http.get(&format!("{t}/bookings"), Some(&traveler_b.token))
             .await
             .expect(200),
-        json!({"bookings": []})
+        json!({"bookings": [], "next_cursor": null})
     );
     assert_eq!(sys.owner_notifications(&owner_b).await, Vec::<Value>::new());
     assert_eq!(
@@ -1768,6 +2002,320 @@ async fn the_catalog_shows_active_properties_filters_them_and_forgets_delisted_o
         .expect_problem(404, "not_found");
 }
 
+// ---- paging -----------------------------------------------------------------
+
+/// Reads a paged list from its first page, `limit` at a time (`None`: the
+/// default), checking each page's shape; returns the pages' items.
+async fn pages(
+    sys: &System,
+    url: &str,
+    token: &str,
+    member: &str,
+    limit: Option<usize>,
+) -> Vec<Vec<Value>> {
+    pages_from(sys, url, token, member, limit, None).await
+}
+
+/// Like [`pages`], from the page after `cursor`.
+async fn pages_from(
+    sys: &System,
+    url: &str,
+    token: &str,
+    member: &str,
+    limit: Option<usize>,
+    mut cursor: Option<String>,
+) -> Vec<Vec<Value>> {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let mut pages = Vec::new();
+    loop {
+        let mut query = Vec::new();
+        if let Some(l) = limit {
+            query.push(format!("limit={l}"));
+        }
+        if let Some(c) = &cursor {
+            query.push(format!("cursor={c}"));
+        }
+        let page_url = if query.is_empty() {
+            url.to_string()
+        } else {
+            format!("{url}{separator}{}", query.join("&"))
+        };
+        let page = sys.http.get(&page_url, Some(token)).await.expect(200);
+        let members: BTreeSet<&str> = page
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            members,
+            BTreeSet::from([member, "next_cursor"]),
+            "{page_url}: {page}"
+        );
+        let items = page[member].as_array().unwrap().clone();
+        assert!(
+            items.len() <= limit.unwrap_or(50),
+            "{page_url}: {} items",
+            items.len()
+        );
+        pages.push(items);
+        match &page["next_cursor"] {
+            Value::Null => return pages,
+            Value::String(next) => {
+                assert!(
+                    next.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                    "a cursor needs no URL encoding: {next}"
+                );
+                cursor = Some(next.clone());
+            }
+            other => panic!("{page_url}: next_cursor is {other}"),
+        }
+    }
+}
+
+fn item_ids(items: &[Value]) -> Vec<String> {
+    items.iter().map(|x| str_of(&x["id"])).collect()
+}
+
+#[tokio::test]
+async fn every_list_is_paged_in_a_stable_order_with_a_bounded_limit_and_an_opaque_cursor() {
+    let sys = System::embedded().await;
+    let owner = sys.owner_signup("Olga").await;
+    let traveler = sys.traveler_signup("Tom").await;
+    let (t, o) = (
+        format!("{}/api/travelers", sys.traveler),
+        format!("{}/api/owners", sys.owner),
+    );
+
+    // Seven properties, two pairs sharing a name.
+    let mut pids = Vec::new();
+    for (i, name) in [
+        "Casa",
+        "Apartamento",
+        "Casa",
+        "Quinta",
+        "Barco",
+        "Quinta",
+        "Moinho",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut body = property_body("Lisbon", 2 + i as u32);
+        body["name"] = json!(name);
+        let p = create_property_with(&sys, &owner, body).await.expect(201);
+        pids.push((name.to_string(), str_of(&p["property"]["id"])));
+    }
+    pids.sort();
+    let by_name: Vec<String> = pids.iter().map(|(_, id)| id.clone()).collect();
+    for (_, id) in &pids {
+        sys.wait_catalog(&traveler, id, 1).await;
+    }
+    // The owner's properties and the catalog: by name, then id.
+    for (url, token) in [
+        (format!("{o}/properties"), &owner.token),
+        (format!("{t}/properties"), &traveler.token),
+    ] {
+        for limit in [Some(1), Some(3), Some(7), None] {
+            let pages = pages(&sys, &url, token, "properties", limit).await;
+            let expected_pages = limit.map_or(1, |l| by_name.len().div_ceil(l));
+            assert_eq!(pages.len(), expected_pages, "{url} limit {limit:?}");
+            assert_eq!(item_ids(&pages.concat()), by_name, "{url} limit {limit:?}");
+        }
+    }
+    // Filters page the same way: the three for six guests or more.
+    let filtered = pages(
+        &sys,
+        &format!("{t}/properties?city=LISBON&guests=6"),
+        &traveler.token,
+        "properties",
+        Some(2),
+    )
+    .await;
+    let filtered: Vec<Value> = filtered.concat();
+    assert_eq!(filtered.len(), 3, "{filtered:?}");
+    let filtered_ids = item_ids(&filtered);
+    let expected: Vec<String> = by_name
+        .iter()
+        .filter(|id| filtered_ids.contains(id))
+        .cloned()
+        .collect();
+    assert_eq!(filtered_ids, expected);
+
+    // 53 bookings: more than a default page.
+    const BOOKINGS: usize = 53;
+    let mut booked = Vec::new();
+    for i in 0..BOOKINGS {
+        let pid = &by_name[i % by_name.len()];
+        let b = create_booking(&sys, &traveler, stay(pid, 10 + i as i64, 1, 2))
+            .await
+            .expect(201);
+        booked.push((
+            str_of(&b["booking"]["created_at"]),
+            str_of(&b["booking"]["id"]),
+        ));
+    }
+    booked.sort();
+    booked.reverse();
+    let newest_first: Vec<String> = booked.into_iter().map(|(_, id)| id).collect();
+    for id in &newest_first {
+        sys.wait_owner_sees(&owner, id).await;
+    }
+    // The owner is told of each request: as many notifications.
+    wait_owner_notifications(&sys, &owner, BOOKINGS).await;
+
+    for (url, token, member) in [
+        (format!("{t}/bookings"), &traveler.token, "bookings"),
+        (format!("{o}/bookings"), &owner.token, "bookings"),
+        (format!("{o}/notifications"), &owner.token, "notifications"),
+    ] {
+        // The default page holds 50; the rest follows.
+        let default = pages(&sys, &url, token, member, None).await;
+        assert_eq!(
+            default.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![50, 3],
+            "{url}"
+        );
+        for limit in [Some(7), Some(53), Some(200)] {
+            let pages = pages(&sys, &url, token, member, limit).await;
+            let all = pages.concat();
+            if member == "notifications" {
+                // Newest first, ties by id; one per booking request.
+                assert_notifications_shape(&all);
+                let keys: Vec<(String, String)> = all
+                    .iter()
+                    .map(|n| (str_of(&n["created_at"]), str_of(&n["id"])))
+                    .collect();
+                let mut sorted = keys.clone();
+                sorted.sort();
+                sorted.reverse();
+                assert_eq!(keys, sorted, "{url} limit {limit:?}");
+                let about: BTreeSet<String> =
+                    all.iter().map(|n| str_of(&n["booking_id"])).collect();
+                assert_eq!(about, newest_first.iter().cloned().collect::<BTreeSet<_>>());
+                assert_eq!(all.len(), BOOKINGS);
+            } else {
+                assert_eq!(item_ids(&all), newest_first, "{url} limit {limit:?}");
+            }
+        }
+    }
+    // Filters page the same way.
+    let p0 = &by_name[0];
+    let of_p0 = pages(
+        &sys,
+        &format!("{o}/bookings?property_id={p0}&status=PENDING"),
+        &owner.token,
+        "bookings",
+        Some(2),
+    )
+    .await
+    .concat();
+    let expected: Vec<String> = newest_first
+        .iter()
+        .filter(|id| of_p0.iter().any(|b| &str_of(&b["id"]) == *id))
+        .cloned()
+        .collect();
+    assert_eq!(item_ids(&of_p0), expected);
+    assert_eq!(of_p0.len(), BOOKINGS.div_ceil(by_name.len()));
+
+    // A booking made while the pages are read does not disturb them: it
+    // sorts before the first page, so the rest is exactly the unread part.
+    let first = sys
+        .http
+        .get(&format!("{t}/bookings?limit=10"), Some(&traveler.token))
+        .await
+        .expect(200);
+    assert_eq!(
+        item_ids(first["bookings"].as_array().unwrap()),
+        newest_first[..10]
+    );
+    let newcomer = create_booking(&sys, &traveler, stay(p0, 200, 1, 2))
+        .await
+        .expect(201);
+    let cursor = str_of(&first["next_cursor"]);
+    let rest = pages_from(
+        &sys,
+        &format!("{t}/bookings"),
+        &traveler.token,
+        "bookings",
+        Some(10),
+        Some(cursor),
+    )
+    .await;
+    assert_eq!(item_ids(&rest.concat()), newest_first[10..]);
+    let top = sys
+        .http
+        .get(&format!("{t}/bookings?limit=1"), Some(&traveler.token))
+        .await
+        .expect(200);
+    assert_eq!(top["bookings"][0]["id"], newcomer["booking"]["id"]);
+
+    // Bad limits and cursors: 400 naming the parameter, on every list.
+    let cursor_of_properties = str_of(
+        &sys.http
+            .get(&format!("{o}/properties?limit=1"), Some(&owner.token))
+            .await
+            .expect(200)["next_cursor"],
+    );
+    for (list, token) in [
+        (format!("{t}/bookings"), &traveler.token),
+        (format!("{t}/properties"), &traveler.token),
+        (format!("{t}/notifications"), &traveler.token),
+        (format!("{o}/bookings"), &owner.token),
+        (format!("{o}/properties"), &owner.token),
+        (format!("{o}/notifications"), &owner.token),
+    ] {
+        for q in [
+            "limit=0",
+            "limit=201",
+            "limit=-1",
+            "limit=ten",
+            "limit=1.5",
+            "limit=99999999999999999999999",
+        ] {
+            let problem = sys
+                .http
+                .get(&format!("{list}?{q}"), Some(token))
+                .await
+                .expect_problem(400, "validation_failed");
+            assert_eq!(problem["errors"][0]["field"], "limit", "{list}?{q}");
+        }
+        let foreign = if list.ends_with("/properties") && list.contains("/owners") {
+            // A notifications cursor is not a properties cursor.
+            let n = sys
+                .http
+                .get(&format!("{o}/notifications?limit=1"), Some(&owner.token))
+                .await
+                .expect(200);
+            str_of(&n["next_cursor"])
+        } else {
+            cursor_of_properties.clone()
+        };
+        for cursor in [
+            "garbage",
+            "%%",
+            "e30",
+            "eyJsIjoiYm9va2luZ3MifQ",
+            foreign.as_str(),
+        ] {
+            let problem = sys
+                .http
+                .get(&format!("{list}?cursor={cursor}"), Some(token))
+                .await
+                .expect_problem(400, "validation_failed");
+            assert_eq!(
+                problem["errors"][0]["field"], "cursor",
+                "{list}?cursor={cursor}"
+            );
+        }
+        sys.http
+            .get(&format!("{list}?limit=200"), Some(token))
+            .await
+            .expect(200);
+    }
+}
+
 // ---- traveler-service: bookings ------------------------------------------------
 
 #[tokio::test]
@@ -1821,7 +2369,8 @@ async fn a_booking_is_created_priced_listed_and_read_with_the_contract_shape() {
             .get(&format!("{t}/bookings{q}"), Some(&traveler.token))
             .await
             .expect(200);
-        assert_eq!(list.as_object().unwrap().len(), 1, "{list}");
+        assert_eq!(list.as_object().unwrap().len(), 2, "{list}");
+        assert!(list["next_cursor"].is_null(), "one page: {list}");
         assert_eq!(ids(&list["bookings"]), set(&expected), "bookings{q}");
         for item in list["bookings"].as_array().unwrap() {
             assert_booking_shape(item);
@@ -1967,7 +2516,7 @@ async fn invalid_booking_requests_are_refused_with_the_offending_fields() {
         .expect(200);
     assert_eq!(
         trips,
-        json!({"bookings": []}),
+        json!({"bookings": [], "next_cursor": null}),
         "a refused request was saved"
     );
 

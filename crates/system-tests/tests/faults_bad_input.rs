@@ -332,7 +332,7 @@ fn case() -> impl Strategy<Value = Case> {
     let query = prop::collection::vec(
         (
             prop_oneof![
-                3 => prop::sample::select(vec!["status", "property_id", "city", "guests", "status[]"]).prop_map(str::to_string),
+                3 => prop::sample::select(vec!["status", "property_id", "city", "guests", "status[]", "limit", "cursor"]).prop_map(str::to_string),
                 1 => text(),
             ],
             prop_oneof![

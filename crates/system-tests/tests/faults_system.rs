@@ -1484,17 +1484,8 @@ fn tally(
 
 /// ACCEPTED bookings of the owner whose stays overlap on one property.
 async fn overlapping_accepted(sys: &System, owner: &support::User) -> Vec<(String, String)> {
-    let accepted = sys
-        .http
-        .get(
-            &format!("{}/api/owners/bookings?status=ACCEPTED", sys.owner),
-            Some(&owner.token),
-        )
-        .await
-        .expect(200)["bookings"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let url = format!("{}/api/owners/bookings?status=ACCEPTED", sys.owner);
+    let accepted = sys.http.list_all(&url, &owner.token, "bookings").await;
     let mut out = Vec::new();
     for (i, a) in accepted.iter().enumerate() {
         for b in &accepted[i + 1..] {
@@ -1697,17 +1688,8 @@ async fn decision_storms_from_two_replicas_make_exactly_one_transition_per_booki
     }
 
     // Every booking's chain against what the clients were told.
-    let owner_view = sys
-        .http
-        .get(
-            &format!("{}/api/owners/bookings", sys.owner),
-            Some(&owner.token),
-        )
-        .await
-        .expect(200)["bookings"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let url = format!("{}/api/owners/bookings", sys.owner);
+    let owner_view = sys.http.list_all(&url, &owner.token, "bookings").await;
     let (mut lost, mut duplicated, mut single_first) = (0, 0, 0);
     let mut traveler_won = 0;
     for (n, (id, t)) in bookings.iter().enumerate() {

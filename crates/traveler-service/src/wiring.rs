@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use service_runtime::{
-    auth::{JwtKeys, Role},
+    auth::Role,
     config::{ExposeSecret, SecretString, ServiceConfig},
     http::{finish_router, health_routes, Readiness},
-    identity::{self, IdentityState},
+    identity::{self, IdentityConfig, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
     notifications::{self, Notifications},
     runner::{retry_store, Service, Wiring},
@@ -47,6 +47,8 @@ pub struct Settings {
     pub updates_topic: String,
     pub listings_topic: String,
     pub shutdown_timeout: std::time::Duration,
+    /// Limits on logins and sign-ups, and whose `X-Forwarded-For` to believe.
+    pub identity: IdentityConfig,
 }
 
 impl Settings {
@@ -60,6 +62,7 @@ impl Settings {
             updates_topic: events::topics::BOOKING_UPDATES.into(),
             listings_topic: events::topics::PROPERTY_LISTINGS.into(),
             shutdown_timeout,
+            identity: IdentityConfig::default(),
         }
     }
 
@@ -72,6 +75,7 @@ impl Settings {
             updates_topic: c.kafka.response_topic.clone(),
             listings_topic: c.kafka.property_topic.clone(),
             shutdown_timeout: c.shutdown_timeout,
+            identity: c.identity.clone(),
         }
     }
 }
@@ -93,11 +97,13 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
         cache: cache.clone(),
     });
     let state = AppState {
-        identity: IdentityState {
-            users: common.users,
-            jwt: Arc::new(JwtKeys::new(settings.jwt_secret.expose_secret().as_bytes())),
-            role: Role::Traveler,
-        },
+        identity: IdentityState::new(
+            common.users,
+            common.attempts,
+            settings.jwt_secret.expose_secret(),
+            Role::Traveler,
+            &settings.identity,
+        ),
         notifications: Notifications(common.notifications),
         store,
         listings: cache,

@@ -18,6 +18,7 @@ use events::{
 use service_runtime::{
     mongo::MongoOutbox,
     outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
+    paging::{Page, PageRequest},
 };
 use traveler_service::{
     domain::{
@@ -76,6 +77,8 @@ test_support::store_contract!(
     idempotency_key_replays_the_same_request_and_refuses_a_different_one,
     concurrent_retries_with_one_idempotency_key_create_one_booking,
     bookings_of_filters_by_traveler_and_status_newest_first,
+    booking_pages_walk_every_booking_once_newest_first_while_new_ones_arrive,
+    catalog_pages_walk_every_listing_once_by_name_while_the_catalog_changes,
     cancellation_is_requested_once_and_only_by_the_traveler,
     cancellation_of_a_final_booking_is_refused,
     concurrent_cancellation_requests_queue_one_event,
@@ -245,6 +248,31 @@ async fn stored(store: &dyn TravelerStore, id: &str) -> Booking {
         .expect("booking exists")
 }
 
+/// Every item of a list, read `limit` at a time by following each page's
+/// cursor; checks that every page but the last is full and the last one
+/// says so.
+async fn walk<T, F, Fut>(limit: usize, mut read: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Page<T>>,
+{
+    let mut request = PageRequest::first(limit);
+    let mut all = Vec::new();
+    loop {
+        let page = read(request.clone()).await;
+        assert!(page.items.len() <= limit, "a page holds at most its limit");
+        let full = page.items.len() == limit;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => {
+                assert!(full, "only the last page may be short");
+                request.after = Some(next);
+            }
+            None => return all,
+        }
+    }
+}
+
 async fn create(store: &dyn TravelerStore, b: &Booking) -> OutboxMessage {
     let m = requested(b);
     assert_eq!(
@@ -338,20 +366,28 @@ mod checks {
 
         // Search sees the winning versions only.
         let braga = store
-            .search_listings(&CatalogQuery {
-                city: Some("Braga".into()),
-                guests: None,
-            })
+            .search_listings(
+                &CatalogQuery {
+                    city: Some("Braga".into()),
+                    guests: None,
+                },
+                &PageRequest::default(),
+            )
             .await
-            .unwrap();
+            .unwrap()
+            .items;
         assert_eq!(braga, vec![v5]);
         let lisbon = store
-            .search_listings(&CatalogQuery {
-                city: Some("Lisbon".into()),
-                guests: None,
-            })
+            .search_listings(
+                &CatalogQuery {
+                    city: Some("Lisbon".into()),
+                    guests: None,
+                },
+                &PageRequest::default(),
+            )
             .await
-            .unwrap();
+            .unwrap()
+            .items;
         assert_eq!(lisbon, vec![], "the stale Lisbon version was never stored");
     }
 
@@ -379,7 +415,14 @@ mod checks {
             city: Some("Porto".into()),
             guests: None,
         };
-        assert_eq!(store.search_listings(&porto).await.unwrap(), vec![]);
+        assert_eq!(
+            store
+                .search_listings(&porto, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![]
+        );
 
         // A late snapshot of the same or an older version does not relist it.
         store
@@ -393,7 +436,14 @@ mod checks {
         let v4 = listing(&v2.id, "Casa reaberta", "Porto", 4, 4);
         store.upsert_listing(&v4).await.unwrap();
         assert_eq!(store.listing(&v2.id).await.unwrap(), Some(v4.clone()));
-        assert_eq!(store.search_listings(&porto).await.unwrap(), vec![v4]);
+        assert_eq!(
+            store
+                .search_listings(&porto, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![v4]
+        );
 
         // Delisting something never seen does not invent it.
         let ghost = unique("ghost");
@@ -465,9 +515,10 @@ mod checks {
 
         let search = |city: Option<String>, guests: Option<u32>| async move {
             store
-                .search_listings(&CatalogQuery { city, guests })
+                .search_listings(&CatalogQuery { city, guests }, &PageRequest::default())
                 .await
                 .expect("search")
+                .items
         };
 
         let in_city = search(Some(city.clone()), None).await;
@@ -641,7 +692,11 @@ mod checks {
             "neither queued an event"
         );
         assert_eq!(
-            ids(&store.bookings_of(&tom, None).await.unwrap()),
+            ids(&store
+                .bookings_of(&tom, None, &PageRequest::default())
+                .await
+                .unwrap()
+                .items),
             vec![original.id.as_str()]
         );
 
@@ -744,7 +799,14 @@ mod checks {
             };
             assert_eq!(outcome, &expected, "{} ({fingerprint})", b.created_at);
         }
-        assert_eq!(s.store.bookings_of(&tom, None).await.unwrap(), vec![winner]);
+        assert_eq!(
+            s.store
+                .bookings_of(&tom, None, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![winner]
+        );
         assert_eq!(
             pending(&*s.outbox).await,
             vec![winner_message],
@@ -782,49 +844,234 @@ mod checks {
         let b3 = stored(store, &b3.id).await;
 
         assert_eq!(
-            store.bookings_of(&tom, None).await.unwrap(),
+            store
+                .bookings_of(&tom, None, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
             vec![b4.clone(), b3.clone(), b2.clone(), b1.clone()]
         );
         assert_eq!(
             store
-                .bookings_of(&tom, Some(BookingStatus::Pending))
+                .bookings_of(&tom, Some(BookingStatus::Pending), &PageRequest::default())
                 .await
-                .unwrap(),
+                .unwrap()
+                .items,
             vec![b4.clone(), b1.clone()]
         );
         assert_eq!(
             store
-                .bookings_of(&tom, Some(BookingStatus::Accepted))
+                .bookings_of(&tom, Some(BookingStatus::Accepted), &PageRequest::default())
                 .await
-                .unwrap(),
+                .unwrap()
+                .items,
             vec![b2.clone()]
         );
         assert_eq!(
             store
-                .bookings_of(&tom, Some(BookingStatus::Rejected))
+                .bookings_of(&tom, Some(BookingStatus::Rejected), &PageRequest::default())
                 .await
-                .unwrap(),
+                .unwrap()
+                .items,
             vec![b3.clone()]
         );
         assert_eq!(
             store
-                .bookings_of(&tom, Some(BookingStatus::Cancelled))
+                .bookings_of(
+                    &tom,
+                    Some(BookingStatus::Cancelled),
+                    &PageRequest::default()
+                )
                 .await
-                .unwrap(),
+                .unwrap()
+                .items,
             vec![]
         );
         assert_eq!(
-            store.bookings_of(&una, None).await.unwrap(),
+            store
+                .bookings_of(&una, None, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
             vec![unas.clone()]
         );
         assert_eq!(
             store
-                .bookings_of(&una, Some(BookingStatus::Accepted))
+                .bookings_of(&una, Some(BookingStatus::Accepted), &PageRequest::default())
                 .await
-                .unwrap(),
+                .unwrap()
+                .items,
             vec![]
         );
-        assert_eq!(store.bookings_of("nobody", None).await.unwrap(), vec![]);
+        assert_eq!(
+            store
+                .bookings_of("nobody", None, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![]
+        );
+    }
+
+    pub async fn booking_pages_walk_every_booking_once_newest_first_while_new_ones_arrive(
+        s: Subject,
+    ) {
+        let store = &*s.store;
+        let (tom, una) = (unique("tom"), unique("una"));
+        let tom = tom.as_str();
+        // Eleven of Tom's bookings, three sharing one instant (ties go by
+        // id, descending), and Una's in between.
+        let mut toms = Vec::new();
+        for i in 0..11i64 {
+            let instant = if (4..7).contains(&i) { 4 } else { i };
+            let b = booking(&format!("{}-{i:02}", unique("b")), tom, at(instant));
+            create(store, &b).await;
+            create(store, &booking(&unique("una-b"), &una, at(instant))).await;
+            toms.push(b);
+        }
+        store
+            .apply_status(&change(&toms[5], BookingStatus::Accepted, 1, None, at(20)))
+            .await
+            .unwrap();
+        toms[5] = stored(store, &toms[5].id).await;
+        let mut newest_first = toms.clone();
+        newest_first.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+
+        for limit in [1, 3, 4, 11, 12, 200] {
+            let all = walk(limit, |page| async move {
+                store.bookings_of(tom, None, &page).await.expect("page")
+            })
+            .await;
+            assert_eq!(ids(&all), ids(&newest_first), "limit {limit}");
+        }
+        // A status filter pages the same way.
+        let pending = walk(2, |page| async move {
+            store
+                .bookings_of(tom, Some(BookingStatus::Pending), &page)
+                .await
+                .expect("page")
+        })
+        .await;
+        let expected: Vec<_> = newest_first
+            .iter()
+            .filter(|b| b.status == BookingStatus::Pending)
+            .cloned()
+            .collect();
+        assert_eq!(pending, expected);
+
+        // Bookings made while the pages are read come before the cursor:
+        // the remaining pages still hold exactly the bookings not yet served.
+        let first = store
+            .bookings_of(tom, None, &PageRequest::first(4))
+            .await
+            .unwrap();
+        assert_eq!(ids(&first.items), ids(&newest_first[..4]));
+        let newcomer = booking(&unique("new"), tom, at(30));
+        create(store, &newcomer).await;
+        let rest = walk(4, |mut page| {
+            if page.after.is_none() {
+                page.after = first.next.clone();
+            }
+            async move { store.bookings_of(tom, None, &page).await.expect("page") }
+        })
+        .await;
+        assert_eq!(ids(&rest), ids(&newest_first[4..]));
+        // A new first page starts with it.
+        assert_eq!(
+            ids(&store
+                .bookings_of(tom, None, &PageRequest::first(1))
+                .await
+                .unwrap()
+                .items),
+            vec![newcomer.id.as_str()]
+        );
+        assert_eq!(
+            store
+                .bookings_of("nobody", None, &PageRequest::first(5))
+                .await
+                .unwrap(),
+            Page {
+                items: vec![],
+                next: None
+            }
+        );
+    }
+
+    pub async fn catalog_pages_walk_every_listing_once_by_name_while_the_catalog_changes(
+        s: Subject,
+    ) {
+        let store = &*s.store;
+        let names = [
+            "Casa",
+            "Apartamento",
+            "Casa",
+            "Quinta",
+            "Barco",
+            "casa",
+            "Casa",
+        ];
+        let mut listings = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let city = if i % 2 == 0 { "Porto" } else { "Faro" };
+            let p = listing(&unique(&format!("p{i}")), name, city, 2 + i as u32, 1);
+            store.upsert_listing(&p).await.unwrap();
+            listings.push(p);
+        }
+        // A delisted one is never served.
+        let gone = listing(&unique("gone"), "Casa", "Porto", 4, 1);
+        store.upsert_listing(&gone).await.unwrap();
+        store.delist_listing(&gone.id, 2, at(5)).await.unwrap();
+
+        let mut by_name = listings.clone();
+        by_name.sort_by(|a, b| (&a.details.name, &a.id).cmp(&(&b.details.name, &b.id)));
+        let everything = CatalogQuery::default();
+        for limit in [1, 2, 7, 8] {
+            let all = walk(limit, |page| {
+                let q = everything.clone();
+                async move { store.search_listings(&q, &page).await.expect("page") }
+            })
+            .await;
+            assert_eq!(ids(&all), ids(&by_name), "limit {limit}");
+        }
+        let porto_for_six = CatalogQuery {
+            city: Some("porto".into()),
+            guests: Some(6),
+        };
+        let filtered = walk(1, |page| {
+            let q = porto_for_six.clone();
+            async move { store.search_listings(&q, &page).await.expect("page") }
+        })
+        .await;
+        let expected: Vec<_> = by_name
+            .iter()
+            .filter(|p| porto_for_six.matches(p))
+            .cloned()
+            .collect();
+        assert_eq!(expected.len(), 2);
+        assert_eq!(filtered, expected);
+
+        // Listed while the pages are read: one named before the cursor is
+        // not served, one named after it is, and nothing comes twice.
+        let first = store
+            .search_listings(&everything, &PageRequest::first(3))
+            .await
+            .unwrap();
+        let early = listing(&unique("early"), "Aaa", "Porto", 4, 1);
+        let late = listing(&unique("late"), "zzz", "Porto", 4, 1);
+        store.upsert_listing(&early).await.unwrap();
+        store.upsert_listing(&late).await.unwrap();
+        let rest = walk(3, |mut page| {
+            if page.after.is_none() {
+                page.after = first.next.clone();
+            }
+            let q = everything.clone();
+            async move { store.search_listings(&q, &page).await.expect("page") }
+        })
+        .await;
+        let mut expected = by_name[3..].to_vec();
+        expected.push(late);
+        assert_eq!(ids(&first.items), ids(&by_name[..3]));
+        assert_eq!(ids(&rest), ids(&expected));
     }
 
     pub async fn cancellation_is_requested_once_and_only_by_the_traveler(s: Subject) {

@@ -17,7 +17,7 @@ use service_runtime::{
 use crate::{
     decisions::{decide_and_save, DecisionError},
     domain::booking::Booking,
-    store::BookingFilter,
+    store::{BookingFilter, BOOKINGS_LIST},
     AppState,
 };
 
@@ -36,18 +36,22 @@ struct ListQuery {
     property_id: Option<String>,
 }
 
+/// `GET /bookings?status=&property_id=&limit=&cursor=`: a page of the
+/// bookings of the caller's properties, newest first.
 async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(page): ApiQuery<params::PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     let status = params::status_filter(q.status.as_deref())?;
+    let page = page.request(BOOKINGS_LIST)?;
     let filter = BookingFilter {
         status,
         property_id: q.property_id.filter(|p| !p.is_empty()),
     };
-    let bookings = state.store.bookings_of(&caller.id, &filter).await?;
-    Ok(Json(json!({ "bookings": bookings })))
+    let bookings = state.store.bookings_of(&caller.id, &filter, &page).await?;
+    Ok(Json(params::page_json("bookings", BOOKINGS_LIST, bookings)))
 }
 
 /// The caller's booking, or 404 — never reveals another owner's booking.

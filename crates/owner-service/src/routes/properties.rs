@@ -11,13 +11,14 @@ use events::{Envelope, PropertyDelisted, PropertyDetails, PropertyEvent};
 use serde_json::{json, Value};
 use service_runtime::{
     auth::AuthUser,
-    http::{ApiError, ApiJson},
+    http::{params, ApiError, ApiJson, ApiQuery},
     outbox::OutboxMessage,
 };
 use uuid::Uuid;
 
 use crate::{
     domain::property::{Property, PropertyFields},
+    store::PROPERTIES_LIST,
     AppState, SOURCE,
 };
 
@@ -27,9 +28,20 @@ pub fn routes() -> Router<AppState> {
         .route("/properties/{id}", get(show).put(update).delete(delist))
 }
 
-async fn list(State(state): State<AppState>, caller: AuthUser) -> Result<Json<Value>, ApiError> {
-    let properties = state.store.properties_of(&caller.id).await?;
-    Ok(Json(json!({ "properties": properties })))
+/// `GET /properties?limit=&cursor=`: a page of the caller's properties,
+/// by name then id.
+async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(page): ApiQuery<params::PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let page = page.request(PROPERTIES_LIST)?;
+    let properties = state.store.properties_of(&caller.id, &page).await?;
+    Ok(Json(params::page_json(
+        "properties",
+        PROPERTIES_LIST,
+        properties,
+    )))
 }
 
 async fn create(

@@ -4,11 +4,15 @@ use async_trait::async_trait;
 use events::{BookingCancellationRequested, BookingStatus};
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
+    paging::{Page, PageRequest},
     store::StoreError,
 };
 use tokio::sync::Mutex;
 
-use super::{BookingFilter, OwnerStore, SaveDecisionError};
+use super::{
+    booking_key, property_key, BookingFilter, OwnerStore, SaveDecisionError, BOOKINGS_LIST,
+    PROPERTIES_LIST,
+};
 use crate::domain::{booking::Booking, property::Property};
 
 /// owner-service state in process memory (embedded mode, fast tests). One
@@ -68,16 +72,24 @@ impl OwnerStore for InMemoryOwnerStore {
         Ok(self.state.lock().await.properties.get(id).cloned())
     }
 
-    async fn properties_of(&self, owner_id: &str) -> Result<Vec<Property>, StoreError> {
+    async fn properties_of(
+        &self,
+        owner_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Property>, StoreError> {
         let state = self.state.lock().await;
-        let mut list: Vec<_> = state
+        let list: Vec<_> = state
             .properties
             .values()
             .filter(|p| p.owner_id == owner_id)
             .cloned()
             .collect();
-        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(list)
+        Ok(Page::of_all(
+            list,
+            page,
+            PROPERTIES_LIST.order,
+            property_key,
+        ))
     }
 
     async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError> {
@@ -116,9 +128,10 @@ impl OwnerStore for InMemoryOwnerStore {
         &self,
         owner_id: &str,
         filter: &BookingFilter,
-    ) -> Result<Vec<Booking>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError> {
         let state = self.state.lock().await;
-        let mut list: Vec<_> = state
+        let list: Vec<_> = state
             .bookings
             .values()
             .filter(|b| b.owner_id == owner_id)
@@ -131,8 +144,7 @@ impl OwnerStore for InMemoryOwnerStore {
             })
             .cloned()
             .collect();
-        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(list)
+        Ok(Page::of_all(list, page, BOOKINGS_LIST.order, booking_key))
     }
 
     async fn save_decision(

@@ -6,12 +6,44 @@ mod mongo;
 
 use async_trait::async_trait;
 use events::{BookingCancellationRequested, BookingStatus};
-use service_runtime::{outbox::OutboxMessage, store::StoreError};
+use service_runtime::{
+    outbox::OutboxMessage,
+    paging::{After, List, Order, Page, PageRequest},
+    store::StoreError,
+};
 
 use crate::domain::{booking::Booking, property::Property};
 
 pub use memory::InMemoryOwnerStore;
 pub use mongo::{MongoOwnerStore, OUTBOX_COLLECTIONS};
+
+/// An owner's properties, by name then id, a page at a time.
+pub const PROPERTIES_LIST: List = List {
+    name: "properties",
+    order: Order::ByName,
+};
+
+/// An owner's bookings, newest first, a page at a time.
+pub const BOOKINGS_LIST: List = List {
+    name: "bookings",
+    order: Order::NewestFirst,
+};
+
+/// A property's place in [`PROPERTIES_LIST`].
+pub fn property_key(p: &Property) -> After {
+    After {
+        key: p.details.name.clone(),
+        id: p.id.clone(),
+    }
+}
+
+/// A booking's place in [`BOOKINGS_LIST`].
+pub fn booking_key(b: &Booking) -> After {
+    After {
+        key: events::timestamp::format(&b.created_at),
+        id: b.id.clone(),
+    }
+}
 
 /// Filters for listing an owner's bookings.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +78,12 @@ pub trait OwnerStore: Send + Sync {
         event: OutboxMessage,
     ) -> Result<bool, StoreError>;
     async fn property(&self, id: &str) -> Result<Option<Property>, StoreError>;
-    async fn properties_of(&self, owner_id: &str) -> Result<Vec<Property>, StoreError>;
+    /// A page of the owner's properties, by name then id.
+    async fn properties_of(
+        &self,
+        owner_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Property>, StoreError>;
 
     /// The properties with these ids (those that exist), in one round trip.
     async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError>;
@@ -57,12 +94,13 @@ pub trait OwnerStore: Send + Sync {
     /// (redeliveries) are left as they are.
     async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError>;
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
-    /// The owner's bookings, newest first.
+    /// A page of the owner's bookings, newest first.
     async fn bookings_of(
         &self,
         owner_id: &str,
         filter: &BookingFilter,
-    ) -> Result<Vec<Booking>, StoreError>;
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError>;
 
     /// Saves a decision (`next` has `expected_version + 1`) with its event,
     /// atomically, only if the stored booking still has `expected_version`.

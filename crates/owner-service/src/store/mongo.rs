@@ -10,10 +10,14 @@ use mongodb::{
 use service_runtime::{
     mongo::{self, outbox_entry},
     outbox::{OutboxMessage, OutboxSignal},
+    paging::{Page, PageRequest},
     store::StoreError,
 };
 
-use super::{BookingFilter, OwnerStore, SaveDecisionError};
+use super::{
+    booking_key, property_key, BookingFilter, OwnerStore, SaveDecisionError, BOOKINGS_LIST,
+    PROPERTIES_LIST,
+};
 use crate::domain::{booking::Booking, property::Property};
 
 const PROPERTIES: &str = "properties";
@@ -51,10 +55,11 @@ impl MongoOwnerStore {
     pub async fn new(db: &Database, signal: OutboxSignal) -> Result<Self, StoreError> {
         let properties = db.collection::<Property>(PROPERTIES);
         let bookings = db.collection::<Booking>(BOOKINGS);
+        // An owner's properties in page order.
         mongo::ensure_indexes(
             &properties,
             vec![IndexModel::builder()
-                .keys(doc! {"owner_id": 1, "created_at": -1})
+                .keys(doc! {"owner_id": 1, "name": 1, "_id": 1})
                 .build()],
         )
         .await?;
@@ -63,10 +68,12 @@ impl MongoOwnerStore {
         mongo::ensure_indexes(
             &bookings,
             vec![
-                // An owner's listing, with or without `?status=` (the prefix
-                // serves the unfiltered one).
+                // An owner's listing in page order, with `?status=` (one
+                // run of the index) or without (one run per status, merged:
+                // the query names every status); `?property_id=` is
+                // filtered along the walk.
                 IndexModel::builder()
-                    .keys(doc! {"owner_id": 1, "status": 1, "created_at": -1})
+                    .keys(doc! {"owner_id": 1, "status": 1, "created_at": -1, "_id": -1})
                     .build(),
                 // No night is held by two accepted bookings. Unique across
                 // documents; sparse, so only accepted bookings are indexed.
@@ -83,6 +90,9 @@ impl MongoOwnerStore {
             vec![IndexModel::builder().keys(doc! {"booking_id": 1}).build()],
         )
         .await?;
+        // Their predecessors, which could not give the page order.
+        mongo::drop_superseded_indexes(&properties, &["owner_id_1_created_at_-1"]).await?;
+        mongo::drop_superseded_indexes(&bookings, &["owner_id_1_status_1_created_at_-1"]).await?;
         Ok(Self {
             properties,
             bookings,
@@ -200,18 +210,30 @@ impl OwnerStore for MongoOwnerStore {
             .map_err(mongo::read_error)
     }
 
-    async fn properties_of(&self, owner_id: &str) -> Result<Vec<Property>, StoreError> {
+    async fn properties_of(
+        &self,
+        owner_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Property>, StoreError> {
+        let mut filter = doc! {"owner_id": owner_id};
+        mongo::page_filter(&mut filter, "name", PROPERTIES_LIST.order, page);
         let cursor = self
             .properties
-            .find(doc! {"owner_id": owner_id})
+            .find(filter)
             .with_options(
                 FindOptions::builder()
-                    .sort(doc! {"created_at": -1, "_id": -1})
+                    .sort(mongo::page_sort("name", PROPERTIES_LIST.order))
+                    .projection(doc! {"outbox": 0})
+                    .limit(page.fetch() as i64)
                     .build(),
             )
             .await
             .map_err(mongo::read_error)?;
-        collect(cursor).await
+        Ok(Page::from_fetched(
+            collect(cursor).await?,
+            page,
+            property_key,
+        ))
     }
 
     async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError> {
@@ -264,26 +286,30 @@ impl OwnerStore for MongoOwnerStore {
         &self,
         owner_id: &str,
         filter: &BookingFilter,
-    ) -> Result<Vec<Booking>, StoreError> {
-        let mut query = doc! {"owner_id": owner_id};
-        if let Some(status) = filter.status {
-            query.insert("status", status.as_str());
-        }
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError> {
+        let mut query = doc! {"owner_id": owner_id, "status": mongo::status_filter(filter.status)};
         if let Some(property_id) = &filter.property_id {
             query.insert("property_id", property_id);
         }
+        mongo::page_filter(&mut query, "created_at", BOOKINGS_LIST.order, page);
         let cursor = self
             .bookings
             .find(query)
             .with_options(
                 FindOptions::builder()
-                    .sort(doc! {"created_at": -1, "_id": -1})
+                    .sort(mongo::page_sort("created_at", BOOKINGS_LIST.order))
                     .projection(booking_fields())
+                    .limit(page.fetch() as i64)
                     .build(),
             )
             .await
             .map_err(mongo::read_error)?;
-        collect(cursor).await
+        Ok(Page::from_fetched(
+            collect(cursor).await?,
+            page,
+            booking_key,
+        ))
     }
 
     async fn save_decision(

@@ -31,6 +31,8 @@ pub struct ApiError {
     /// Extension members added to the document (e.g. readiness `checks`);
     /// boxed because they are rare and errors travel in every `Result`.
     pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    /// Seconds until a refused request may succeed: sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -41,6 +43,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             extensions: None,
+            retry_after: None,
         }
     }
 
@@ -82,6 +85,19 @@ impl ApiError {
 
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    /// 429 `too_many_attempts`: a limit on attempts was reached, and lifts
+    /// in `retry_after` (rounded up to whole seconds, sent as `Retry-After`
+    /// and as the `retry_after` member).
+    pub fn too_many_attempts(retry_after: std::time::Duration, detail: impl Into<String>) -> Self {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", detail)
+        }
+        .with_extension("retry_after", seconds.into())
     }
 
     /// 503: a dependency (database) failed; the client may retry.
@@ -137,6 +153,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

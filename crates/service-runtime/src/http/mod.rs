@@ -2,6 +2,7 @@
 //! problem documents), extractors whose rejections use it, the common
 //! middleware stack, health endpoints, and serving with graceful shutdown.
 
+pub mod client_address;
 mod error;
 mod extract;
 mod health;

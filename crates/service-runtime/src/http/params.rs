@@ -1,8 +1,11 @@
 //! Request parameters both services parse the same way.
 
 use events::BookingStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::{ApiError, Validator};
+use crate::paging::{List, Page, PageRequest, PagingError};
 
 /// Parses a `?status=` filter; absent or empty means "any status".
 pub fn status_filter(raw: Option<&str>) -> Result<Option<BookingStatus>, ApiError> {
@@ -12,6 +15,39 @@ pub fn status_filter(raw: Option<&str>) -> Result<Option<BookingStatus>, ApiErro
             ApiError::invalid_field("status", "must be PENDING, ACCEPTED, REJECTED or CANCELLED")
         }),
     }
+}
+
+/// `?limit=&cursor=`, which every list endpoint takes beside its filters
+/// (extract it with its own [`super::ApiQuery`]).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The page these parameters ask for of `list`; a malformed limit or a
+    /// cursor `list` did not issue is 400 naming the parameter.
+    pub fn request(&self, list: List) -> Result<PageRequest, ApiError> {
+        Ok(list.request(self.limit.as_deref(), self.cursor.as_deref())?)
+    }
+}
+
+impl From<PagingError> for ApiError {
+    fn from(e: PagingError) -> Self {
+        ApiError::invalid_field(e.field, e.message)
+    }
+}
+
+/// The body of a list response: the page's items under `member` (the name
+/// each list had before it was paged, e.g. `bookings`) and `next_cursor`
+/// beside them, `null` on the last page.
+pub fn page_json<T: Serialize>(member: &str, list: List, page: Page<T>) -> Value {
+    let next = page.next.map(|after| list.encode(&after));
+    let mut body = serde_json::Map::new();
+    body.insert(member.to_string(), json!(page.items));
+    body.insert("next_cursor".to_string(), json!(next));
+    Value::Object(body)
 }
 
 /// Longest reason accepted for a rejection or cancellation.

@@ -1,4 +1,4 @@
-use std::any::Any;
+use std::{any::Any, net::SocketAddr};
 
 use axum::{
     body::Body,
@@ -28,15 +28,19 @@ pub fn finish_router(router: Router) -> Router {
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and
-/// lets in-flight requests finish.
+/// lets in-flight requests finish. Each request carries its peer's address
+/// (`ConnectInfo<SocketAddr>`), which limits per client address start from.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
 }
 
 async fn problem_for_bare_errors(response: Response<Body>) -> Response<Body> {

@@ -7,21 +7,34 @@
 mod memory;
 mod mongo;
 mod routes;
+pub mod throttle;
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
+use axum::{
+    extract::{ConnectInfo, FromRef, FromRequestParts},
+    http::request::Parts,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     auth::{JwtKeys, Role},
+    config::ConfigError,
+    http::{client_address::TrustedProxies, ApiError},
     store::StoreError,
 };
 
 pub use memory::InMemoryUserStore;
 pub use mongo::MongoUserStore;
 pub use routes::routes;
+pub use throttle::{
+    AttemptCounter, InMemoryAttemptCounter, MongoAttemptCounter, Throttle, ThrottleLimits,
+};
 
 /// A stored account. The password exists only as an argon2 hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,10 +82,110 @@ pub trait UserStore: Send + Sync {
 }
 
 /// What the identity routes and the [`crate::auth::AuthUser`] extractor need:
-/// the users, the token keys, and which role this service serves.
+/// the users, the token keys, which role this service serves, the limits on
+/// attempts, and whose `X-Forwarded-For` to believe.
 #[derive(Clone)]
 pub struct IdentityState {
     pub users: Arc<dyn UserStore>,
     pub jwt: Arc<JwtKeys>,
     pub role: Role,
+    pub throttle: Arc<Throttle>,
+    pub trusted_proxies: Arc<TrustedProxies>,
+}
+
+impl IdentityState {
+    /// The identity of a service of `role`: its users and attempt counter,
+    /// tokens signed with `jwt_secret`, limits as `config` says.
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        attempts: Arc<dyn AttemptCounter>,
+        jwt_secret: &str,
+        role: Role,
+        config: &IdentityConfig,
+    ) -> Self {
+        Self {
+            users,
+            jwt: Arc::new(JwtKeys::new(jwt_secret.as_bytes())),
+            role,
+            throttle: Arc::new(Throttle::new(attempts, config.limits)),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        }
+    }
+}
+
+/// How the identity endpoints limit attempts, as configured: the same for
+/// both services.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityConfig {
+    pub limits: ThrottleLimits,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl IdentityConfig {
+    /// Reads `TRUSTED_PROXIES` and `SIGNUP_LIMIT_PER_ADDRESS` through
+    /// `lookup` (unset or empty: no trusted proxy, the default limit).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let value = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let trusted_proxies = match value("TRUSTED_PROXIES") {
+            None => TrustedProxies::default(),
+            Some(raw) => raw.parse().map_err(|reason| ConfigError::Invalid {
+                name: "TRUSTED_PROXIES",
+                value: raw.clone(),
+                reason: format!("{reason}; expected comma-separated addresses or CIDR ranges"),
+            })?,
+        };
+        let mut limits = ThrottleLimits::default();
+        if let Some(raw) = value("SIGNUP_LIMIT_PER_ADDRESS") {
+            limits.signups_per_address = raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "SIGNUP_LIMIT_PER_ADDRESS",
+                    value: raw.clone(),
+                    reason: "expected a whole number from 1 to 1000000".into(),
+                })?;
+        }
+        Ok(Self {
+            limits,
+            trusted_proxies,
+        })
+    }
+}
+
+/// The address a request comes from: the socket peer, or what a trusted
+/// proxy forwarded for (see [`crate::http::client_address`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+impl<S> FromRequestParts<S> for ClientAddress
+where
+    IdentityState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Err(ApiError::internal(
+                "no peer address: the router must be served by http::serve",
+            ));
+        };
+        let forwarded_for = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("?"));
+        let identity = IdentityState::from_ref(state);
+        Ok(ClientAddress(
+            identity
+                .trusted_proxies
+                .client_address(peer.ip(), forwarded_for),
+        ))
+    }
 }

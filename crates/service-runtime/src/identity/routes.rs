@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{IdentityState, UserRecord, UserView};
+use super::{throttle::ThrottleError, ClientAddress, IdentityState, UserRecord, UserView};
 use crate::{
     auth::{hash_password, verify_password, AuthUser},
     http::{ApiError, ApiJson, Validator},
@@ -27,6 +27,9 @@ where
         .route("/login", post(login))
         .route("/me", get(me))
 }
+
+/// Longest email accepted (RFC 5321's limit on a forward path).
+const MAX_EMAIL_LEN: usize = 254;
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -58,11 +61,27 @@ fn is_plausible_email(email: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !email.chars().any(char::is_whitespace)
-        && email.len() <= 254
+        && email.len() <= MAX_EMAIL_LEN
 }
 
+/// 429 for a limit reached, 503 when the counts cannot be read.
+impl From<ThrottleError> for ApiError {
+    fn from(e: ThrottleError) -> Self {
+        match e {
+            ThrottleError::Throttled { retry_after } => ApiError::too_many_attempts(
+                retry_after,
+                "too many attempts from this client or for this account; retry later",
+            ),
+            ThrottleError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// `POST /signup`: validates, then counts the sign-up against the client's
+/// address (429 once it has used up its sign-ups) before any hashing.
 async fn signup(
     State(state): State<IdentityState>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<SignupBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let email = body.email.trim().to_lowercase();
@@ -85,6 +104,7 @@ async fn signup(
             format!("must be at most {MAX_PASSWORD_LEN} characters"),
         )
         .finish()?;
+    state.throttle.signup(client).await?;
 
     let user = UserRecord {
         id: Uuid::now_v7().to_string(),
@@ -107,22 +127,41 @@ async fn signup(
     ))
 }
 
+/// `POST /login`: counted as a failure of the account and of the client's
+/// address before the password is checked, so a client that has used up
+/// either gets 429 even with the right password; a success clears the
+/// account's failures.
 async fn login(
     State(state): State<IdentityState>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<Value>, ApiError> {
     let email = body.email.trim().to_lowercase();
+    // No account has a longer email, and it would be a counter's key.
+    Validator::new()
+        .check(
+            email.len() <= MAX_EMAIL_LEN,
+            "email",
+            format!("must be at most {MAX_EMAIL_LEN} characters"),
+        )
+        .finish()?;
+    let attempt = state.throttle.login(&email, client).await?;
     let user = state.users.find_by_email(&email).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let user = match (verify_password(body.password, hash).await, user) {
         (true, Some(user)) => user,
         _ => {
+            attempt.failed();
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
                 "email or password is incorrect",
-            ))
+            ));
         }
     };
+    if let Err(e) = attempt.succeeded().await {
+        // The login stands; only the bookkeeping of earlier failures is left.
+        tracing::warn!(error = %e, "cannot clear an account's failed logins");
+    }
     let token = state.jwt.issue(&user.id, user.role);
     Ok(Json(json!({"token": token, "user": UserView::from(&user)})))
 }

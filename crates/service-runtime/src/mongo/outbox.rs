@@ -11,7 +11,10 @@ use std::{
 use async_trait::async_trait;
 use bson::{doc, Document};
 use futures::TryStreamExt;
-use mongodb::{options::IndexOptions, Collection, Database, IndexModel};
+use mongodb::{
+    options::{IndexOptions, ReturnDocument},
+    Collection, Database, IndexModel,
+};
 use uuid::Uuid;
 
 use super::{encode_error, ensure_indexes, is_duplicate_key, read_error};
@@ -35,6 +38,9 @@ use crate::{
 /// Only one replica relays at a time, holding a lease in `outbox_leases`, so
 /// events of one aggregate are published in order and not twice in normal
 /// operation; when the holder dies, another replica takes over after the TTL.
+/// The database server's clock times the lease (see [`MongoOutbox::hold_lease`]),
+/// and the relay renews it while a publish is in flight
+/// ([`OutboxStore::keep_lease`]).
 pub struct MongoOutbox {
     collections: Vec<Collection<Document>>,
     signal: OutboxSignal,
@@ -46,6 +52,11 @@ pub struct MongoOutbox {
     leases: Collection<Document>,
     lease_name: String,
     holder: String,
+    /// How long the lease lasts without renewal.
+    lease_ttl: Duration,
+    /// Until when this process may count on the lease, by its own
+    /// monotonic clock: from before it asked, so never later than the
+    /// server's expiry.
     held_until: Mutex<Option<Instant>>,
     /// Which of `collections` each event of the last `pending` batch came
     /// from, so `mark_published` updates only those.
@@ -92,6 +103,10 @@ const MIN_SWEEP_GAP: Duration = Duration::from_millis(200);
 /// How long a relay lease lasts without renewal.
 const LEASE_TTL: Duration = Duration::from_secs(10);
 
+/// The lease field that says when the server last gave or renewed the lease
+/// (its `$$NOW`), beside `expires_at`.
+const LEASE_CHECKED_AT: &str = "checked_at";
+
 /// The field aggregates keep their pending events in.
 pub const OUTBOX_FIELD: &str = "outbox";
 
@@ -134,39 +149,72 @@ impl MongoOutbox {
             leases: db.collection(LEASES),
             lease_name: lease_name(service),
             holder: Uuid::new_v4().to_string(),
+            lease_ttl: LEASE_TTL,
             held_until: Mutex::new(None),
             origins: Mutex::default(),
             delivered: Mutex::default(),
         })
     }
 
-    /// Takes or renews the relay lease; renews only when a third of it is used.
+    /// The same with a lease of `ttl` instead of 10 s (tests of take-over
+    /// and renewal that should not wait that long).
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Takes or renews the relay lease; asks the database only once a third
+    /// of it is used.
+    ///
+    /// The database server decides, by its own clock, in one atomic update:
+    /// the lease is this process's if it holds it already or if it has
+    /// expired (`expires_at` before the server's `$$NOW`), and then it runs
+    /// until `$$NOW` plus the TTL. No replica's clock enters, so replicas
+    /// whose clocks disagree still never hold it at once. Dates are compared
+    /// as milliseconds (`$toLong`): SecantusDB, the test server, compares a
+    /// stored date with `$$NOW` wrongly, and real MongoDB gives the same
+    /// answer either way.
     async fn hold_lease(&self) -> Result<bool, StoreError> {
-        let now = Instant::now();
+        let asked = Instant::now();
         if let Some(until) = *self.held_until.lock().expect("lease lock") {
-            if until > now + LEASE_TTL * 2 / 3 {
+            if until > asked + self.lease_ttl * 2 / 3 {
                 return Ok(true);
             }
         }
-        let db_now = bson::DateTime::now();
-        let expires =
-            bson::DateTime::from_millis(db_now.timestamp_millis() + LEASE_TTL.as_millis() as i64);
+        let ttl_ms = self.lease_ttl.as_millis() as i64;
+        let mine = doc! {"$or": [
+            {"$eq": ["$holder", &self.holder]},
+            {"$not": [{"$gt": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]}]},
+        ]};
         let result = self
             .leases
-            .update_one(
-                doc! {"_id": &self.lease_name, "$or": [{"holder": &self.holder}, {"expires_at": {"$lt": db_now}}]},
-                doc! {"$set": {"holder": &self.holder, "expires_at": expires}},
+            .find_one_and_update(
+                doc! {"_id": &self.lease_name},
+                vec![
+                    doc! {"$set": {"mine": mine}},
+                    doc! {"$set": {
+                        "holder": {"$cond": ["$mine", &self.holder, "$holder"]},
+                        "expires_at": {"$cond": ["$mine", {"$add": ["$$NOW", ttl_ms]}, "$expires_at"]},
+                        // Only when taken or renewed: a refused request
+                        // changes nothing, so it writes nothing.
+                        LEASE_CHECKED_AT: {"$cond": ["$mine", "$$NOW", format!("${LEASE_CHECKED_AT}")]},
+                    }},
+                    doc! {"$unset": "mine"},
+                ],
             )
             .upsert(true)
+            .return_document(ReturnDocument::After)
             .await;
         let held = match result {
-            Ok(_) => true,
+            Ok(lease) => lease.is_some_and(|l| l.get_str("holder") == Ok(self.holder.as_str())),
+            // Another replica created the lease document at the same moment.
             Err(e) if is_duplicate_key(&e) => false,
             Err(e) => return Err(read_error(e)),
         };
-        // Keep a safety margin below the stored expiry for clock drift.
+        // Counted from before the request, with a margin: this process stops
+        // relaying before the server would let another replica start.
         *self.held_until.lock().expect("lease lock") =
-            held.then(|| now + LEASE_TTL - Duration::from_secs(2));
+            held.then(|| asked + self.lease_ttl - self.lease_ttl / 5);
         Ok(held)
     }
 
@@ -396,6 +444,12 @@ impl OutboxStore for MongoOutbox {
             delivered.since.get_or_insert_with(Instant::now);
         }
         self.remove_delivered(false).await
+    }
+
+    /// Renews the lease (when a third of it is used) while the relay
+    /// publishes a batch.
+    async fn keep_lease(&self) -> Result<bool, StoreError> {
+        self.hold_lease().await
     }
 
     async fn release(&self) {

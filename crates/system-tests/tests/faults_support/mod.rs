@@ -794,32 +794,16 @@ pub async fn retry_unanswered(
 
 /// An owner's bookings of one property, as owner-service lists them.
 pub async fn owner_bookings(sys: &System, owner: &User, property_id: &str) -> Vec<Value> {
-    sys.http
-        .get(
-            &format!(
-                "{}/api/owners/bookings?property_id={property_id}",
-                sys.owner
-            ),
-            Some(&owner.token),
-        )
-        .await
-        .expect(200)["bookings"]
-        .as_array()
-        .unwrap()
-        .clone()
+    let url = format!(
+        "{}/api/owners/bookings?property_id={property_id}",
+        sys.owner
+    );
+    sys.http.list_all(&url, &owner.token, "bookings").await
 }
 
 pub async fn traveler_bookings(sys: &System, traveler: &User) -> Vec<Value> {
-    sys.http
-        .get(
-            &format!("{}/api/travelers/bookings", sys.traveler),
-            Some(&traveler.token),
-        )
-        .await
-        .expect(200)["bookings"]
-        .as_array()
-        .unwrap()
-        .clone()
+    let url = format!("{}/api/travelers/bookings", sys.traveler);
+    sys.http.list_all(&url, &traveler.token, "bookings").await
 }
 
 /// How many times each id occurs in a list of objects with an `id`

@@ -15,7 +15,7 @@ use std::{
 use chrono::{Duration as Days, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use service_runtime::messaging::memory::InMemoryBus;
+use service_runtime::{identity::IdentityConfig, messaging::memory::InMemoryBus};
 use test_support::{eventually, unique, RealServers};
 use tokio_util::sync::CancellationToken;
 
@@ -148,6 +148,35 @@ impl Http {
     pub async fn delete(&self, url: &str, token: Option<&str>) -> Reply {
         self.send(Method::DELETE, url, token, None, &[]).await
     }
+
+    /// Every item of a paged list (`url` may carry filters), read 200 at a
+    /// time by following `next_cursor`: the `member` arrays of all pages.
+    pub async fn list_all(&self, url: &str, token: &str, member: &str) -> Vec<Value> {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page_url = match &cursor {
+                None => format!("{url}{separator}limit=200"),
+                Some(c) => format!("{url}{separator}limit=200&cursor={c}"),
+            };
+            let page = self.get(&page_url, Some(token)).await.expect(200);
+            items.extend(
+                page[member]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{url}: no {member} list in {page}"))
+                    .iter()
+                    .cloned(),
+            );
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => {
+                    assert!(page["next_cursor"].is_null(), "{url}: {page}");
+                    return items;
+                }
+            }
+        }
+    }
 }
 
 /// A signed-up user.
@@ -199,16 +228,28 @@ pub const KAFKA_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 pub const JWT_SECRET: &str = "system-tests-secret-0123456789abcdef";
 
 impl System {
-    /// Both services in this process on one in-memory bus, on ports chosen by the OS.
+    /// Both services in this process on one in-memory bus, on ports chosen
+    /// by the OS, with the production limits on logins and sign-ups.
     pub async fn embedded() -> Self {
+        Self::embedded_with(IdentityConfig::default()).await
+    }
+
+    /// [`System::embedded`] with other limits or trusted proxies.
+    pub async fn embedded_with(identity: IdentityConfig) -> Self {
         let bus = Arc::new(InMemoryBus::new());
         let grace = Duration::from_secs(5);
         let traveler = traveler_service::wiring::in_memory(
-            traveler_service::wiring::Settings::with_default_topics(JWT_SECRET, grace),
+            traveler_service::wiring::Settings {
+                identity: identity.clone(),
+                ..traveler_service::wiring::Settings::with_default_topics(JWT_SECRET, grace)
+            },
             bus.clone(),
         );
         let owner = owner_service::wiring::in_memory(
-            owner_service::wiring::Settings::with_default_topics(JWT_SECRET, grace),
+            owner_service::wiring::Settings {
+                identity,
+                ..owner_service::wiring::Settings::with_default_topics(JWT_SECRET, grace)
+            },
             bus.clone(),
         );
         let t = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -438,30 +479,20 @@ impl System {
         .await
     }
 
+    /// All the traveler's notifications, newest first (every page).
     pub async fn traveler_notifications(&self, traveler: &User) -> Vec<Value> {
+        let url = format!("{}/api/travelers/notifications", self.traveler);
         self.http
-            .get(
-                &format!("{}/api/travelers/notifications", self.traveler),
-                Some(&traveler.token),
-            )
+            .list_all(&url, &traveler.token, "notifications")
             .await
-            .expect(200)["notifications"]
-            .as_array()
-            .unwrap()
-            .clone()
     }
 
+    /// All the owner's notifications, newest first (every page).
     pub async fn owner_notifications(&self, owner: &User) -> Vec<Value> {
+        let url = format!("{}/api/owners/notifications", self.owner);
         self.http
-            .get(
-                &format!("{}/api/owners/notifications", self.owner),
-                Some(&owner.token),
-            )
+            .list_all(&url, &owner.token, "notifications")
             .await
-            .expect(200)["notifications"]
-            .as_array()
-            .unwrap()
-            .clone()
     }
 }
 

@@ -10,7 +10,7 @@ use axum::{
 };
 use events::{BookingCancellationRequested, BookingRequestEvent, BookingStatus, Envelope};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use service_runtime::{
     auth::AuthUser,
     http::{params, ApiError, ApiJson, ApiQuery, OptionalApiJson},
@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::booking::{total_price_cents, Booking, BookingRequest},
-    store::{CancelOutcome, CreateOutcome, IdempotencyKey},
+    store::{CancelOutcome, CreateOutcome, IdempotencyKey, BOOKINGS_LIST},
     AppState, SOURCE,
 };
 
@@ -157,14 +157,18 @@ struct ListQuery {
     status: Option<String>,
 }
 
+/// `GET /bookings?status=&limit=&cursor=`: a page of the caller's
+/// bookings, newest first.
 async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(page): ApiQuery<params::PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     let status = params::status_filter(q.status.as_deref())?;
-    let bookings = state.store.bookings_of(&caller.id, status).await?;
-    Ok(Json(json!({ "bookings": bookings })))
+    let page = page.request(BOOKINGS_LIST)?;
+    let bookings = state.store.bookings_of(&caller.id, status, &page).await?;
+    Ok(Json(params::page_json("bookings", BOOKINGS_LIST, bookings)))
 }
 
 async fn show(

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use service_runtime::{
     auth::AuthUser,
-    http::{ApiError, ApiQuery},
+    http::{params, ApiError, ApiQuery},
 };
 
-use crate::{domain::catalog::CatalogQuery, AppState};
+use crate::{domain::catalog::CatalogQuery, store::CATALOG_LIST, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -26,11 +26,15 @@ struct SearchQuery {
     guests: Option<String>,
 }
 
+/// `GET /properties?city=&guests=&limit=&cursor=`: a page of the active
+/// catalog, by name then id.
 async fn search(
     State(state): State<AppState>,
     _caller: AuthUser,
     ApiQuery(q): ApiQuery<SearchQuery>,
+    ApiQuery(page): ApiQuery<params::PageParams>,
 ) -> Result<Json<Value>, ApiError> {
+    let page = page.request(CATALOG_LIST)?;
     let guests = match q.guests.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
         None => None,
         Some(g) => Some(g.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
@@ -44,8 +48,12 @@ async fn search(
             .filter(|c| !c.is_empty()),
         guests,
     };
-    let properties = state.store.search_listings(&query).await?;
-    Ok(Json(json!({ "properties": properties })))
+    let properties = state.store.search_listings(&query, &page).await?;
+    Ok(Json(params::page_json(
+        "properties",
+        CATALOG_LIST,
+        properties,
+    )))
 }
 
 async fn show(

@@ -5,11 +5,15 @@ use chrono::{DateTime, Utc};
 use events::{BookingStatus, BookingStatusChanged};
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
+    paging::{Page, PageRequest},
     store::StoreError,
 };
 use tokio::sync::Mutex;
 
-use super::{CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied, TravelerStore};
+use super::{
+    booking_key, listing_key, CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied,
+    TravelerStore, BOOKINGS_LIST, CATALOG_LIST,
+};
 use crate::domain::{
     booking::Booking,
     catalog::{CatalogProperty, CatalogQuery},
@@ -72,17 +76,19 @@ impl TravelerStore for InMemoryTravelerStore {
         Ok(self.state.lock().await.catalog.get(id).cloned())
     }
 
-    async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError> {
+    async fn search_listings(
+        &self,
+        q: &CatalogQuery,
+        page: &PageRequest,
+    ) -> Result<Page<CatalogProperty>, StoreError> {
         let state = self.state.lock().await;
-        let mut found: Vec<_> = state
+        let found: Vec<_> = state
             .catalog
             .values()
             .filter(|p| q.matches(p))
             .cloned()
             .collect();
-        found.sort_by(|a, b| a.details.name.cmp(&b.details.name).then(a.id.cmp(&b.id)));
-        found.truncate(super::mongo::SEARCH_LIMIT as usize);
-        Ok(found)
+        Ok(Page::of_all(found, page, CATALOG_LIST.order, listing_key))
     }
 
     async fn create_booking(
@@ -130,16 +136,16 @@ impl TravelerStore for InMemoryTravelerStore {
         &self,
         traveler_id: &str,
         status: Option<BookingStatus>,
-    ) -> Result<Vec<Booking>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError> {
         let state = self.state.lock().await;
-        let mut list: Vec<_> = state
+        let list: Vec<_> = state
             .bookings
             .values()
             .filter(|b| b.traveler_id == traveler_id && status.is_none_or(|s| b.status == s))
             .cloned()
             .collect();
-        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(list)
+        Ok(Page::of_all(list, page, BOOKINGS_LIST.order, booking_key))
     }
 
     async fn request_cancellation(

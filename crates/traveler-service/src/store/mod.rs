@@ -8,7 +8,11 @@ mod mongo;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use events::{BookingStatus, BookingStatusChanged};
-use service_runtime::{outbox::OutboxMessage, store::StoreError};
+use service_runtime::{
+    outbox::OutboxMessage,
+    paging::{After, List, Order, Page, PageRequest},
+    store::StoreError,
+};
 
 use crate::domain::{
     booking::Booking,
@@ -17,6 +21,34 @@ use crate::domain::{
 
 pub use memory::InMemoryTravelerStore;
 pub use mongo::{MongoTravelerStore, BOOKINGS, CATALOG, OUTBOX_COLLECTIONS};
+
+/// A traveler's bookings, newest first, a page at a time.
+pub const BOOKINGS_LIST: List = List {
+    name: "bookings",
+    order: Order::NewestFirst,
+};
+
+/// The catalog, by name then id, a page at a time.
+pub const CATALOG_LIST: List = List {
+    name: "catalog",
+    order: Order::ByName,
+};
+
+/// A booking's place in [`BOOKINGS_LIST`].
+pub fn booking_key(b: &Booking) -> After {
+    After {
+        key: events::timestamp::format(&b.created_at),
+        id: b.id.clone(),
+    }
+}
+
+/// A listing's place in [`CATALOG_LIST`].
+pub fn listing_key(p: &CatalogProperty) -> After {
+    After {
+        key: p.details.name.clone(),
+        id: p.id.clone(),
+    }
+}
 
 /// An `Idempotency-Key` scoped to its traveler, with the request's fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +134,12 @@ pub trait TravelerStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError>;
-    /// Active listings matching `q`.
-    async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError>;
+    /// A page of the active listings matching `q`, in [`CATALOG_LIST`] order.
+    async fn search_listings(
+        &self,
+        q: &CatalogQuery,
+        page: &PageRequest,
+    ) -> Result<Page<CatalogProperty>, StoreError>;
 
     /// Saves a new booking with its event, honouring an idempotency key. A
     /// booking created under a key has the id [`IdempotencyKey::booking_id`].
@@ -120,12 +156,13 @@ pub trait TravelerStore: Send + Sync {
         scoped_key: &str,
     ) -> Result<Option<(Booking, String)>, StoreError>;
     async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
-    /// The traveler's bookings, newest first.
+    /// A page of the traveler's bookings, newest first.
     async fn bookings_of(
         &self,
         traveler_id: &str,
         status: Option<BookingStatus>,
-    ) -> Result<Vec<Booking>, StoreError>;
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError>;
     /// Records the traveler's wish to cancel with its event, once.
     async fn request_cancellation(
         &self,

@@ -10,11 +10,13 @@ use mongodb::{
 use service_runtime::{
     mongo::{self, outbox_entry, InsertBatcher, Inserted},
     outbox::{OutboxMessage, OutboxSignal},
+    paging::{Page, PageRequest},
     store::StoreError,
 };
 
 use super::{
-    booking_id_for_key, CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied, TravelerStore,
+    booking_id_for_key, booking_key, listing_key, CancelOutcome, CreateOutcome, IdempotencyKey,
+    StatusApplied, TravelerStore, BOOKINGS_LIST, CATALOG_LIST,
 };
 use crate::domain::{
     booking::Booking,
@@ -29,9 +31,6 @@ pub const CATALOG: &str = "catalog";
 
 /// Collections whose documents carry an embedded outbox.
 pub const OUTBOX_COLLECTIONS: [&str; 1] = [BOOKINGS];
-
-/// How many catalog entries one search returns at most.
-pub const SEARCH_LIMIT: i64 = 500;
 
 /// traveler-service state in its own MongoDB database.
 ///
@@ -67,24 +66,40 @@ impl MongoTravelerStore {
     ) -> Result<Self, StoreError> {
         let catalog = db.collection::<CatalogProperty>(catalog);
         let bookings = db.collection::<Booking>(bookings);
+        // The catalog changes only when a property does, and is browsed far
+        // more often: one index per browse shape, each ending in the page
+        // order (name, then id) so a page is a bounded index walk.
         mongo::ensure_indexes(
             &catalog,
-            vec![IndexModel::builder()
-                .keys(doc! {"active": 1, "city_key": 1})
-                .build()],
+            vec![
+                // `?city=` (with or without `?guests=`, which is filtered
+                // along the walk).
+                IndexModel::builder()
+                    .keys(doc! {"active": 1, "city_key": 1, "name": 1, "_id": 1})
+                    .build(),
+                // The whole catalog.
+                IndexModel::builder()
+                    .keys(doc! {"active": 1, "name": 1, "_id": 1})
+                    .build(),
+            ],
         )
         .await?;
         mongo::ensure_indexes(
             &bookings,
             vec![
-                // A traveler's listing, with or without `?status=` (the
-                // prefix serves the unfiltered one).
+                // A traveler's listing in page order, with `?status=` (one
+                // run of the index) or without (one run per status, merged:
+                // the query names every status).
                 IndexModel::builder()
-                    .keys(doc! {"traveler_id": 1, "status": 1, "created_at": -1})
+                    .keys(doc! {"traveler_id": 1, "status": 1, "created_at": -1, "_id": -1})
                     .build(),
             ],
         )
         .await?;
+        // Their predecessors, which could not give the page order.
+        mongo::drop_superseded_indexes(&catalog, &["active_1_city_key_1"]).await?;
+        mongo::drop_superseded_indexes(&bookings, &["traveler_id_1_status_1_created_at_-1"])
+            .await?;
         Ok(Self {
             db: db.clone(),
             catalog,
@@ -163,7 +178,11 @@ impl TravelerStore for MongoTravelerStore {
             .map_err(mongo::read_error)
     }
 
-    async fn search_listings(&self, q: &CatalogQuery) -> Result<Vec<CatalogProperty>, StoreError> {
+    async fn search_listings(
+        &self,
+        q: &CatalogQuery,
+        page: &PageRequest,
+    ) -> Result<Page<CatalogProperty>, StoreError> {
         let mut filter = doc! {"active": true};
         if let Some(city) = &q.city {
             filter.insert("city_key", city.to_lowercase());
@@ -171,19 +190,22 @@ impl TravelerStore for MongoTravelerStore {
         if let Some(guests) = q.guests {
             filter.insert("max_guests", doc! {"$gte": guests as i64});
         }
-        self.catalog
+        mongo::page_filter(&mut filter, "name", CATALOG_LIST.order, page);
+        let found = self
+            .catalog
             .find(filter)
             .with_options(
                 FindOptions::builder()
-                    .sort(doc! {"name": 1, "_id": 1})
-                    .limit(SEARCH_LIMIT)
+                    .sort(mongo::page_sort("name", CATALOG_LIST.order))
+                    .limit(page.fetch() as i64)
                     .build(),
             )
             .await
             .map_err(mongo::read_error)?
             .try_collect()
             .await
-            .map_err(mongo::read_error)
+            .map_err(mongo::read_error)?;
+        Ok(Page::from_fetched(found, page, listing_key))
     }
 
     async fn create_booking(
@@ -248,24 +270,26 @@ impl TravelerStore for MongoTravelerStore {
         &self,
         traveler_id: &str,
         status: Option<BookingStatus>,
-    ) -> Result<Vec<Booking>, StoreError> {
-        let mut filter = doc! {"traveler_id": traveler_id};
-        if let Some(s) = status {
-            filter.insert("status", s.as_str());
-        }
-        self.bookings
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError> {
+        let mut filter = doc! {"traveler_id": traveler_id, "status": mongo::status_filter(status)};
+        mongo::page_filter(&mut filter, "created_at", BOOKINGS_LIST.order, page);
+        let found = self
+            .bookings
             .find(filter)
             .with_options(
                 FindOptions::builder()
-                    .sort(doc! {"created_at": -1, "_id": -1})
+                    .sort(mongo::page_sort("created_at", BOOKINGS_LIST.order))
                     .projection(booking_fields())
+                    .limit(page.fetch() as i64)
                     .build(),
             )
             .await
             .map_err(mongo::read_error)?
             .try_collect()
             .await
-            .map_err(mongo::read_error)
+            .map_err(mongo::read_error)?;
+        Ok(Page::from_fetched(found, page, booking_key))
     }
 
     async fn request_cancellation(
