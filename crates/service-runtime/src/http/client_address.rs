@@ -98,6 +98,7 @@ impl FromStr for TrustedProxies {
 }
 
 impl TrustedProxies {
+    /// Whether `ip` is one of the trusted proxies.
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|range| range.contains(ip))
     }

@@ -103,6 +103,8 @@ pub struct LoginAttempt<'a> {
 }
 
 impl Throttle {
+    /// Limits of `limits` over the counts of `counter` (the service's own
+    /// database, shared by its replicas).
     pub fn new(counter: std::sync::Arc<dyn AttemptCounter>, limits: ThrottleLimits) -> Self {
         Self { counter, limits }
     }
