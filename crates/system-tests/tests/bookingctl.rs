@@ -17,10 +17,10 @@ use std::{
 
 use bson::doc;
 use events::{cloud_event_headers, BookingRequestEvent, BookingRequested, BookingStatus, Envelope};
-use faults_support::PrivateKafka;
+use faults_support::private_broker;
 use serde_json::Value;
 use support::{bin_dir, ProcessEnv, System, User, PROPAGATION};
-use test_support::{eventually, produce_raw, real_servers, RealServers};
+use test_support::{eventually, produce_raw, real_servers};
 
 /// What one `bookingctl` run printed and how it exited.
 struct Ran {
@@ -430,16 +430,6 @@ async fn catalog_rebuild_restores_a_dropped_catalog_while_the_service_answers() 
         !names.iter().any(|n| n.contains("_rebuild_")),
         "leftover collections: {names:?}"
     );
-}
-
-/// A private broker with the shared MongoDB.
-fn private_broker(shared: &RealServers) -> (PrivateKafka, RealServers) {
-    let broker = PrivateKafka::start();
-    let servers = RealServers {
-        mongodb_uri: shared.mongodb_uri.clone(),
-        kafka_brokers: broker.brokers(),
-    };
-    (broker, servers)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,20 +13,10 @@ use events::{
     cloud_event_headers, BookingCancellationRequested, BookingRequestEvent, BookingRequested,
     BookingStatus, Envelope,
 };
-use faults_support::PrivateKafka;
+use faults_support::{private_broker, PrivateKafka};
 use serde_json::Value;
 use support::{System, User, PROPAGATION};
 use test_support::{eventually, produce_raw, read_topic, real_servers, RealServers};
-
-/// A private broker with the shared MongoDB.
-fn private_broker(shared: &RealServers) -> (PrivateKafka, RealServers) {
-    let broker = PrivateKafka::start();
-    let servers = RealServers {
-        mongodb_uri: shared.mongodb_uri.clone(),
-        kafka_brokers: broker.brokers(),
-    };
-    (broker, servers)
-}
 
 /// Waits until owner-service shows the booking in `status`.
 async fn wait_owner_status(sys: &System, owner: &User, booking_id: &str, status: &str) -> Value {

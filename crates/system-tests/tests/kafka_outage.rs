@@ -10,20 +10,9 @@ mod support;
 
 use std::time::Duration;
 
-use faults_support::PrivateKafka;
+use faults_support::private_broker;
 use support::System;
-use test_support::{eventually, read_topic, real_servers, RealServers};
-
-/// A private broker with the shared MongoDB: the broker, and the servers to
-/// run the services against.
-fn private_broker(shared: &RealServers) -> (PrivateKafka, RealServers) {
-    let broker = PrivateKafka::start();
-    let servers = RealServers {
-        mongodb_uri: shared.mongodb_uri.clone(),
-        kafka_brokers: broker.brokers(),
-    };
-    (broker, servers)
-}
+use test_support::{eventually, read_topic, real_servers};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {

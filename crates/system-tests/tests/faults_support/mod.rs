@@ -30,7 +30,7 @@ use rdkafka::{
 };
 use reqwest::Method;
 use serde_json::{json, Value};
-use test_support::{eventually, read_topic, unique, ReadMessage};
+use test_support::{eventually, read_topic, unique, ReadMessage, RealServers};
 
 use crate::support::{free_port, ProcessEnv, System, User};
 
@@ -229,6 +229,17 @@ impl PrivateKafka {
         assert!(self.child.is_none(), "kill the broker first");
         self.spawn();
     }
+}
+
+/// A private broker beside the shared MongoDB: the broker (to kill and
+/// restart) and the servers to run the services against.
+pub fn private_broker(shared: &RealServers) -> (PrivateKafka, RealServers) {
+    let broker = PrivateKafka::start();
+    let servers = RealServers {
+        mongodb_uri: shared.mongodb_uri.clone(),
+        kafka_brokers: broker.brokers(),
+    };
+    (broker, servers)
 }
 
 impl Drop for PrivateKafka {
