@@ -440,13 +440,7 @@ async fn outbox_status_shows_the_backlog_while_kafka_is_down_and_none_after() {
     let (mut broker, servers) = private_broker(&shared);
     let sys = System::processes(&servers).await;
     let env = sys.env.as_ref().unwrap();
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Tavira").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_catalog(&traveler, &pid, 1).await;
+    let (owner, traveler, pid) = sys.listed_property("Tavira").await;
 
     broker.kill();
     let booking = sys.book(&traveler, &pid, 12, 2).await;
@@ -520,13 +514,7 @@ async fn bookings_rebuild_repairs_the_status_mirror_and_tail_shows_the_events() 
     };
     let sys = System::processes(&servers).await;
     let env = sys.env.as_ref().unwrap();
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Tavira").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_catalog(&traveler, &pid, 1).await;
+    let (owner, traveler, pid) = sys.listed_property("Tavira").await;
     let accepted = sys.book(&traveler, &pid, 12, 2).await["id"]
         .as_str()
         .unwrap()

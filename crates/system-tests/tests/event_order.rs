@@ -36,13 +36,7 @@ async fn wait_owner_status(sys: &System, owner: &User, booking_id: &str, status:
 /// A system with one owner, one traveler and a property in the catalog.
 async fn ready_system(servers: &RealServers) -> (System, User, User, String) {
     let sys = System::processes(servers).await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Tavira").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_catalog(&traveler, &pid, 1).await;
+    let (owner, traveler, pid) = sys.listed_property("Tavira").await;
     (sys, owner, traveler, pid)
 }
 

@@ -21,13 +21,7 @@ async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
     };
     let (mut broker, servers) = private_broker(&shared);
     let sys = System::processes(&servers).await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Tavira").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_catalog(&traveler, &pid, 1).await;
+    let (owner, traveler, pid) = sys.listed_property("Tavira").await;
 
     broker.kill();
 

@@ -385,6 +385,20 @@ impl System {
             .clone()
     }
 
+    /// An owner ("Olga"), a traveler ("Tom") and a property of the owner in
+    /// `city` that the traveler's catalog already shows: the start of most
+    /// booking scenarios. Returns (owner, traveler, property id).
+    pub async fn listed_property(&self, city: &str) -> (User, User, String) {
+        let owner = self.owner_signup("Olga").await;
+        let traveler = self.traveler_signup("Tom").await;
+        let pid = self.create_property(&owner, city).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.wait_catalog(&traveler, &pid, 1).await;
+        (owner, traveler, pid)
+    }
+
     /// Waits until the traveler's catalog shows `property_id` with `version`.
     pub async fn wait_catalog(&self, traveler: &User, property_id: &str, version: u64) -> Value {
         let url = format!("{}/api/travelers/properties/{property_id}", self.traveler);
