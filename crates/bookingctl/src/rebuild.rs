@@ -162,6 +162,21 @@ async fn store(db: &Database, catalog: &str, bookings: &str) -> CtlResult<MongoT
         .map_err(|e| CtlError::unavailable("preparing the collections", e))
 }
 
+/// The next message before the reader's end, or an interruption if `stop`
+/// (when given: before the swap) fires first.
+async fn next_or_stop(
+    reader: &mut TopicReader,
+    stop: Option<&CancellationToken>,
+) -> CtlResult<Option<crate::topic_reader::Record>> {
+    match stop {
+        Some(stop) => tokio::select! {
+            next = reader.next_until_end() => next,
+            _ = stop.cancelled() => Err(CtlError::Interrupted("rebuild stopped".into())),
+        },
+        None => reader.next_until_end().await,
+    }
+}
+
 /// Replays the catalog topic from `start` into `handler` until the end known
 /// at open; returns (replayed, skipped, the end offsets).
 async fn replay_listings(
@@ -176,13 +191,7 @@ async fn replay_listings(
     let mut progress = Progress::new(format!("rebuild catalog: {topic}"));
     let (mut replayed, mut skipped) = (0, 0);
     loop {
-        let next = match stop {
-            Some(stop) => tokio::select! {
-                next = reader.next_until_end() => next?,
-                _ = stop.cancelled() => return Err(CtlError::Interrupted("rebuild stopped".into())),
-            },
-            None => reader.next_until_end().await?,
-        };
+        let next = next_or_stop(&mut reader, stop).await?;
         let Some(record) = next else { break };
         match events::decode::<PropertyEvent>(&record.value) {
             Ok(event) => {
@@ -288,13 +297,7 @@ async fn replay_updates(
     let (mut replayed, mut skipped) = (0, 0);
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let next = match stop {
-            Some(stop) => tokio::select! {
-                next = reader.next_until_end() => next?,
-                _ = stop.cancelled() => return Err(CtlError::Interrupted("rebuild stopped".into())),
-            },
-            None => reader.next_until_end().await?,
-        };
+        let next = next_or_stop(&mut reader, stop).await?;
         let end = next.is_none();
         if let Some(record) = next {
             match events::decode::<BookingUpdateEvent>(&record.value) {
