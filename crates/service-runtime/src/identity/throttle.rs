@@ -254,7 +254,13 @@ impl AttemptCounter for MongoAttemptCounter {
         let open = doc! {"$gt": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]};
         let cap = i64::from(limit) + 1;
         let window_ms = window.as_millis() as i64;
-        let mut retried = false;
+        // No upsert: two first attempts at once upserting the same key race,
+        // and SecantusDB (the test server) then applies both writes but
+        // returns no document to one of them. Instead a key without a
+        // document gets an already-expired one (a duplicate key means
+        // another attempt made it), and the same counting update runs again:
+        // an expired window counts as a new one.
+        let mut placed = 0;
         let counted = loop {
             let result = self
                 .attempts
@@ -270,17 +276,28 @@ impl AttemptCounter for MongoAttemptCounter {
                         doc! {"$unset": "open"},
                     ],
                 )
-                .upsert(true)
                 .return_document(ReturnDocument::After)
-                .await;
-            match result {
-                Ok(Some(d)) => break d,
-                Ok(None) => {
-                    return Err(StoreError::Unavailable("an upsert returned nothing".into()))
-                }
-                // Two first attempts at once both inserted; the loser
-                // counts again, now as an update.
-                Err(e) if mongo::is_duplicate_key(&e) && !retried => retried = true,
+                .await
+                .map_err(mongo::read_error)?;
+            if let Some(d) = result {
+                break d;
+            }
+            // Bounded: the TTL monitor may remove an expired placeholder
+            // between the insert and the update, but not every time.
+            placed += 1;
+            if placed > 3 {
+                return Err(StoreError::Unavailable(
+                    "the attempt window vanished while being counted".into(),
+                ));
+            }
+            let placeholder = doc! {
+                "_id": key,
+                "count": 0_i64,
+                "expires_at": bson::DateTime::from_millis(0),
+            };
+            match self.attempts.insert_one(placeholder).await {
+                Ok(_) => {}
+                Err(e) if mongo::is_duplicate_key(&e) => {}
                 Err(e) => return Err(mongo::read_error(e)),
             }
         };
