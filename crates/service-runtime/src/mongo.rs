@@ -40,7 +40,7 @@ pub async fn connect(
 ) -> Result<Database, StoreError> {
     let uri = uri.expose_secret();
     let mut options = ClientOptions::parse(uri).await.map_err(|e| {
-        StoreError::Unavailable(format!(
+        StoreError::unavailable(format!(
             "invalid MONGODB_URI: {}",
             scrub_uri_password(&e.to_string(), uri)
         ))
@@ -162,24 +162,97 @@ pub fn is_duplicate_key(e: &Error) -> bool {
 }
 
 /// Maps a failed write: duplicates become [`StoreError::Duplicate`] (`what`
-/// names the thing for the message), everything else is transient.
+/// names the thing for the message); anything else as [`classify`] says.
 pub fn write_error(e: Error, what: &str) -> StoreError {
     if is_duplicate_key(&e) {
         StoreError::Duplicate(what.to_string())
     } else {
-        StoreError::Unavailable(e.to_string())
+        classify(e)
     }
 }
 
-/// Maps a failed read: always transient.
+/// Maps a failed read as [`classify`] says.
 pub fn read_error(e: Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    classify(e)
 }
 
-/// A value that cannot be encoded is a bug, reported like an outage so
-/// nothing half-done is acknowledged.
+/// A value that cannot be encoded is a bug: retrying cannot help.
 pub fn encode_error(e: bson::ser::Error) -> StoreError {
-    StoreError::Unavailable(format!("cannot encode document: {e}"))
+    StoreError::permanent_from("cannot encode a document", e)
+}
+
+/// A stored document that cannot be decoded (`what` names it): retrying
+/// cannot help.
+pub fn decode_error(what: &str, e: bson::de::Error) -> StoreError {
+    StoreError::permanent_from(format!("cannot decode {what}"), e)
+}
+
+/// Server error codes of a command or write that will fail again however
+/// often it is retried: the request itself is wrong for this server.
+/// (Everything else the server answers is taken as transient: a code not
+/// listed here is retried, which at worst delays, rather than dropped.)
+const PERMANENT_CODES: &[i32] = &[
+    2,     // BadValue
+    9,     // FailedToParse
+    14,    // TypeMismatch
+    16,    // InvalidLength
+    17,    // ProtocolError
+    22,    // InvalidBSON
+    28,    // PathNotViable
+    40,    // ConflictingUpdateOperators
+    52,    // DollarPrefixedFieldName
+    56,    // EmptyFieldName
+    57,    // DottedFieldName
+    66,    // ImmutableField
+    121,   // DocumentValidationFailure
+    10334, // BSONObjectTooLarge
+    17419, // the resulting document exceeds the maximum size
+];
+
+/// Decides a driver error's kind from its kind and server codes, never from
+/// its message, keeping it as the source:
+/// - an encoding or decoding failure, an invalid argument, or a server code
+///   in [`PERMANENT_CODES`]: [`StoreError::Permanent`];
+/// - anything else (network, server selection, timeouts, elections, write
+///   concern, authentication, other server codes): [`StoreError::Unavailable`].
+pub fn classify(e: Error) -> StoreError {
+    let permanent = match e.kind.as_ref() {
+        ErrorKind::BsonSerialization(_)
+        | ErrorKind::BsonDeserialization(_)
+        | ErrorKind::InvalidArgument { .. } => true,
+        ErrorKind::Command(c) => PERMANENT_CODES.contains(&c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => PERMANENT_CODES.contains(&w.code),
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .iter()
+            .flatten()
+            .any(|w| PERMANENT_CODES.contains(&w.code)),
+        _ => false,
+    };
+    if permanent {
+        StoreError::permanent_from("the database refused the operation", e)
+    } else {
+        StoreError::unavailable_from("the database failed", e)
+    }
+}
+
+/// Whether a server error code means the operation will never succeed
+/// (see [`PERMANENT_CODES`]), for replies read as raw documents.
+pub fn is_permanent_code(code: i32) -> bool {
+    PERMANENT_CODES.contains(&code)
+}
+
+/// The kind of one write error of a batch, by its code (see [`classify`]).
+pub(crate) fn classify_write_error(code: i32, message: &str) -> StoreError {
+    let context = format!("write error {code}: {message}");
+    if PERMANENT_CODES.contains(&code) {
+        StoreError::Permanent {
+            context,
+            source: None,
+        }
+    } else {
+        StoreError::unavailable(context)
+    }
 }
 
 /// Readiness: the server answers `ping`.

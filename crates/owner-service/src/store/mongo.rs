@@ -384,9 +384,9 @@ impl OwnerStore for MongoOwnerStore {
             .map(|d| {
                 let id = d.get_str("_id").unwrap_or_default().to_string();
                 let request = d.get_document("request").cloned().unwrap_or_default();
-                bson::from_document(request).map(|r| (id, r)).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot decode a parked cancellation: {e}"))
-                })
+                bson::from_document(request)
+                    .map(|r| (id, r))
+                    .map_err(|e| mongo::decode_error("a parked cancellation", e))
             })
             .collect()
     }

@@ -4,7 +4,9 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::store::StoreError;
+use std::sync::Arc;
+
+use crate::store::{Cause, StoreError, StoreErrorKind};
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -33,6 +35,19 @@ pub struct ApiError {
     pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Seconds until a refused request may succeed: sent as `Retry-After`.
     pub retry_after: Option<u64>,
+    /// What went wrong underneath, for the log only (never sent): logged
+    /// with its whole chain by [`super::log_errors`].
+    pub cause: Option<Cause>,
+}
+
+/// What [`ApiError::into_response`] leaves in a 5xx response's extensions
+/// for the one middleware that logs errors ([`super::log_errors`]).
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    /// Also in the body (`error_id`), so a user's report finds the log line.
+    pub error_id: String,
+    pub code: &'static str,
+    pub cause: Option<Cause>,
 }
 
 impl ApiError {
@@ -44,7 +59,14 @@ impl ApiError {
             errors: Vec::new(),
             extensions: None,
             retry_after: None,
+            cause: None,
         }
+    }
+
+    /// Keeps `cause` for the log.
+    pub fn with_cause(mut self, cause: Cause) -> Self {
+        self.cause = Some(cause);
+        self
     }
 
     /// 400 `validation_failed` listing every offending field at once.
@@ -100,23 +122,28 @@ impl ApiError {
         .with_extension("retry_after", seconds.into())
     }
 
-    /// 503: a dependency (database) failed; the client may retry.
+    /// 503: a dependency (database) failed; the client may retry, after
+    /// [`RETRY_UNAVAILABLE_AFTER`] seconds (`Retry-After`).
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "dependency_unavailable",
-            detail,
-        )
+        Self {
+            retry_after: Some(RETRY_UNAVAILABLE_AFTER),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dependency_unavailable",
+                detail,
+            )
+        }
     }
 
-    /// 500 for a bug. The cause is logged, never sent to the client.
+    /// 500 for a bug or a failure retrying cannot fix. The cause is logged
+    /// (with an `error_id` that the body also carries), never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "an unexpected error occurred",
         )
+        .with_cause(Arc::new(Message(cause.to_string())))
     }
 
     pub fn with_extension(mut self, key: &str, value: serde_json::Value) -> Self {
@@ -149,7 +176,23 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body())).into_response();
+        // Every 500, and any other 5xx with a cause (a store outage); not a
+        // readiness probe's 503, which is an answer rather than a failure.
+        let reported = self.status == StatusCode::INTERNAL_SERVER_ERROR
+            || (self.status.is_server_error() && self.cause.is_some());
+        let report = reported.then(|| ErrorReport {
+            error_id: uuid::Uuid::now_v7().to_string(),
+            code: self.code,
+            cause: self.cause.clone(),
+        });
+        let mut body = self.body();
+        if let Some(report) = &report {
+            body["error_id"] = report.error_id.clone().into();
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(report) = report {
+            response.extensions_mut().insert(report);
+        }
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -168,18 +211,39 @@ impl IntoResponse for ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// By kind: transient 503 with `Retry-After`, conflict 409, permanent
+    /// 500 with an error id; the store error stays the cause, for the log.
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(msg) => {
-                tracing::warn!(error = %msg, "store unavailable");
+        let api = match e.kind() {
+            StoreErrorKind::Transient => {
                 ApiError::unavailable("the database is unavailable, retry later")
             }
-            StoreError::Duplicate(what) => {
-                ApiError::conflict("duplicate", format!("{what} already exists"))
-            }
-        }
+            StoreErrorKind::Conflict => ApiError::conflict("duplicate", e.to_string()),
+            StoreErrorKind::Permanent => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an unexpected error occurred",
+            ),
+        };
+        api.with_cause(Arc::new(e))
     }
 }
+
+/// Seconds a client is asked to wait after a 503 for a dependency outage.
+pub const RETRY_UNAVAILABLE_AFTER: u64 = 2;
+
+/// A cause known only by its message (a panic, a library error already
+/// rendered).
+#[derive(Debug)]
+struct Message(String);
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
 
 /// Collects field errors so a client learns about every invalid field in one
 /// round trip instead of fixing them one by one.

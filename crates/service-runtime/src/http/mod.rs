@@ -9,7 +9,7 @@ mod health;
 pub mod params;
 mod router;
 
-pub use error::{ApiError, FieldError, Validator};
+pub use error::{ApiError, ErrorReport, FieldError, Validator, RETRY_UNAVAILABLE_AFTER};
 pub use extract::{ApiJson, ApiQuery, OptionalApiJson};
 pub use health::{health_routes, Readiness, ReadinessCheck};
-pub use router::{finish_router, serve, MAX_BODY_BYTES};
+pub use router::{finish_router, log_errors, serve, MAX_BODY_BYTES};

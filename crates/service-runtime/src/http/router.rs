@@ -2,29 +2,58 @@ use std::{any::Any, net::SocketAddr};
 
 use axum::{
     body::Body,
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, Request},
     http::{header, HeaderValue, Response, StatusCode},
-    middleware, Router,
+    middleware::{self, Next},
+    Router,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
-use super::{error::PROBLEM_JSON, ApiError};
+use super::{
+    error::{ErrorReport, PROBLEM_JSON},
+    ApiError,
+};
+use crate::store::Chain;
 
 /// Largest accepted request body. Every API body is a small JSON object; a
 /// bigger one is refused with 413 before it is buffered.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Adds what every service's router needs on top of its routes: the body
-/// limit, a panic guard, request tracing, and a last step that turns any bare
-/// error response (axum's own 404, 405, 413...) into a problem document.
+/// limit, a panic guard, request tracing, a step that turns any bare error
+/// response (axum's own 404, 405, 413...) into a problem document, and the
+/// one place server errors are logged ([`log_errors`]).
 pub fn finish_router(router: Router) -> Router {
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(middleware::from_fn(log_errors))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Logs every 5xx answer once, here rather than where errors are converted:
+/// a 500 at error level with its `error_id` (also in the body the client
+/// got) and its cause chain, a 503 at warn level with its cause.
+pub async fn log_errors(request: Request, next: Next) -> Response<Body> {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = next.run(request).await;
+    let status = response.status();
+    if let Some(report) = response.extensions().get::<ErrorReport>() {
+        let cause = report
+            .cause
+            .as_deref()
+            .map(|c| Chain(c).to_string())
+            .unwrap_or_default();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(%method, %path, status = status.as_u16(), code = report.code, error_id = %report.error_id, error = %cause, "dependency unavailable");
+        } else {
+            tracing::error!(%method, %path, status = status.as_u16(), code = report.code, error_id = %report.error_id, error = %cause, "request failed");
+        }
+    }
+    response
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and

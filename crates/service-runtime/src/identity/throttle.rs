@@ -286,8 +286,8 @@ impl AttemptCounter for MongoAttemptCounter {
             // between the insert and the update, but not every time.
             placed += 1;
             if placed > 3 {
-                return Err(StoreError::Unavailable(
-                    "the attempt window vanished while being counted".into(),
+                return Err(StoreError::unavailable(
+                    "the attempt window vanished while being counted",
                 ));
             }
             let placeholder = doc! {
@@ -306,7 +306,7 @@ impl AttemptCounter for MongoAttemptCounter {
                 .get_datetime(field)
                 .map(|d| d.timestamp_millis())
                 .map_err(|e| {
-                    StoreError::Unavailable(format!("attempt window without {field}: {e}"))
+                    StoreError::permanent_from(format!("attempt window without {field}"), e)
                 })
         };
         let remaining_ms = (read("expires_at")? - read("counted_at")?).max(0);
@@ -315,9 +315,10 @@ impl AttemptCounter for MongoAttemptCounter {
             Some(bson::Bson::Int64(n)) => *n,
             Some(bson::Bson::Double(n)) => *n as i64,
             other => {
-                return Err(StoreError::Unavailable(format!(
-                    "attempt window with a count of {other:?}"
-                )))
+                return Err(StoreError::Permanent {
+                    context: format!("attempt window with a count of {other:?}"),
+                    source: None,
+                })
             }
         };
         Ok(Count {

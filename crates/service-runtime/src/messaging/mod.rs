@@ -6,6 +6,7 @@
 //! is transient (never skipped), or dead-lettered when it can never succeed.
 //! Both the Kafka consumer and the in-memory bus drive it.
 
+pub mod consumer_status;
 pub mod kafka;
 pub mod memory;
 
@@ -15,7 +16,11 @@ use async_trait::async_trait;
 use events::{decode, Envelope, EventPayload};
 use tokio_util::sync::CancellationToken;
 
-use crate::{backoff::Backoff, outbox::OutboxMessage, store::StoreError};
+use crate::{
+    backoff::Backoff,
+    outbox::OutboxMessage,
+    store::{Chain, StoreError, StoreErrorKind},
+};
 
 /// Sends outbox messages to the broker and reports delivery per message.
 #[async_trait]
@@ -29,9 +34,15 @@ pub trait EventPublisher: Send + Sync {
 /// Why a handler did not apply an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandleError {
-    /// Will never succeed (unknown booking, inconsistent data): dead-letter it.
+    /// Will never succeed (unknown property, inconsistent data): dead-letter it.
     #[error("{code}: {message}")]
     Permanent { code: &'static str, message: String },
+    /// The store refused the effect for good (a document it cannot encode
+    /// or decode, a write it rejects). Tried [`REFUSED_ATTEMPTS`] times in
+    /// case the refusal was not final, then dead-lettered, so one bad event
+    /// does not stall its partition.
+    #[error("{code}: {message}")]
+    Refused { code: &'static str, message: String },
     /// May succeed later (database down): retry, do not move past it.
     #[error("transient: {0}")]
     Transient(String),
@@ -47,12 +58,17 @@ impl HandleError {
 }
 
 impl From<StoreError> for HandleError {
+    /// By the store error's kind; the message keeps its whole cause chain,
+    /// which ends up in the log or the dead letter's `dlq.error`.
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(msg) => HandleError::Transient(msg),
-            StoreError::Duplicate(what) => {
-                HandleError::permanent("conflict", format!("{what} already exists"))
-            }
+        let message = Chain(&e).to_string();
+        match e.kind() {
+            StoreErrorKind::Transient => HandleError::Transient(message),
+            StoreErrorKind::Conflict => HandleError::permanent("conflict", message),
+            StoreErrorKind::Permanent => HandleError::Refused {
+                code: "store_refused",
+                message,
+            },
         }
     }
 }
@@ -180,11 +196,17 @@ pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// Most messages applied as one batch.
 pub const MAX_BATCH: usize = 256;
 
+/// How many times a batch is applied while the store refuses some of its
+/// events for good ([`HandleError::Refused`]) before those are dead-lettered.
+pub const REFUSED_ATTEMPTS: u32 = 3;
+
 /// Applies consecutive messages of one subscription and says what became of
 /// each. If any fails transiently the whole batch is retried with backoff
 /// (handlers are idempotent), so a later event for the same booking is never
 /// applied — or dead-lettered — ahead of an earlier one that failed; only
-/// when no failure is transient are the permanent ones dead-lettered.
+/// when no failure is transient are the permanent ones dead-lettered. Events
+/// the store refuses are retried with the batch up to [`REFUSED_ATTEMPTS`]
+/// times, then dead-lettered too.
 /// Returns `None` when `stop` fires while retrying: nothing may be committed.
 pub async fn process_batch(
     sub: &Subscription,
@@ -192,36 +214,49 @@ pub async fn process_batch(
     stop: &CancellationToken,
 ) -> Option<Vec<Outcome>> {
     let mut backoff = Backoff::default();
+    let mut refused_attempts = 0;
     loop {
         let results = sub.handler.handle_raw_batch(values).await;
         let transient = results.iter().find_map(|r| match r {
             Err(HandleError::Transient(e)) => Some(e.clone()),
             _ => None,
         });
-        match transient {
-            None => {
-                return Some(
-                    results
-                        .into_iter()
-                        .map(|r| match r {
-                            Ok(()) => Outcome::Applied,
-                            Err(HandleError::Permanent { code, message }) => Outcome::DeadLetter {
-                                code,
-                                reason: message,
-                            },
-                            Err(HandleError::Transient(_)) => unreachable!("checked above"),
-                        })
-                        .collect(),
-                )
+        let refused = results.iter().find_map(|r| match r {
+            Err(HandleError::Refused { message, .. }) => Some(message.clone()),
+            _ => None,
+        });
+        let retry = match (transient, refused) {
+            (Some(error), _) => Some(error),
+            (None, Some(error)) => {
+                refused_attempts += 1;
+                (refused_attempts < REFUSED_ATTEMPTS).then_some(error)
             }
-            Some(error) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(topic = %sub.topic, %error, ?delay, batch = values.len(), "transient failure applying events; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.cancelled() => return None,
-                }
-            }
+            (None, None) => None,
+        };
+        let Some(error) = retry else {
+            return Some(
+                results
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(()) => Outcome::Applied,
+                        Err(HandleError::Permanent { code, message }) => Outcome::DeadLetter {
+                            code,
+                            reason: message,
+                        },
+                        Err(HandleError::Refused { code, message }) => Outcome::DeadLetter {
+                            code,
+                            reason: format!("{message} (after {refused_attempts} attempts)"),
+                        },
+                        Err(HandleError::Transient(_)) => unreachable!("retried above"),
+                    })
+                    .collect(),
+            );
+        };
+        let delay = backoff.next_delay();
+        tracing::warn!(topic = %sub.topic, %error, ?delay, batch = values.len(), "failure applying events; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.cancelled() => return None,
         }
     }
 }
@@ -245,4 +280,86 @@ pub fn dead_letter_headers(
             events::timestamp::format(&chrono::Utc::now()),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use chrono::Utc;
+    use events::{BookingCancellationRequested, BookingRequestEvent};
+
+    use super::*;
+
+    /// Refuses the event of booking `refused` (as the store would refuse a
+    /// document it cannot encode) and applies the others; counts attempts.
+    struct RefusesOne {
+        refused: &'static str,
+        attempts: AtomicU32,
+    }
+
+    #[async_trait]
+    impl EventHandler<BookingRequestEvent> for RefusesOne {
+        async fn handle(&self, e: Envelope<BookingRequestEvent>) -> Result<(), HandleError> {
+            let BookingRequestEvent::CancellationRequested(c) = &e.payload else {
+                return Ok(());
+            };
+            if c.booking_id != self.refused {
+                return Ok(());
+            }
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            let cause = bson::to_document(&f64::NAN).unwrap_err();
+            Err(StoreError::permanent_from("cannot encode a document", cause).into())
+        }
+    }
+
+    fn cancellation(booking_id: &str) -> Vec<u8> {
+        Envelope::new(
+            "test",
+            BookingRequestEvent::CancellationRequested(BookingCancellationRequested {
+                booking_id: booking_id.into(),
+                traveler_id: "t".into(),
+                reason: None,
+                requested_at: Utc::now(),
+            }),
+        )
+        .to_json()
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn an_event_the_store_refuses_is_dead_lettered_after_bounded_attempts() {
+        let handler = Arc::new(RefusesOne {
+            refused: "bad",
+            attempts: AtomicU32::new(0),
+        });
+        let sub = Subscription::new("requests", handler.clone());
+        let (good, bad) = (cancellation("good"), cancellation("bad"));
+        let outcomes = process_batch(&sub, &[&good, &bad], &CancellationToken::new())
+            .await
+            .expect("not stopped");
+        assert_eq!(handler.attempts.load(Ordering::SeqCst), REFUSED_ATTEMPTS);
+        assert_eq!(outcomes[0], Outcome::Applied);
+        let Outcome::DeadLetter { code, reason } = &outcomes[1] else {
+            panic!("the refused event is dead-lettered: {outcomes:?}");
+        };
+        assert_eq!(*code, "store_refused");
+        assert!(reason.contains("cannot encode a document: "), "{reason}");
+        assert!(reason.ends_with("(after 3 attempts)"), "{reason}");
+    }
+
+    #[test]
+    fn store_errors_become_handle_errors_by_kind() {
+        assert!(matches!(
+            HandleError::from(StoreError::unavailable("down")),
+            HandleError::Transient(_)
+        ));
+        assert!(matches!(
+            HandleError::from(StoreError::Duplicate("booking".into())),
+            HandleError::Permanent {
+                code: "conflict",
+                ..
+            }
+        ));
+    }
 }

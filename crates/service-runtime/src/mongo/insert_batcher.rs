@@ -71,10 +71,10 @@ impl InsertBatcher {
         self.requests
             .send(Request { document, reply })
             .await
-            .map_err(|_| StoreError::Unavailable("insert writer stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("insert writer stopped"))?;
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("insert writer stopped".into()))?
+            .map_err(|_| StoreError::unavailable("insert writer stopped"))?
     }
 }
 
@@ -119,11 +119,13 @@ fn outcomes(result: Result<impl Sized, Error>, count: usize) -> Vec<Result<Inser
         Err(e) => e,
     };
     let ErrorKind::InsertMany(failure) = error.kind.as_ref() else {
-        let message = error.to_string();
-        return vec![Err(StoreError::Unavailable(message)); count];
+        return vec![Err(super::classify(error)); count];
     };
     let mut results = match &failure.write_concern_error {
-        Some(wc) => vec![Err(StoreError::Unavailable(wc.message.clone())); count],
+        Some(wc) => {
+            let e = StoreError::unavailable(format!("write concern {}: {}", wc.code, wc.message));
+            vec![Err(e); count]
+        }
         None => vec![Ok(Inserted::Yes); count],
     };
     for w in failure.write_errors.iter().flatten() {
@@ -131,7 +133,7 @@ fn outcomes(result: Result<impl Sized, Error>, count: usize) -> Vec<Result<Inser
             *slot = if w.code == DUPLICATE_KEY {
                 Ok(Inserted::DuplicateKey)
             } else {
-                Err(StoreError::Unavailable(w.message.clone()))
+                Err(super::classify_write_error(w.code, &w.message))
             };
         }
     }

@@ -230,7 +230,7 @@ impl TravelerStore for MongoTravelerStore {
                 let (booking, fingerprint) = self
                     .booking_by_idempotency_key(&key.scoped_key)
                     .await?
-                    .ok_or_else(|| StoreError::Unavailable("idempotency key vanished".into()))?;
+                    .ok_or_else(|| StoreError::unavailable("idempotency key vanished"))?;
                 Ok(key.replay_outcome(booking, &fingerprint))
             }
             (Inserted::DuplicateKey, None) => Err(StoreError::Duplicate("booking".into())),
@@ -253,8 +253,8 @@ impl TravelerStore for MongoTravelerStore {
             .get_str("request_fingerprint")
             .unwrap_or_default()
             .to_string();
-        let booking: Booking = bson::from_document(document)
-            .map_err(|e| StoreError::Unavailable(format!("cannot decode booking: {e}")))?;
+        let booking: Booking =
+            bson::from_document(document).map_err(|e| mongo::decode_error("a booking", e))?;
         Ok(Some((booking, fingerprint)))
     }
 
@@ -319,8 +319,8 @@ impl TravelerStore for MongoTravelerStore {
             .map_err(mongo::read_error)?;
         if let Some(document) = updated {
             let outbox = mongo::outbox_ids(&document);
-            let booking: Booking = bson::from_document(document)
-                .map_err(|e| StoreError::Unavailable(format!("cannot decode booking: {e}")))?;
+            let booking: Booking =
+                bson::from_document(document).map_err(|e| mongo::decode_error("a booking", e))?;
             self.signal.appended(BOOKINGS, event, &outbox);
             return Ok(CancelOutcome::Requested(booking));
         }
@@ -383,9 +383,20 @@ impl TravelerStore for MongoTravelerStore {
             .map_err(mongo::read_error)?;
         if let Ok(errors) = reply.get_array("writeErrors") {
             if !errors.is_empty() {
-                return Err(StoreError::Unavailable(format!(
-                    "status update failed: {errors:?}"
-                )));
+                let context = format!("status update failed: {errors:?}");
+                let permanent = errors.iter().any(|e| {
+                    e.as_document()
+                        .and_then(|e| e.get_i32("code").ok())
+                        .is_some_and(mongo::is_permanent_code)
+                });
+                return Err(if permanent {
+                    StoreError::Permanent {
+                        context,
+                        source: None,
+                    }
+                } else {
+                    StoreError::unavailable(context)
+                });
             }
         }
         Ok(())
