@@ -19,6 +19,7 @@ use crate::{
     config::{ConfigError, ServiceConfig, ServiceDefaults},
     http::{serve, Readiness, ReadinessCheck},
     messaging::{
+        consumer_status::ConsumerStatus,
         kafka::{self, KafkaPublisher, KafkaReadiness, TopicSpec},
         memory::InMemoryBus,
         EventPublisher, Subscription,
@@ -30,11 +31,15 @@ use crate::{
 };
 
 /// Where a service's events go and come from.
+// One per service, built once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum Messaging {
     Kafka {
         config: crate::config::KafkaConfig,
         publisher: KafkaPublisher,
+        /// What the consumer holds and when it last polled (in readiness).
+        consumer_status: ConsumerStatus,
     },
     InMemory(Arc<InMemoryBus>),
 }
@@ -90,15 +95,21 @@ impl Service {
         );
         let consumer_stop = shutdown.child_token();
         let consumer_work: BoxFuture<'static, ()> = match &self.messaging {
-            Messaging::Kafka { config, publisher } => {
-                let (config, publisher, subs, stop) = (
+            Messaging::Kafka {
+                config,
+                publisher,
+                consumer_status,
+            } => {
+                let (config, publisher, status, subs, stop) = (
                     config.clone(),
                     publisher.clone(),
+                    consumer_status.clone(),
                     self.subscriptions.clone(),
                     consumer_stop.clone(),
                 );
                 Box::pin(async move {
-                    if let Err(e) = kafka::run_consumer(config, subs, publisher, stop).await {
+                    if let Err(e) = kafka::run_consumer(config, subs, publisher, status, stop).await
+                    {
                         tracing::error!(error = %e, "consumer stopped with an error");
                     }
                 })
@@ -224,15 +235,18 @@ impl Infrastructure {
             kafka::ensure_topics(&config.kafka, &topics)
         })
         .await?;
+        let consumer_status = ConsumerStatus::new(&config.kafka.group_id);
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
             Arc::new(MongoReadiness::new(&db)),
             Arc::new(KafkaReadiness::new(&publisher)),
+            Arc::new(consumer_status.clone()),
         ];
         Ok(Self {
             db,
             messaging: Messaging::Kafka {
                 config: config.kafka.clone(),
                 publisher,
+                consumer_status,
             },
             readiness: Readiness::new(checks),
         })

@@ -18,6 +18,7 @@ use events::{BookingCancellationRequested, BookingRequestEvent, Envelope};
 use service_runtime::{
     config::KafkaConfig,
     messaging::{
+        consumer_status::ConsumerStatus,
         kafka::{ensure_topics, run_consumer, KafkaPublisher, TopicSpec},
         EventHandler, HandleError, Subscription,
     },
@@ -142,8 +143,9 @@ fn start_consumer(
         KafkaPublisher::new(config).unwrap(),
         stop.clone(),
     );
+    let status = ConsumerStatus::new(&config.group_id);
     let handle = tokio::spawn(async move {
-        run_consumer(config, subs, publisher, s)
+        run_consumer(config, subs, publisher, status, s)
             .await
             .expect("consumer ran");
     });

@@ -43,6 +43,78 @@ async fn wait_readiness(sys: &System, base: &str, status: u16) -> Value {
     .await
 }
 
+/// The restarted service's consumer as `/health/ready` lists it, once it
+/// holds a partition: its group must be `group`.
+async fn consumer_in_readiness(sys: &System, base: &str, group: &str) -> Value {
+    eventually(
+        &format!("{base}/health/ready lists a consumer of {group} holding partitions"),
+        RECOVERY,
+        || async {
+            let (status, body) = readiness(sys, base).await;
+            let consumer = body["checks"]["consumers"]["consumers"][0].clone();
+            let holds = consumer["assigned_partitions"]
+                .as_array()
+                .is_some_and(|ps| !ps.is_empty());
+            (status == 200
+                && consumer["group"] == group
+                && holds
+                && consumer["last_poll_at"].is_string())
+            .then_some(consumer)
+        },
+    )
+    .await
+}
+
+/// A request that fails because the database is down: 503 problem document
+/// with `Retry-After`, and an `error_id` that the service's log also has
+/// (with the driver's error as the cause).
+async fn assert_unavailable_is_retryable_and_logged(
+    sys: &System,
+    base: &str,
+    binary: &str,
+    token: &str,
+) {
+    let path = if binary == "owner-service" {
+        "/api/owners/bookings"
+    } else {
+        "/api/travelers/bookings"
+    };
+    let res = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the service answers while its database is down");
+    assert_eq!(res.status().as_u16(), 503);
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(retry_after.as_deref(), Some("2"), "Retry-After");
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "dependency_unavailable", "{problem}");
+    let error_id = problem["error_id"]
+        .as_str()
+        .expect("an error_id")
+        .to_string();
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let log_path = env_of(sys).log_path(binary, port);
+    let line = eventually("the error id in the service log", RECOVERY, || {
+        let (log_path, error_id) = (log_path.clone(), error_id.clone());
+        async move {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            log.lines()
+                .find(|l| l.contains(&error_id))
+                .map(str::to_string)
+        }
+    })
+    .await;
+    assert!(
+        line.contains("store unavailable"),
+        "the log line keeps the cause: {line}"
+    );
+}
+
 fn env_of(sys: &System) -> &ProcessEnv {
     sys.env.as_ref().expect("a process system")
 }
@@ -205,6 +277,8 @@ async fn mongodb_stopped_while_events_arrive_pauses_consumers_and_they_catch_up(
         Some(503),
         "an API call while the database is down: {during:?}"
     );
+    assert_unavailable_is_retryable_and_logged(&sys, &sys.owner, "owner-service", &owner.token)
+        .await;
     let mut requests = booking_requests(&travelers, &pid, 8, 10);
     let mut answers = Burst::start(&sys.traveler, &requests, 8).answers().await;
     let acked: BTreeSet<String> = answers.iter().filter_map(created_id).collect();
@@ -387,8 +461,9 @@ async fn traveler_service_sigkilled_mid_burst_loses_and_duplicates_nothing() {
         .count();
     let first_summary = answer_summary(&answers);
 
+    // Restarted at once, inside the dead member's consumer-group session, as
+    // Kubernetes does.
     let env = env_of(&sys);
-    wait_out_dead_member_session().await;
     let (child, url) = env.spawn("traveler-service", free_port());
     sys.traveler = url;
     sys.adopt(children.pop().unwrap());
@@ -409,8 +484,8 @@ async fn traveler_service_sigkilled_mid_burst_loses_and_duplicates_nothing() {
         fault: "traveler-service (producer side) killed mid-burst",
         injection: format!(
             "SIGKILL of traveler-service after {created_before_kill} of {} concurrent POST \
-             /bookings (8 at a time) got 201; restarted once its consumer-group session \
-             (6 s) was over; the {retried} unanswered requests retried with their \
+             /bookings (8 at a time) got 201; restarted at once, inside its consumer-group \
+             session (6 s); the {retried} unanswered requests retried with their \
              Idempotency-Key",
             requests.len()
         ),
@@ -475,13 +550,15 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
     let messages = read_at_least(&brokers, &topic, acked.len()).await;
     let audit = audit_commits(&messages, &offsets, &stored_ids);
 
-    wait_out_dead_member_session().await;
+    // Restarted at once, inside the dead member's consumer-group session, as
+    // Kubernetes does.
     let (child, url) = env.spawn("owner-service", free_port());
     sys.owner = url;
     sys.adopt(children.remove(0));
     sys.adopt(child);
     sys.wait_ready().await;
     wait_owner_has_all(&sys, &owner, &pid, &acked).await;
+    let consumer = consumer_in_readiness(&sys, &sys.owner, &group).await;
     let verdict = verify_bookings(&sys, &owner, &pid, &travelers, &requests, &answers).await;
     let env = env_of(&sys);
     let (wire_extra, unpublished) = wire_copies(env, &acked).await;
@@ -493,8 +570,8 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
         fault: "owner-service (consumer side) killed mid-burst",
         injection: format!(
             "SIGKILL of owner-service once it had applied {applied_at_kill} bookings, with \
-             {created_at_kill} of {} concurrent POST /bookings answered; restarted in the \
-             same consumer group once the dead member's session (6 s) was over",
+             {created_at_kill} of {} concurrent POST /bookings answered; restarted at once \
+             in the same consumer group, inside the dead member's session (6 s)",
             requests.len()
         ),
         in_flight: requests.len(),
@@ -504,7 +581,8 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
         notes: format!(
             "stored at the kill: {}; committed past an unstored event: {}; stored but not \
              yet committed (applied again after the restart, without effect): {}; \
-             booking.requested copies on the topic beyond one: {wire_extra}; dead letters: {dead}",
+             booking.requested copies on the topic beyond one: {wire_extra}; dead letters: {dead}; \
+             the restarted consumer, in /health/ready: {consumer}",
             stored_ids.len(),
             audit.committed_not_stored.len(),
             audit.stored_not_committed.len()

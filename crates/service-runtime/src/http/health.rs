@@ -12,6 +12,12 @@ use crate::supervision::Supervisor;
 pub trait ReadinessCheck: Send + Sync {
     fn name(&self) -> &'static str;
     async fn check(&self) -> Result<(), String>;
+    /// What the probe shows beside `status` (an object whose fields are
+    /// merged into this dependency's entry), for checks that have more to
+    /// say than up or down — e.g. which partitions a consumer holds.
+    fn details(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// The dependencies a service needs before it should receive traffic, and
@@ -48,17 +54,22 @@ impl Readiness {
                     Ok(r) => r,
                     Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
                 };
-                (c.name(), outcome)
+                (c.name(), outcome, c.details())
             }))
             .await;
-        let ready = results.iter().all(|(_, r)| r.is_ok());
+        let ready = results.iter().all(|(_, r, _)| r.is_ok());
         let report = results
             .into_iter()
-            .map(|(name, r)| {
-                let v = match r {
+            .map(|(name, r, details)| {
+                let mut v = match r {
                     Ok(()) => json!({"status": "up"}),
                     Err(e) => json!({"status": "down", "error": e}),
                 };
+                if let (Some(entry), Some(serde_json::Value::Object(extra))) =
+                    (v.as_object_mut(), details)
+                {
+                    entry.extend(extra);
+                }
                 (name.to_string(), v)
             })
             .collect();

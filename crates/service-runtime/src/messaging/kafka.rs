@@ -1,7 +1,11 @@
 //! The Kafka adapter: an idempotent producer, a consumer that stores offsets
 //! only after the effect is durable, topic creation, and a readiness check.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use rdkafka::{
@@ -12,13 +16,17 @@ use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
     message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer},
+    topic_partition_list::{Offset, TopicPartitionList},
     util::Timeout,
 };
 use tokio_util::sync::CancellationToken;
 
 use futures::FutureExt;
 
-use super::{dead_letter_headers, process_batch, EventPublisher, Outcome, Subscription, MAX_BATCH};
+use super::{
+    consumer_status::{stranded, ConsumerStatus, GroupLook, PartitionProgress},
+    dead_letter_headers, process_batch, EventPublisher, Outcome, Subscription, MAX_BATCH,
+};
 use crate::{backoff::Backoff, config::KafkaConfig, http::ReadinessCheck, outbox::OutboxMessage};
 
 /// How long the producer keeps retrying one message before reporting failure
@@ -294,26 +302,63 @@ fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
 /// batch is durable (applied or dead-lettered); a transient failure is
 /// retried without moving on, so a database outage pauses consumption instead
 /// of skipping events. On stop, stored offsets are committed synchronously.
+///
+/// Every [`membership_period`] the consumer looks at its group (see
+/// [`look_at_group`]) and records what it holds in `status`. A consumer
+/// found stranded (see [`stranded`]) twice in a row — three looks, at least
+/// two periods without anyone consuming events that wait — leaves the group
+/// and joins it again as a new member, and readiness shows why meanwhile.
 pub async fn run_consumer(
     config: KafkaConfig,
     subscriptions: Vec<Subscription>,
     dead_letters: KafkaPublisher,
+    status: ConsumerStatus,
     stop: CancellationToken,
 ) -> Result<(), KafkaError> {
-    let consumer = Arc::new(consumer(&config)?);
     let by_topic: HashMap<String, Subscription> = subscriptions
         .into_iter()
         .map(|s| (s.topic.clone(), s))
         .collect();
-    let topics: Vec<&str> = by_topic.keys().map(String::as_str).collect();
-    consumer.subscribe(&topics)?;
+    let topics: Vec<String> = by_topic.keys().cloned().collect();
+    let mut consumer = Arc::new(joined_consumer(&config, &topics)?);
     tracing::info!(group = %config.group_id, ?topics, "consumer started");
     let mut backoff = Backoff::default();
+    let period = membership_period(&config);
+    let mut looks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stranded_before = false;
+    let mut previous = GroupLook::default();
 
     loop {
-        let first = tokio::select! {
+        let next = tokio::select! {
             _ = stop.cancelled() => break,
-            m = consumer.recv() => m,
+            _ = looks.tick() => None,
+            m = consumer.recv() => Some(m),
+        };
+        let Some(first) = next else {
+            let Some(look) = look_at_group(&consumer, &topics, &status).await else {
+                continue;
+            };
+            let reason = stranded(&previous, &look);
+            previous = look;
+            match reason {
+                Some(reason) if stranded_before => {
+                    status.set_stranded(Some(reason.clone()));
+                    consumer = rejoin(consumer, &config, &topics, &reason).await?;
+                    status.rejoined();
+                    stranded_before = false;
+                    previous = GroupLook::default();
+                }
+                Some(reason) => {
+                    tracing::warn!(group = %config.group_id, %reason, "consumer holds no partitions");
+                    stranded_before = true;
+                }
+                None => {
+                    status.set_stranded(None);
+                    stranded_before = false;
+                }
+            }
+            continue;
         };
         let first = match first {
             Ok(m) => m,
@@ -326,6 +371,7 @@ pub async fn run_consumer(
             }
         };
         backoff.reset();
+        status.received();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match consumer.recv().now_or_never() {
@@ -370,6 +416,115 @@ pub async fn run_consumer(
         }
     }
     commit(consumer).await
+}
+
+/// A consumer subscribed to `topics`: it joins the group as a new member.
+fn joined_consumer(config: &KafkaConfig, topics: &[String]) -> Result<StreamConsumer, KafkaError> {
+    let consumer = consumer(config)?;
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    Ok(consumer)
+}
+
+/// How often the consumer looks at its group: twice per session timeout
+/// (a stranded consumer is so rejoined about one session after it was
+/// stranded), between 1 and 5 seconds.
+fn membership_period(config: &KafkaConfig) -> Duration {
+    Duration::from_millis(u64::from(config.session_timeout_ms / 2))
+        .clamp(Duration::from_secs(1), Duration::from_secs(5))
+}
+
+/// How long one look at the group may wait for the broker.
+const LOOK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Records which partitions `consumer` holds and, from the broker, how far
+/// the group has read every partition of `topics` (committed offsets and
+/// partition ends); a successful answer counts as a successful poll.
+/// `None` when the broker could not be asked.
+async fn look_at_group(
+    consumer: &Arc<StreamConsumer>,
+    topics: &[String],
+    status: &ConsumerStatus,
+) -> Option<GroupLook> {
+    let mut held: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    if let Ok(list) = consumer.assignment() {
+        for e in list.elements() {
+            held.entry(e.topic().to_string())
+                .or_default()
+                .push(e.partition());
+        }
+    }
+    status.set_assigned(held.clone());
+    let (c, topics) = (consumer.clone(), topics.to_vec());
+    let looked = tokio::task::spawn_blocking(move || -> Result<GroupLook, KafkaError> {
+        let mut wanted = TopicPartitionList::new();
+        for topic in &topics {
+            let metadata = c.fetch_metadata(Some(topic), LOOK_TIMEOUT)?;
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    wanted.add_partition(topic, p.id());
+                }
+            }
+        }
+        let committed = c.committed_offsets(wanted, LOOK_TIMEOUT)?;
+        let mut progress: BTreeMap<String, Vec<PartitionProgress>> = BTreeMap::new();
+        for e in committed.elements() {
+            let (low, high) = c.fetch_watermarks(e.topic(), e.partition(), LOOK_TIMEOUT)?;
+            let committed = match e.offset() {
+                Offset::Offset(n) => n,
+                _ => low,
+            };
+            progress
+                .entry(e.topic().to_string())
+                .or_default()
+                .push(PartitionProgress {
+                    partition: e.partition(),
+                    committed,
+                    high,
+                });
+        }
+        Ok(GroupLook { held, progress })
+    })
+    .await;
+    match looked {
+        Ok(Ok(look)) => {
+            status.polled();
+            Some(look)
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "cannot look at the consumer group");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "looking at the consumer group panicked");
+            None
+        }
+    }
+}
+
+/// Leaves the group (closing `old`) and joins it again as a new member,
+/// which makes the coordinator rebalance the group with this member in it.
+/// `old` holds no partitions, so it has nothing to commit.
+async fn rejoin(
+    old: Arc<StreamConsumer>,
+    config: &KafkaConfig,
+    topics: &[String],
+    reason: &str,
+) -> Result<Arc<StreamConsumer>, KafkaError> {
+    tracing::error!(
+        group = %config.group_id,
+        %reason,
+        "consumer stranded on three looks in a row; leaving and rejoining the group"
+    );
+    // Closing sends LeaveGroup; it may wait for the broker, so off the runtime.
+    let closed = tokio::task::spawn_blocking(move || drop(old));
+    if tokio::time::timeout(LOOK_TIMEOUT * 2, closed)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the stranded consumer did not close in time; joining anyway");
+    }
+    Ok(Arc::new(joined_consumer(config, topics)?))
 }
 
 /// Publishes `message` to its topic's `.dlq` with the reason in headers,

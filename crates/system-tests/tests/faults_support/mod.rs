@@ -38,22 +38,6 @@ use crate::support::{free_port, ProcessEnv, System, User};
 /// (reconnect backoffs, rebalances and lease expiry included).
 pub const RECOVERY: Duration = Duration::from_secs(90);
 
-/// Waits until the consumer-group member of a SIGKILLed service has missed
-/// its session timeout, before its replacement is started.
-///
-/// Real Kafka copes with a replacement that joins while the dead member is
-/// still in the group (the rebalance evicts it). tansu 0.6.0 has a race
-/// there: the replacement's JoinGroup names the dead member as leader, and
-/// if the broker evicts that leader before the replacement's SyncGroup, the
-/// SyncGroup succeeds with an empty assignment and the group stays formed
-/// that way, its only live member holding no partition, for good (seen in
-/// about one run in three with eight fault tests in parallel). Once the
-/// session is over, the replacement's JoinGroup evicts the dead member
-/// first and is elected leader, as with Kafka.
-pub async fn wait_out_dead_member_session() {
-    tokio::time::sleep(crate::support::KAFKA_SESSION_TIMEOUT + Duration::from_secs(1)).await;
-}
-
 // ---- figures -----------------------------------------------------------------
 
 /// One row of the reliability table, produced by a fault test from its own
