@@ -9,6 +9,7 @@
 //! `docs/events/`) and holds the compatibility check that stands in for a
 //! schema registry.
 
+pub mod asyncapi;
 mod booking;
 mod envelope;
 mod property;
