@@ -2,8 +2,10 @@
 //! both service binaries on the real broker and database: a traveler books,
 //! the owner's page shows the request without a reload, the owner approves,
 //! the traveler's page shows ACCEPTED and a new notification without a
-//! reload; a property named `<img src=x onerror=alert(1)>` shows as those
-//! characters and opens no dialog; a logged-out user gets the login form.
+//! reload; the traveler cancels and both pages follow; the owner edits and
+//! delists the property; a property named `<img src=x onerror=alert(1)>`
+//! shows as those characters and opens no dialog; a logged-out user gets
+//! the login form.
 //!
 //! Screenshots of both apps go to `$SCREENSHOT_DIR` (default
 //! `target/web-app-screenshots`); `SCREENSHOT_DIR=docs/images` refreshes the
@@ -290,6 +292,43 @@ async fn a_booking_travels_live_between_the_two_apps() {
         .await;
     assert_eq!(overflow, 0, "the page is wider than a phone screen");
     save_screenshot(&phone, "traveler-app-phone.png").await;
+
+    // The traveler cancels from the phone; both open pages follow.
+    phone
+        .click_on(&format!(
+            "#bookings li[data-booking-id='{booking_id}'] button.danger"
+        ))
+        .await;
+    row_status(&phone, "#bookings", &booking_id, "CANCELLED").await;
+    row_status(&owner, "#requests", &booking_id, "CANCELLED").await;
+    row_status(&traveler, "#bookings", &booking_id, "CANCELLED").await;
+    assert_not_reloaded(&owner, "owner").await;
+
+    // The owner edits the property, then delists it.
+    owner.click_on("nav a[href='#properties']").await;
+    owner.click_on("#properties li[data-property-id] a").await;
+    owner.type_into("#property-form [name=price]", "120").await;
+    owner.click_on("#property-form button[type=submit]").await;
+    owner
+        .wait_value(
+            "the edit saved",
+            "const s = document.querySelector('#property-form [role=status]'); return s ? s.textContent : null;",
+            json!([]),
+            |v| (v == "Saved.").then_some(()),
+        )
+        .await;
+    owner.click_on("#delist").await;
+    assert_eq!(
+        owner.text("#properties li[data-property-id] .badge").await,
+        "DELISTED"
+    );
+    assert!(
+        owner
+            .text("#properties li[data-property-id] p")
+            .await
+            .contains("120.00"),
+        "the new price is listed"
+    );
 
     // Logging out ends the session: the page and a reload show the login form.
     traveler.click_on("#logout").await;

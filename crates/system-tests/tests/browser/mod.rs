@@ -272,10 +272,25 @@ impl Browser {
         .await;
     }
 
-    /// Clicks the element `css` matches.
+    /// Clicks the element `css` matches; found again if the page replaced
+    /// it between finding and clicking (a list refreshed meanwhile).
     pub async fn click_on(&self, css: &str) {
-        let element = self.find(css).await;
-        self.click(&element).await;
+        eventually(&format!("a click on {css}"), UI_TIMEOUT, || async {
+            let element = self.find(css).await;
+            match self
+                .cmd(
+                    reqwest::Method::POST,
+                    &format!("/element/{}/click", element.0),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Ok(_) => Some(()),
+                Err(e) if e.contains("stale element") => None,
+                Err(e) => panic!("click on {css}: {e}"),
+            }
+        })
+        .await
     }
 
     /// The text of an open `alert`/`confirm` dialog, if one is open.

@@ -1,7 +1,7 @@
 // The notification list both apps show beside their main view: loaded from
 // GET /notifications, then kept current by the live stream.
 
-import { errorBox, h, show, statusBadge, when } from "./ui.js";
+import { errorBox, h, showData, statusBadge, when } from "./ui.js";
 
 /** The panel; `panel.refresh()` reloads it, `panel.add(n)` shows one that just arrived. */
 export function notificationsPanel(api) {
@@ -32,7 +32,7 @@ export function notificationsPanel(api) {
       const page = await api.get("/notifications?limit=20");
       seen.clear();
       page.notifications.forEach((n) => seen.add(n.id));
-      show(list, page.notifications.map(item));
+      showData(list, page.notifications, (ns) => ns.map(item));
       empty.hidden = page.notifications.length > 0;
       errors.clear();
     } catch (err) {

@@ -4,7 +4,7 @@
 import { startApp } from "./auth.js";
 import { follow } from "./live.js";
 import { notificationsPanel } from "./notifications.js";
-import { busy, errorBox, field, h, money, plural, show, statusBadge, statusLine, values } from "./ui.js";
+import { busy, errorBox, field, h, money, plural, show, showData, statusBadge, statusLine, values } from "./ui.js";
 
 startApp({ prefix: "owners", title: "Booking — owner", signedIn });
 
@@ -102,7 +102,9 @@ function requestsView(api) {
       ]);
       // Keep a row being edited (a reason being typed) as it is.
       if (list.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
-      show(list, page.bookings.length ? page.bookings.map((b) => row(b, names)) : [h("li", { class: "muted", text: "No requests with this status." })]);
+      showData(list, { bookings: page.bookings, names: [...names] }, ({ bookings }) =>
+        bookings.length ? bookings.map((b) => row(b, names)) : [h("li", { class: "muted", text: "No requests with this status." })],
+      );
       errors.clear();
     } catch (err) {
       errors.show(err);
@@ -175,10 +177,9 @@ function propertiesView(api) {
   wrap.refresh = async () => {
     try {
       const page = await api.get("/properties?limit=200");
-      show(
-        list,
-        page.properties.length
-          ? page.properties.map((p) =>
+      showData(list, page.properties, (properties) =>
+        properties.length
+          ? properties.map((p) =>
               h(
                 "li",
                 { class: "card", dataset: { propertyId: p.id } },

@@ -4,7 +4,7 @@
 import { startApp } from "./auth.js";
 import { follow } from "./live.js";
 import { notificationsPanel } from "./notifications.js";
-import { busy, errorBox, field, h, money, plural, show, statusBadge, statusLine, values } from "./ui.js";
+import { busy, errorBox, field, h, money, plural, show, showData, statusBadge, statusLine, values } from "./ui.js";
 
 startApp({ prefix: "travelers", title: "Booking — traveler", signedIn });
 
@@ -213,7 +213,9 @@ function bookingsView(api) {
   wrap.refresh = async () => {
     try {
       const page = await api.get("/bookings?limit=50");
-      show(list, page.bookings.length ? page.bookings.map(row) : [h("li", { class: "muted", text: "No bookings yet." })]);
+      showData(list, page.bookings, (bookings) =>
+        bookings.length ? bookings.map(row) : [h("li", { class: "muted", text: "No bookings yet." })],
+      );
       errors.clear();
     } catch (err) {
       errors.show(err);

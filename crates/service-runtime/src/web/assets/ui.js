@@ -113,6 +113,18 @@ export function show(el, ...children) {
   el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
 }
 
+/**
+ * Renders `data` into `el` with `render(data)` unless `el` already shows
+ * exactly this data: a refresh that changed nothing keeps the elements,
+ * and so the keyboard focus and anything being typed.
+ */
+export function showData(el, data, render) {
+  const key = JSON.stringify(data);
+  if (el.dataset.shown === key) return;
+  el.dataset.shown = key;
+  show(el, render(data));
+}
+
 /** The form's named controls as an object of trimmed strings. */
 export function values(form) {
   const out = {};
