@@ -13,7 +13,7 @@ use argon2::{
 };
 use axum::{
     extract::{FromRef, FromRequestParts},
-    http::{header, request::Parts},
+    http::{header, request::Parts, HeaderValue},
 };
 use chrono::Utc;
 use jsonwebtoken::{
@@ -21,7 +21,7 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{http::ApiError, identity::IdentityState};
+use crate::{http::ApiError, identity::IdentityState, session};
 
 /// Which kind of user a token belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,10 +117,14 @@ impl JwtKeys {
     }
 }
 
-/// The authenticated caller, extracted from `Authorization: Bearer <token>`.
+/// The authenticated caller, extracted from `Authorization: Bearer <token>`
+/// or, for the web apps, from the session cookie (see [`crate::session`]).
 ///
 /// 401 when the token is missing, malformed, forged or expired; 403 when it
-/// is valid but for the other role.
+/// is valid but for the other role, and 403 `origin_mismatch` when a
+/// cookie-authenticated request that changes state does not come from this
+/// host's own pages. A bearer token wins over a cookie, so API clients are
+/// never subject to the `Origin` check.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: String,
@@ -136,26 +140,22 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let identity = IdentityState::from_ref(state);
-        let header_value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "missing_token",
-                    "an Authorization: Bearer token is required",
-                )
-            })?
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("invalid_token", "the access token is invalid"))?;
-        let token = header_value
-            .strip_prefix("Bearer ")
-            .or_else(|| header_value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("invalid_token", "expected Authorization: Bearer <token>")
-            })?;
-        let claims = identity.jwt.verify(token)?;
+        let claims = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => identity.jwt.verify(bearer_token(value)?)?,
+            None => {
+                let token = session::token(&parts.headers, identity.role).ok_or_else(|| {
+                    ApiError::unauthorized(
+                        "missing_token",
+                        "an Authorization: Bearer token or a session cookie is required",
+                    )
+                })?;
+                let claims = identity.jwt.verify(token)?;
+                if session::changes_state(&parts.method) {
+                    session::require_same_origin(&parts.headers)?;
+                }
+                claims
+            }
+        };
         if claims.role != identity.role {
             return Err(ApiError::forbidden(
                 "wrong_role",
@@ -167,6 +167,21 @@ where
             role: claims.role,
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer_token(value: &HeaderValue) -> Result<&str, ApiError> {
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("invalid_token", "the access token is invalid"))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized("invalid_token", "expected Authorization: Bearer <token>")
+        })
 }
 
 /// Argon2id cost: 7 MiB, 5 passes, 1 lane — one of OWASP's equivalent

@@ -165,6 +165,11 @@ pub fn env_spec(d: ServiceDefaults) -> Vec<EnvVar> {
             Some(DEFAULT_SIGNUPS_PER_ADDRESS.to_string()),
             "sign-ups per client address in 15 minutes",
         ),
+        v(
+            "COOKIE_SECURE",
+            Some("false".into()),
+            "mark the web apps' session cookie Secure (sent over HTTPS only); true in production",
+        ),
     ]
 }
 
@@ -518,12 +523,19 @@ mod tests {
             .trusted_proxies
             .contains("10.2.3.4".parse().unwrap()));
         assert_eq!(c.identity.limits.signups_per_address, 500);
+        assert!(!c.identity.cookie_secure, "off unless asked for");
+
+        let mut pairs = REQUIRED.to_vec();
+        pairs.push(("COOKIE_SECURE", "TRUE"));
+        let c = ServiceConfig::from_lookup(D, lookup(&pairs)).unwrap();
+        assert!(c.identity.cookie_secure);
 
         for (name, bad) in [
             ("TRUSTED_PROXIES", "10.0.0.0/40"),
             ("TRUSTED_PROXIES", "proxy.internal"),
             ("SIGNUP_LIMIT_PER_ADDRESS", "0"),
             ("SIGNUP_LIMIT_PER_ADDRESS", "many"),
+            ("COOKIE_SECURE", "yes"),
         ] {
             let mut pairs = REQUIRED.to_vec();
             pairs.push((name, bad));

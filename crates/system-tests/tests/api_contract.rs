@@ -745,6 +745,7 @@ fn trusting_loopback(signups: u32) -> IdentityConfig {
             ..ThrottleLimits::default()
         },
         trusted_proxies: "127.0.0.1/32, ::1".parse().unwrap(),
+        ..IdentityConfig::default()
     }
 }
 
@@ -1324,7 +1325,8 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
         format!("{t}/nope"),
         format!("{o}/nope"),
         format!("{}/nope", sys.traveler),
-        format!("{}/", sys.owner),
+        // `/` is the owner app (tests/web_sessions.rs); other root paths are not routes.
+        format!("{}/nope.html", sys.owner),
         format!("{t}/bookings/{bid}/approve"),
         format!("{o}/bookings/{bid}/cancel/now"),
         format!("{t}/bookings/"),

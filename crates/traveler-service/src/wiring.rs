@@ -12,6 +12,7 @@ use service_runtime::{
     messaging::{memory::InMemoryBus, Subscription},
     notifications::{self, Notifications},
     runner::{retry_store, Service, Wiring},
+    web,
 };
 
 use crate::{
@@ -23,7 +24,7 @@ use crate::{
 };
 
 /// The HTTP API: identity, notifications, catalog and bookings under
-/// `/api/travelers`, health at the root.
+/// `/api/travelers`, health at the root, and the traveler app at `/`.
 pub fn router(state: AppState, readiness: Readiness) -> Router {
     let api = Router::new()
         .merge(identity::routes())
@@ -34,7 +35,8 @@ pub fn router(state: AppState, readiness: Readiness) -> Router {
     finish_router(
         Router::new()
             .nest("/api/travelers", api)
-            .merge(health_routes(readiness)),
+            .merge(health_routes(readiness))
+            .merge(web::routes(web::App::Traveler)),
     )
 }
 

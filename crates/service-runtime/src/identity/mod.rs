@@ -91,6 +91,8 @@ pub struct IdentityState {
     pub role: Role,
     pub throttle: Arc<Throttle>,
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// `COOKIE_SECURE`: whether the session cookie is marked `Secure`.
+    pub cookie_secure: bool,
 }
 
 impl IdentityState {
@@ -109,6 +111,7 @@ impl IdentityState {
             role,
             throttle: Arc::new(Throttle::new(attempts, config.limits)),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            cookie_secure: config.cookie_secure,
         }
     }
 }
@@ -120,11 +123,16 @@ pub struct IdentityConfig {
     pub limits: ThrottleLimits,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedProxies,
+    /// `COOKIE_SECURE`: mark the browser session cookie `Secure`, so it only
+    /// travels over HTTPS. Off by default so `cargo run` works over plain
+    /// http; the production manifests turn it on.
+    pub cookie_secure: bool,
 }
 
 impl IdentityConfig {
-    /// Reads `TRUSTED_PROXIES` and `SIGNUP_LIMIT_PER_ADDRESS` through
-    /// `lookup` (unset or empty: no trusted proxy, the default limit).
+    /// Reads `TRUSTED_PROXIES`, `SIGNUP_LIMIT_PER_ADDRESS` and
+    /// `COOKIE_SECURE` through `lookup` (unset or empty: no trusted proxy,
+    /// the default limit, no `Secure` attribute).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let value = |name: &str| {
             lookup(name)
@@ -151,9 +159,24 @@ impl IdentityConfig {
                     reason: "expected a whole number from 1 to 1000000".into(),
                 })?;
         }
+        let cookie_secure = match value("COOKIE_SECURE") {
+            None => false,
+            Some(raw) => match raw.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "COOKIE_SECURE",
+                        value: raw.clone(),
+                        reason: "expected true or false".into(),
+                    })
+                }
+            },
+        };
         Ok(Self {
             limits,
             trusted_proxies,
+            cookie_secure,
         })
     }
 }

@@ -1,6 +1,7 @@
 use axum::{
     extract::{FromRef, State},
-    http::StatusCode,
+    http::{header, HeaderMap, StatusCode},
+    response::{AppendHeaders, IntoResponse},
     routing::{get, post},
     Json, Router,
 };
@@ -12,11 +13,12 @@ use super::{throttle::ThrottleError, ClientAddress, IdentityState, UserRecord, U
 use crate::{
     auth::{hash_password, verify_password, AuthUser},
     http::{ApiError, ApiJson, Validator},
+    session,
     store::StoreError,
 };
 
-/// `POST /signup`, `POST /login`, `GET /me`, for a router whose state
-/// provides an [`IdentityState`].
+/// `POST /signup`, `POST /login`, `POST /logout`, `GET /me`, for a router
+/// whose state provides an [`IdentityState`].
 pub fn routes<S>() -> Router<S>
 where
     IdentityState: FromRef<S>,
@@ -25,6 +27,7 @@ where
     Router::new()
         .route("/signup", post(signup))
         .route("/login", post(login))
+        .route("/logout", post(logout))
         .route("/me", get(me))
 }
 
@@ -83,7 +86,7 @@ async fn signup(
     State(state): State<IdentityState>,
     ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<SignupBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let email = body.email.trim().to_lowercase();
     let password_len = body.password.chars().count();
     Validator::new()
@@ -123,8 +126,21 @@ async fn signup(
     let token = state.jwt.issue(&user.id, user.role);
     Ok((
         StatusCode::CREATED,
+        session_started(&state, &token),
         Json(json!({"token": token, "user": UserView::from(&user)})),
     ))
+}
+
+/// The `Set-Cookie` that gives a browser the session holding `token`; API
+/// clients ignore it and use the token from the body.
+fn session_started(
+    state: &IdentityState,
+    token: &str,
+) -> AppendHeaders<[(header::HeaderName, header::HeaderValue); 1]> {
+    AppendHeaders([(
+        header::SET_COOKIE,
+        session::start(state.role, token, state.cookie_secure),
+    )])
 }
 
 /// `POST /login`: counted as a failure of the account and of the client's
@@ -135,7 +151,7 @@ async fn login(
     State(state): State<IdentityState>,
     ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<LoginBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let email = body.email.trim().to_lowercase();
     // No account has a longer email, and it would be a counter's key.
     Validator::new()
@@ -163,7 +179,31 @@ async fn login(
         tracing::warn!(error = %e, "cannot clear an account's failed logins");
     }
     let token = state.jwt.issue(&user.id, user.role);
-    Ok(Json(json!({"token": token, "user": UserView::from(&user)})))
+    Ok((
+        session_started(&state, &token),
+        Json(json!({"token": token, "user": UserView::from(&user)})),
+    ))
+}
+
+/// `POST /logout` → 204, clearing the session cookie. Tokens are stateless,
+/// so this ends the browser's session, not a bearer token a client kept.
+/// With the cookie, it must come from this host's pages like any other
+/// change made with it; without one there is nothing to end, and it still
+/// answers 204 (logging out twice is not an error).
+async fn logout(
+    State(state): State<IdentityState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if session::token(&headers, state.role).is_some() {
+        session::require_same_origin(&headers)?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        AppendHeaders([(
+            header::SET_COOKIE,
+            session::end(state.role, state.cookie_secure),
+        )]),
+    ))
 }
 
 async fn me(State(state): State<IdentityState>, caller: AuthUser) -> Result<Json<Value>, ApiError> {

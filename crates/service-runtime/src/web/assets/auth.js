@@ -1,0 +1,118 @@
+// The app shell both apps share: who is signed in (GET /me), the sign-up and
+// login forms for everyone else, the header with "Log out". An app supplies
+// what to show once a user is signed in.
+
+import { apiClient, onSessionEnded } from "./api.js";
+import { busy, errorBox, field, h, show, values } from "./ui.js";
+
+/**
+ * Starts an app in `#app`. `app.prefix`: "travelers" or "owners";
+ * `app.title`; `app.signedIn(user, api, main)` renders the signed-in app into
+ * `main` and returns a function that stops it (live streams) on logout.
+ */
+export async function startApp(app) {
+  const api = apiClient(app.prefix);
+  const root = document.getElementById("app");
+  let stop = null;
+
+  const signedOut = () => {
+    if (stop) stop();
+    stop = null;
+    if (location.hash !== "#login" && location.hash !== "#signup") location.hash = "#login";
+    show(root, header(app.title, null), authForms(api, app, signedIn));
+  };
+
+  const signedIn = (user) => {
+    if (stop) stop();
+    const main = h("main", { id: "main", tabindex: "-1" });
+    const logout = h("button", { type: "button", class: "secondary", id: "logout", text: "Log out" });
+    const errors = errorBox();
+    logout.addEventListener("click", () =>
+      busy(logout, "Logging out…", errors, async () => {
+        await api.post("/logout");
+        signedOut();
+      }),
+    );
+    const who = h("span", { class: "who" }, "Signed in as ", h("strong", { text: user.name }));
+    show(root, header(app.title, h("div", { class: "session" }, who, logout)), errors, main);
+    if (location.hash === "#login" || location.hash === "#signup") location.hash = "";
+    stop = app.signedIn(user, api, main);
+  };
+
+  onSessionEnded(signedOut);
+  try {
+    const me = await api.get("/me");
+    signedIn(me.user);
+  } catch {
+    signedOut();
+  }
+}
+
+function header(title, right) {
+  return h("header", { class: "top" }, h("h1", { text: title }), right);
+}
+
+/** The login form, and the sign-up form behind a toggle. */
+function authForms(api, app, signedIn) {
+  const wrap = h("main", { id: "main", class: "auth" });
+  const render = () => {
+    const signup = location.hash === "#signup";
+    show(wrap, signup ? signupForm(api, signedIn) : loginForm(api, signedIn));
+  };
+  window.addEventListener("hashchange", render);
+  render();
+  return wrap;
+}
+
+function loginForm(api, signedIn) {
+  const errors = errorBox();
+  const submit = h("button", { type: "submit", text: "Log in" });
+  const form = h(
+    "form",
+    { id: "login-form", class: "card", "aria-labelledby": "login-title" },
+    h("h2", { id: "login-title", text: "Log in" }),
+    field("Email", { type: "email", name: "email", required: true, autocomplete: "email" }),
+    field("Password", { type: "password", name: "password", required: true, autocomplete: "current-password" }),
+    errors,
+    submit,
+    h("p", {}, "No account yet? ", h("a", { href: "#signup", text: "Sign up" })),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(submit, "Logging in…", errors, async () => {
+      const { user } = await api.post("/login", values(form));
+      signedIn(user);
+    });
+  });
+  return form;
+}
+
+function signupForm(api, signedIn) {
+  const errors = errorBox();
+  const submit = h("button", { type: "submit", text: "Sign up" });
+  const form = h(
+    "form",
+    { id: "signup-form", class: "card", "aria-labelledby": "signup-title" },
+    h("h2", { id: "signup-title", text: "Sign up" }),
+    field("Name", { name: "name", required: true, autocomplete: "name", maxlength: 100 }),
+    field("Email", { type: "email", name: "email", required: true, autocomplete: "email" }),
+    field("Password (at least 8 characters)", {
+      type: "password",
+      name: "password",
+      required: true,
+      minlength: 8,
+      autocomplete: "new-password",
+    }),
+    errors,
+    submit,
+    h("p", {}, "Have an account? ", h("a", { href: "#login", text: "Log in" })),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(submit, "Signing up…", errors, async () => {
+      const { user } = await api.post("/signup", values(form));
+      signedIn(user);
+    });
+  });
+  return form;
+}

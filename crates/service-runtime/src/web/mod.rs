@@ -1,0 +1,219 @@
+//! The web apps: the traveler app on traveler-service's `/`, the owner app
+//! on owner-service's `/`.
+//!
+//! Plain ES modules and CSS, compiled into the binary with `include_str!`:
+//! no JavaScript toolchain, nothing fetched from another host, so the apps
+//! work offline, in the embedded `cargo run` mode, and from the same image
+//! as the API. What both apps share (the API client, problem display, the
+//! sign-up / login forms, the live notification list) is one file served by
+//! both services; each app adds one page and one script.
+//!
+//! Every response carries a strict `Content-Security-Policy` (scripts and
+//! styles only from this origin, no inline code, no framing) and
+//! `X-Content-Type-Options: nosniff`.
+
+use axum::{
+    extract::Path,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::http::ApiError;
+
+/// Which app a service serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum App {
+    Traveler,
+    Owner,
+}
+
+/// The policy every page and asset is served with: nothing but this
+/// origin's own files, no inline script or style, no plugins, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// One embedded file.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// What both apps load.
+const SHARED: &[Asset] = &[
+    Asset {
+        name: "app.css",
+        content_type: CSS,
+        body: include_str!("assets/app.css"),
+    },
+    Asset {
+        name: "api.js",
+        content_type: JS,
+        body: include_str!("assets/api.js"),
+    },
+    Asset {
+        name: "ui.js",
+        content_type: JS,
+        body: include_str!("assets/ui.js"),
+    },
+    Asset {
+        name: "auth.js",
+        content_type: JS,
+        body: include_str!("assets/auth.js"),
+    },
+    Asset {
+        name: "live.js",
+        content_type: JS,
+        body: include_str!("assets/live.js"),
+    },
+    Asset {
+        name: "notifications.js",
+        content_type: JS,
+        body: include_str!("assets/notifications.js"),
+    },
+];
+
+impl App {
+    /// The app's page.
+    fn page(self) -> &'static str {
+        match self {
+            App::Traveler => include_str!("assets/traveler.html"),
+            App::Owner => include_str!("assets/owner.html"),
+        }
+    }
+
+    /// The app's own script.
+    fn script(self) -> Asset {
+        match self {
+            App::Traveler => Asset {
+                name: "traveler.js",
+                content_type: JS,
+                body: include_str!("assets/traveler.js"),
+            },
+            App::Owner => Asset {
+                name: "owner.js",
+                content_type: JS,
+                body: include_str!("assets/owner.js"),
+            },
+        }
+    }
+
+    fn asset(self, name: &str) -> Option<Asset> {
+        let own = self.script();
+        if own.name == name {
+            return Some(own);
+        }
+        SHARED
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| Asset { ..*a })
+    }
+}
+
+/// `GET /` (the app's page) and `GET /assets/{name}`, with the security
+/// headers. Stateless: merge it into a service's finished router.
+pub fn routes(app: App) -> Router {
+    Router::new()
+        .route("/", get(move || async move { page(app) }))
+        .route(
+            "/assets/{name}",
+            get(move |Path(name): Path<String>| async move { asset(app, &name) }),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+}
+
+fn page(app: App) -> Response {
+    served("text/html; charset=utf-8", app.page())
+}
+
+fn asset(app: App, name: &str) -> Response {
+    match app.asset(name) {
+        Some(a) => served(a.content_type, a.body),
+        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such asset").into_response(),
+    }
+}
+
+/// `body` as `content_type`, revalidated on every load: the files change
+/// with the binary, and are small.
+fn served(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pages load only what exists, and nothing inline that the policy
+    /// would block.
+    #[test]
+    fn pages_reference_only_embedded_assets_and_nothing_inline() {
+        for app in [App::Traveler, App::Owner] {
+            let page = app.page();
+            for part in page.split("/assets/").skip(1) {
+                let name = part.split('"').next().unwrap();
+                assert!(
+                    app.asset(name).is_some(),
+                    "{app:?} page loads missing {name}"
+                );
+            }
+            assert!(!page.contains("<script>"), "inline script in {app:?}");
+            assert!(!page.contains(" style="), "inline style in {app:?}");
+            let handler = page.split(" on").skip(1).find(|rest| {
+                let name_len = rest.chars().take_while(char::is_ascii_alphabetic).count();
+                name_len > 0 && rest[name_len..].starts_with('=')
+            });
+            assert!(
+                handler.is_none(),
+                "inline handler in {app:?}: on{handler:?}"
+            );
+        }
+    }
+
+    /// Every module import names an embedded file.
+    #[test]
+    fn scripts_import_only_embedded_modules() {
+        for app in [App::Traveler, App::Owner] {
+            let own = app.script();
+            for asset in SHARED.iter().chain(std::iter::once(&own)) {
+                for line in asset.body.lines().filter(|l| l.starts_with("import ")) {
+                    let name = line
+                        .rsplit("\"./")
+                        .next()
+                        .and_then(|s| s.split('"').next())
+                        .unwrap_or_else(|| panic!("{}: {line}", asset.name));
+                    assert!(app.asset(name).is_some(), "{} imports {name}", asset.name);
+                }
+                assert!(
+                    !asset.body.contains("innerHTML"),
+                    "{} must render text with textContent",
+                    asset.name
+                );
+            }
+        }
+    }
+}
