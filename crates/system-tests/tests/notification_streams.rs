@@ -19,7 +19,7 @@ use support::{
     sse::{self, EventStream, Next},
     Http, System, User, PROPAGATION,
 };
-use test_support::real_servers;
+use test_support::{eventually, real_servers};
 
 async fn system(test: &str) -> Option<System> {
     let servers = real_servers(test)?;
@@ -201,6 +201,14 @@ async fn every_replica_streams_what_any_replica_consumed() {
             owner_latency[replica].push(latency);
         }
 
+        // The consumer writes the notification just before the booking
+        // (so whoever reads the booking finds its notification): the
+        // booking may take a moment more to be readable.
+        let booking_url = format!("{owner_base}/api/owners/bookings/{booking}");
+        eventually("the owner can read the booking", PROPAGATION, || async {
+            (sys.http.get(&booking_url, Some(&owner.token)).await.status == 200).then_some(())
+        })
+        .await;
         sys.http
             .put(
                 &format!("{owner_base}/api/owners/bookings/{booking}/approve"),
