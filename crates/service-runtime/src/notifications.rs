@@ -77,7 +77,9 @@ impl Notification {
 /// redelivered event) and left a filler, so the position is not a hole.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxEntry {
+    /// From 1, one counter for every recipient.
     pub position: u64,
+    /// `None` for a filler.
     pub notification: Option<Notification>,
 }
 
@@ -129,7 +131,9 @@ pub trait NotificationStore: Send + Sync {
 /// The notification store and the live streams fed from it, as router state.
 #[derive(Clone)]
 pub struct Notifications {
+    /// The inbox: the source of truth for lists and replays.
     pub store: Arc<dyn NotificationStore>,
+    /// This process's open streams, fed by its [`watcher::InboxWatcher`].
     pub streams: Arc<hub::StreamHub>,
 }
 

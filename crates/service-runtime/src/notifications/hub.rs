@@ -102,9 +102,11 @@ struct UserStreams {
 /// A stream's place in the hub: notifications after `from` arrive on
 /// `live`. Dropping it frees the user's slot.
 pub struct Subscription {
+    /// The stream's bounded queue; it ends when the hub lets the stream go.
     pub live: mpsc::Receiver<Notification>,
     /// The last position published when the stream was opened.
     pub from: u64,
+    /// Counts against the user's limit while the response lasts.
     pub slot: Slot,
 }
 
@@ -129,6 +131,7 @@ impl Drop for Slot {
 }
 
 impl StreamHub {
+    /// An empty hub; publishing starts where the watcher says ([`Self::start_at`]).
     pub fn new(config: StreamConfig) -> Self {
         Self {
             config,

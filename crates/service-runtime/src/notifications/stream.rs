@@ -51,6 +51,7 @@ const MAX_ID_LEN: usize = 128;
 /// `?last_event_id=`: where to resume, for clients that cannot send the header.
 #[derive(Debug, Default, Deserialize)]
 pub struct StreamParams {
+    /// Same meaning as the `Last-Event-ID` header, which wins if both are sent.
     pub last_event_id: Option<String>,
 }
 

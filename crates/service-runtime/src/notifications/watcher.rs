@@ -52,6 +52,8 @@ pub struct InboxWatcher {
 }
 
 impl InboxWatcher {
+    /// A watcher polling every [`POLL`] (when the store is shared) and
+    /// waiting [`HOLE_PATIENCE`] at a hole.
     pub fn new(store: Arc<dyn NotificationStore>, hub: Arc<StreamHub>) -> Self {
         Self {
             store,
