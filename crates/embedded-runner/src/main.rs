@@ -6,13 +6,15 @@
 //! be moved with `TRAVELER_PORT` / `OWNER_PORT`; tokens are signed with
 //! `JWT_SECRET` if set, else with a random per-run secret. Logins and
 //! sign-ups are limited as in production; `TRUSTED_PROXIES` and
-//! `SIGNUP_LIMIT_PER_ADDRESS` are read as the service binaries read them.
+//! `SIGNUP_LIMIT_PER_ADDRESS` are read as the service binaries read them, and
+//! so is `NOTIFICATION_STREAMS_PER_USER`: notification streams work here too,
+//! fed by the in-memory inbox as soon as a notification is written.
 
 use std::{sync::Arc, time::Duration};
 
 use service_runtime::{
-    config::LogFormat, identity::IdentityConfig, messaging::memory::InMemoryBus, shutdown,
-    telemetry,
+    config::LogFormat, identity::IdentityConfig, messaging::memory::InMemoryBus,
+    notifications::hub::StreamConfig, shutdown, telemetry,
 };
 use tokio::net::TcpListener;
 
@@ -57,11 +59,16 @@ async fn run() {
         eprintln!("booking-embedded: {e}");
         std::process::exit(2);
     });
+    let streams = StreamConfig::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+        eprintln!("booking-embedded: {e}");
+        std::process::exit(2);
+    });
     let bus = Arc::new(InMemoryBus::new());
 
     let traveler = traveler_service::wiring::in_memory(
         traveler_service::wiring::Settings {
             identity: identity.clone(),
+            streams,
             ..traveler_service::wiring::Settings::with_default_topics(&secret, grace)
         },
         bus.clone(),
@@ -69,6 +76,7 @@ async fn run() {
     let owner = owner_service::wiring::in_memory(
         owner_service::wiring::Settings {
             identity,
+            streams,
             ..owner_service::wiring::Settings::with_default_topics(&secret, grace)
         },
         bus,

@@ -9,8 +9,10 @@
 //!    latency percentiles and errors of `POST /api/travelers/bookings`, then a
 //!    check that every acknowledged booking arrived at owner-service.
 //! 3. Phase "flow": an open loop offers `--rate` bookings per second; each
-//!    booking is followed as it travels: POST 201 → visible at owner-service →
-//!    approved by the owner-side driver at once → the traveler sees ACCEPTED.
+//!    booking is followed as it travels, through the notification streams
+//!    as a web app would: POST 201 → the owner's stream shows the request →
+//!    approved by the owner-side driver at once → the traveler's stream
+//!    shows ACCEPTED.
 //! 4. Memory: resident and peak resident memory of the processes given with
 //!    `--pid name=PID`, read from /proc.
 //!
@@ -20,6 +22,7 @@
 mod client;
 mod db_ops;
 mod stats;
+mod stream;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -36,6 +39,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use stats::{Samples, StatusCounts};
+use stream::NotificationStream;
 
 #[derive(Parser, Debug)]
 #[command(about = "Load generator for the booking system (HTTP only)")]
@@ -98,8 +102,8 @@ struct World {
     owners: Vec<Actor>,
     travelers: Vec<Actor>,
     listings: Vec<Listing>,
-    /// The flow phase's own owner, traveler and properties, so its pollers
-    /// read short lists that only that phase fills.
+    /// The flow phase's own owner, traveler and properties, so its streams
+    /// carry only that phase's notifications.
     flow_owner: Actor,
     flow_traveler: Actor,
     flow_listings: Vec<Listing>,
@@ -161,7 +165,7 @@ async fn main() {
             &db,
             &before,
             args.flow_bookings,
-            "flow phase (includes the two list pollers)",
+            "flow phase (with the two services' inbox watchers)",
         )
         .await;
         report_memory(&args.pids, "after flow phase");
@@ -360,18 +364,6 @@ struct Marks {
 type Timeline = Arc<tokio::sync::Mutex<HashMap<String, Marks>>>;
 type Approvals = Arc<tokio::sync::Mutex<(Samples, StatusCounts)>>;
 
-/// Ids in a `{"bookings": [...]}` listing.
-fn listed_ids(body: &Value) -> Vec<String> {
-    body["bookings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|b| b["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The part of a `201` to `POST /bookings` the create phase keeps.
 #[derive(Deserialize, Default)]
 struct Created {
@@ -383,78 +375,83 @@ struct CreatedBooking {
     id: String,
 }
 
-/// How often each side's list is read in the flow phase.
-const LIST_POLL: Duration = Duration::from_millis(10);
-
-/// The owner-side driver: reads the first page of the flow owner's PENDING
-/// list (200, the most a page holds: more than are ever pending at once
-/// here) every 10 ms and approves each booking the moment it appears.
-async fn owner_driver(world: Arc<World>, timeline: Timeline, approvals: Approvals) {
-    let url = format!(
-        "{}/api/owners/bookings?status=PENDING&limit=200",
-        world.api.owner
-    );
-    let mut approving = HashSet::new();
-    loop {
-        let r = world
-            .api
-            .call(Method::GET, &url, Some(&world.flow_owner.token), None)
-            .await;
+/// The owner-side driver: follows the flow owner's notification stream and
+/// approves each requested booking the moment its notification arrives.
+/// `ready` is sent once the stream is open.
+async fn owner_driver(
+    world: Arc<World>,
+    timeline: Timeline,
+    approvals: Approvals,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let url = format!("{}/api/owners/notifications/stream", world.api.owner);
+    let Some(mut stream) = NotificationStream::open(&url, &world.flow_owner.token).await else {
+        return;
+    };
+    let _ = ready.send(());
+    while let Some(n) = stream.next().await {
+        if n.kind != "booking_requested" {
+            continue;
+        }
         let now = Instant::now();
-        for id in listed_ids(&r.body) {
-            if !approving.insert(id.clone()) {
-                continue;
-            }
-            timeline
-                .lock()
-                .await
-                .entry(id.clone())
-                .or_default()
-                .at_owner = Some(now);
-            let (world, timeline, approvals) = (world.clone(), timeline.clone(), approvals.clone());
-            tokio::spawn(async move {
-                let url = format!("{}/api/owners/bookings/{id}/approve", world.api.owner);
-                let a = world
+        let id = n.booking_id;
+        timeline
+            .lock()
+            .await
+            .entry(id.clone())
+            .or_default()
+            .at_owner = Some(now);
+        let (world, timeline, approvals) = (world.clone(), timeline.clone(), approvals.clone());
+        tokio::spawn(async move {
+            let url = format!("{}/api/owners/bookings/{id}/approve", world.api.owner);
+            // The consumer writes the notification just before the booking:
+            // a 404 means "a moment more".
+            let mut a = world
+                .api
+                .call(Method::PUT, &url, Some(&world.flow_owner.token), None)
+                .await;
+            for _ in 0..200 {
+                if a.status != 404 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                a = world
                     .api
                     .call(Method::PUT, &url, Some(&world.flow_owner.token), None)
                     .await;
-                let mut l = approvals.lock().await;
-                l.1.add(a.status);
-                if a.status == 200 {
-                    l.0.push(a.took);
-                    timeline.lock().await.entry(id).or_default().approved = Some(Instant::now());
-                }
-            });
-        }
-        tokio::time::sleep(LIST_POLL).await;
+            }
+            let mut l = approvals.lock().await;
+            l.1.add(a.status);
+            if a.status == 200 {
+                l.0.push(a.took);
+                timeline.lock().await.entry(id).or_default().approved = Some(Instant::now());
+            }
+        });
     }
 }
 
-/// The traveler side: reads the flow traveler's PENDING list every 10 ms; an
-/// approved booking leaving it is the moment the traveler sees ACCEPTED
-/// (approval is the only transition in this phase; checked at the end).
-async fn traveler_watcher(world: Arc<World>, timeline: Timeline) {
-    let url = format!(
-        "{}/api/travelers/bookings?status=PENDING",
-        world.api.traveler
-    );
-    loop {
-        // Every page: a booking missing from the list must really have left it.
-        let listed = world
-            .api
-            .all_booking_ids(&url, &world.flow_traveler.token)
-            .await;
-        if let Some(listed) = listed {
-            let pending: HashSet<String> = listed.into_iter().collect();
+/// The traveler side: follows the flow traveler's notification stream; the
+/// ACCEPTED notification is the moment the traveler sees the decision.
+async fn traveler_watcher(
+    world: Arc<World>,
+    timeline: Timeline,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let url = format!("{}/api/travelers/notifications/stream", world.api.traveler);
+    let Some(mut stream) = NotificationStream::open(&url, &world.flow_traveler.token).await else {
+        return;
+    };
+    let _ = ready.send(());
+    while let Some(n) = stream.next().await {
+        if n.kind == "status_changed" && n.status == "ACCEPTED" {
             let now = Instant::now();
-            for (id, marks) in timeline.lock().await.iter_mut() {
-                if marks.approved.is_some() && marks.at_traveler.is_none() && !pending.contains(id)
-                {
-                    marks.at_traveler = Some(now);
-                }
-            }
+            timeline
+                .lock()
+                .await
+                .entry(n.booking_id)
+                .or_default()
+                .at_traveler = Some(now);
         }
-        tokio::time::sleep(LIST_POLL).await;
     }
 }
 
@@ -462,12 +459,23 @@ async fn flow_phase(world: &Arc<World>, args: &Args) {
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let timeline: Timeline = Default::default();
     let approvals: Approvals = Default::default();
+    let (owner_ready, owner_opened) = tokio::sync::oneshot::channel();
+    let (traveler_ready, traveler_opened) = tokio::sync::oneshot::channel();
     let driver = tokio::spawn(owner_driver(
         world.clone(),
         timeline.clone(),
         approvals.clone(),
+        owner_ready,
     ));
-    let watcher = tokio::spawn(traveler_watcher(world.clone(), timeline.clone()));
+    let watcher = tokio::spawn(traveler_watcher(
+        world.clone(),
+        timeline.clone(),
+        traveler_ready,
+    ));
+    if owner_opened.await.is_err() || traveler_opened.await.is_err() {
+        eprintln!("flow phase skipped: a notification stream could not be opened");
+        return;
+    }
 
     let started = tokio::time::Instant::now();
     let mut posts = Vec::with_capacity(args.flow_bookings);
@@ -572,7 +580,7 @@ async fn flow_phase(world: &Arc<World>, args: &Args) {
         "end state: {accepted} of {} acknowledged bookings ACCEPTED at traveler-service; never seen at owner-service: {never_at_owner}; approved but not seen ACCEPTED within 30 s: {never_at_traveler}",
         post.len()
     );
-    println!("(each side's PENDING list is read every 10 ms: a propagation figure includes up to 10 ms of polling delay)");
+    println!("(each side follows its notification stream: a propagation figure ends when the notification arrives)");
 }
 
 /// Prints database operations per booking since `before`, if counted.

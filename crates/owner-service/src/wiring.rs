@@ -10,7 +10,7 @@ use service_runtime::{
     http::{finish_router, health_routes, Readiness},
     identity::{self, IdentityConfig, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
-    notifications::{self, Notifications},
+    notifications::{self, hub::StreamConfig, Notifications},
     runner::{retry_store, Service, Wiring},
     web,
 };
@@ -50,6 +50,8 @@ pub struct Settings {
     pub shutdown_timeout: std::time::Duration,
     /// Limits on logins and sign-ups, and whose `X-Forwarded-For` to believe.
     pub identity: IdentityConfig,
+    /// Limits on notification streams.
+    pub streams: StreamConfig,
 }
 
 impl Settings {
@@ -64,6 +66,7 @@ impl Settings {
             },
             shutdown_timeout,
             identity: IdentityConfig::default(),
+            streams: StreamConfig::default(),
         }
     }
 
@@ -77,6 +80,7 @@ impl Settings {
             },
             shutdown_timeout: c.shutdown_timeout,
             identity: c.identity.clone(),
+            streams: c.streams,
         }
     }
 }
@@ -88,6 +92,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
         messaging,
         readiness,
     } = wiring;
+    let notifications = Notifications::new(common.notifications.clone(), settings.streams);
     let property_cache = Arc::new(PropertyCache::default());
     let handler = Arc::new(BookingRequestsHandler {
         store: store.clone(),
@@ -103,7 +108,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
             Role::Owner,
             &settings.identity,
         ),
-        notifications: Notifications(common.notifications),
+        notifications: notifications.clone(),
         store,
         property_cache,
         topics: settings.topics.clone(),
@@ -112,6 +117,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
         name: DEFAULTS.name,
         supervisor: readiness.supervisor(),
         router: router(state, readiness),
+        inbox_watcher: notifications.watcher(),
         outbox,
         signal: common.signal,
         subscriptions: vec![Subscription::new(settings.request_topic.clone(), handler)],

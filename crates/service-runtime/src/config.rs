@@ -17,7 +17,10 @@ use std::time::Duration;
 
 pub use secrecy::{ExposeSecret, SecretString};
 
-use crate::identity::{throttle::DEFAULT_SIGNUPS_PER_ADDRESS, IdentityConfig};
+use crate::{
+    identity::{throttle::DEFAULT_SIGNUPS_PER_ADDRESS, IdentityConfig},
+    notifications::hub::{StreamConfig, DEFAULT_STREAMS_PER_USER},
+};
 
 /// What differs between the two services' configurations.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +67,8 @@ pub struct ServiceConfig {
     pub shutdown_timeout: Duration,
     /// Limits on logins and sign-ups, and whose `X-Forwarded-For` to believe.
     pub identity: IdentityConfig,
+    /// Limits on notification streams.
+    pub streams: StreamConfig,
 }
 
 /// One environment variable the binaries read.
@@ -170,6 +175,11 @@ pub fn env_spec(d: ServiceDefaults) -> Vec<EnvVar> {
             Some("false".into()),
             "mark the web apps' session cookie Secure (sent over HTTPS only); true in production",
         ),
+        v(
+            "NOTIFICATION_STREAMS_PER_USER",
+            Some(DEFAULT_STREAMS_PER_USER.to_string()),
+            "notification streams one user may hold open on one replica",
+        ),
     ]
 }
 
@@ -260,6 +270,7 @@ impl ServiceConfig {
             log_format,
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 1, 3600)? as u64),
             identity: IdentityConfig::from_lookup(&lookup)?,
+            streams: StreamConfig::from_lookup(&lookup)?,
         })
     }
 }

@@ -25,6 +25,7 @@ use crate::{
         EventPublisher, Subscription,
     },
     mongo::{self, MongoReadiness},
+    notifications::watcher::InboxWatcher,
     outbox::{run_relay, OutboxSignal, OutboxStore, RelayConfig},
     store::StoreError,
     supervision::{injected_fault, Supervisor},
@@ -62,14 +63,17 @@ pub struct Service {
     pub subscriptions: Vec<Subscription>,
     pub messaging: Messaging,
     pub shutdown_timeout: Duration,
-    /// Watches the relay and the consumer; its failures show in readiness.
+    /// Watches the relay, the consumer and the inbox watcher; their
+    /// failures show in readiness.
     pub supervisor: Supervisor,
+    /// Feeds the open notification streams from the inbox.
+    pub inbox_watcher: InboxWatcher,
 }
 
 impl Service {
     /// Serves on `listener` until `shutdown`, then stops everything in order.
-    /// The relay and the consumer run supervised: if one ends on its own,
-    /// readiness turns 503, the service shuts down after
+    /// The relay, the consumer and the inbox watcher run supervised: if one
+    /// ends on its own, readiness turns 503, the service shuts down after
     /// [`crate::supervision::GRACE`] and this returns an error naming it.
     pub async fn run(
         self,
@@ -128,12 +132,25 @@ impl Service {
             with_injected_fault("event-consumer", consumer_work),
             shutdown.clone(),
         );
+        // Stops with the server's shutdown: closing the streams is what lets
+        // the server drain, since an open stream is an in-flight request.
+        let watcher = supervisor.watch(
+            "inbox watcher",
+            with_injected_fault("inbox-watcher", self.inbox_watcher.run(shutdown.clone())),
+            shutdown.clone(),
+        );
 
         tracing::info!(service = self.name, addr = ?listener.local_addr().ok(), "serving");
         let served = serve(listener, self.router, shutdown.clone()).await;
         supervisor.stopping();
         tracing::info!(service = self.name, "HTTP server drained; stopping workers");
 
+        if tokio::time::timeout(self.shutdown_timeout, watcher)
+            .await
+            .is_err()
+        {
+            tracing::warn!("inbox watcher did not stop in time");
+        }
         consumer_stop.cancel();
         if tokio::time::timeout(self.shutdown_timeout, consumer)
             .await

@@ -1,6 +1,7 @@
 //! The `NotificationStore` contract, run against the in-memory adapter and
 //! the MongoDB one (on the real MongoDB-protocol test server), so the two
-//! cannot drift apart: idempotent adds, and pages newest first.
+//! cannot drift apart: idempotent adds, pages newest first, and positions
+//! in write order (what notification streams follow and resume from).
 
 use std::sync::Arc;
 
@@ -8,7 +9,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use events::BookingStatus;
 use service_runtime::{
     notifications::{
-        InMemoryNotificationStore, MongoNotificationStore, Notification, NotificationStore,
+        InMemoryNotificationStore, InboxEntry, MongoNotificationStore, Notification,
+        NotificationStore,
     },
     paging::{Page, PageRequest},
 };
@@ -40,6 +42,8 @@ test_support::store_contract!(
     "service-runtime";
     adding_is_idempotent_by_event_id,
     pages_walk_every_notification_once_newest_first_while_new_ones_arrive,
+    positions_follow_the_write_order_with_no_hole_even_for_redeliveries,
+    concurrent_writers_take_distinct_positions,
 );
 
 /// A fixed instant with millisecond precision (what the stores keep).
@@ -161,5 +165,109 @@ mod checks {
                 .items,
             vec![]
         );
+    }
+
+    /// The notifications of `entries`, checking that their positions are
+    /// consecutive from `after + 1` (a filler may stand where a write found
+    /// its notification already stored).
+    fn contiguous(after: u64, entries: &[InboxEntry]) -> Vec<&str> {
+        for (i, e) in entries.iter().enumerate() {
+            assert_eq!(e.position, after + 1 + i as u64, "a hole: {entries:?}");
+        }
+        entries
+            .iter()
+            .filter_map(|e| e.notification.as_ref().map(|n| n.id.as_str()))
+            .collect()
+    }
+
+    fn position(entries: &[InboxEntry], id: &str) -> u64 {
+        entries
+            .iter()
+            .find(|e| e.notification.as_ref().is_some_and(|n| n.id == id))
+            .unwrap_or_else(|| panic!("{id} not in {entries:?}"))
+            .position
+    }
+
+    fn notification_ids(entries: Vec<InboxEntry>) -> Vec<String> {
+        entries
+            .into_iter()
+            .map(|e| {
+                e.notification
+                    .expect("a recipient's entries are notifications")
+                    .id
+            })
+            .collect()
+    }
+
+    pub async fn positions_follow_the_write_order_with_no_hole_even_for_redeliveries(s: Subject) {
+        let store = &*s.store;
+        let start = store.last_position().await.unwrap();
+        let (ada, bob) = (unique("ada"), unique("bob"));
+        let a = notification(&unique("a"), &ada, at(5));
+        let b = notification(&unique("b"), &bob, at(1));
+        // Written late with an older event time: still after a and b.
+        let c = notification(&unique("c"), &ada, at(0));
+        let d = notification(&unique("d"), &ada, at(3));
+        store.add_many(&[a.clone(), b.clone()]).await.unwrap();
+        store.add(&c).await.unwrap();
+        // A redelivery of a beside a new one.
+        store.add_many(&[a.clone(), d.clone()]).await.unwrap();
+
+        let entries = store.entries_after(start, 100).await.unwrap();
+        assert_eq!(
+            contiguous(start, &entries),
+            vec![a.id.as_str(), &b.id, &c.id, &d.id]
+        );
+        let last = store.last_position().await.unwrap();
+        assert_eq!(last, entries.last().unwrap().position);
+        let (pa, pc, pd) = (
+            position(&entries, &a.id),
+            position(&entries, &c.id),
+            position(&entries, &d.id),
+        );
+        assert_eq!(store.position_of(&ada, &a.id).await.unwrap(), Some(pa));
+        assert_eq!(
+            store.position_of(&bob, &a.id).await.unwrap(),
+            None,
+            "only the recipient's own"
+        );
+        assert_eq!(store.position_of(&ada, "missing").await.unwrap(), None);
+
+        let mine = |after, upto, limit| store.recipient_entries(&ada, after, upto, limit);
+        assert_eq!(
+            notification_ids(mine(pa, last, 100).await.unwrap()),
+            vec![c.id.clone(), d.id.clone()]
+        );
+        assert_eq!(
+            notification_ids(mine(pa, pc, 100).await.unwrap()),
+            vec![c.id.clone()]
+        );
+        assert_eq!(
+            notification_ids(mine(pa, last, 1).await.unwrap()),
+            vec![c.id.clone()]
+        );
+        assert!(mine(pd, last, 100).await.unwrap().is_empty());
+        assert_eq!(store.entries_after(pc, 1).await.unwrap().len(), 1);
+    }
+
+    pub async fn concurrent_writers_take_distinct_positions(s: Subject) {
+        let store = s.store.clone();
+        let start = store.last_position().await.unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let batch: Vec<Notification> = (0..5)
+                        .map(|i| notification(&unique(&format!("w{w}-{i}")), "someone", at(i)))
+                        .collect();
+                    store.add_many(&batch).await.unwrap();
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let entries = store.entries_after(start, 100).await.unwrap();
+        assert_eq!(contiguous(start, &entries).len(), 40);
     }
 }

@@ -1,5 +1,6 @@
-//! Background work is supervised: when the outbox relay or the event
-//! consumer ends on its own (a fault injected through `FAULT_INJECT`, which
+//! Background work is supervised: when the outbox relay, the event
+//! consumer or the inbox watcher (which feeds notification streams) ends
+//! on its own (a fault injected through `FAULT_INJECT`, which
 //! only debug builds read), readiness turns 503 naming it, the error is
 //! logged, and the process exits non-zero so the orchestrator restarts it.
 
@@ -89,6 +90,16 @@ async fn a_returning_event_consumer_stops_owner_service() {
         "owner-service",
         "event-consumer-return",
         "event consumer",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_inbox_watcher_stops_owner_service() {
+    a_failing_worker_makes_the_service_unready_then_exit_non_zero(
+        "owner-service",
+        "inbox-watcher-panic",
+        "inbox watcher",
     )
     .await;
 }

@@ -10,7 +10,7 @@ use service_runtime::{
     http::{finish_router, health_routes, Readiness},
     identity::{self, IdentityConfig, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
-    notifications::{self, Notifications},
+    notifications::{self, hub::StreamConfig, Notifications},
     runner::{retry_store, Service, Wiring},
     web,
 };
@@ -51,6 +51,8 @@ pub struct Settings {
     pub shutdown_timeout: std::time::Duration,
     /// Limits on logins and sign-ups, and whose `X-Forwarded-For` to believe.
     pub identity: IdentityConfig,
+    /// Limits on notification streams.
+    pub streams: StreamConfig,
 }
 
 impl Settings {
@@ -65,6 +67,7 @@ impl Settings {
             listings_topic: events::topics::PROPERTY_LISTINGS.into(),
             shutdown_timeout,
             identity: IdentityConfig::default(),
+            streams: StreamConfig::default(),
         }
     }
 
@@ -78,6 +81,7 @@ impl Settings {
             listings_topic: c.kafka.property_topic.clone(),
             shutdown_timeout: c.shutdown_timeout,
             identity: c.identity.clone(),
+            streams: c.streams,
         }
     }
 }
@@ -93,6 +97,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
         store: store.clone(),
         notifications: common.notifications.clone(),
     });
+    let notifications = Notifications::new(common.notifications.clone(), settings.streams);
     let cache = Arc::new(ListingCache::default());
     let listings = Arc::new(PropertyListingsHandler {
         store: store.clone(),
@@ -106,7 +111,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
             Role::Traveler,
             &settings.identity,
         ),
-        notifications: Notifications(common.notifications),
+        notifications: notifications.clone(),
         store,
         listings: cache,
         topics: settings.topics.clone(),
@@ -115,6 +120,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
         name: DEFAULTS.name,
         supervisor: readiness.supervisor(),
         router: router(state, readiness),
+        inbox_watcher: notifications.watcher(),
         outbox,
         signal: common.signal,
         subscriptions: vec![

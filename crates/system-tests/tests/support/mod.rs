@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod sse;
+
 use std::{
     net::TcpListener as StdListener,
     path::PathBuf,
@@ -323,14 +325,31 @@ impl System {
     /// Starts another owner-service process on the same database, topics and
     /// consumer group (a second replica) and returns its base URL once ready.
     pub async fn add_owner_replica(&mut self) -> String {
+        self.add_replica("owner-service").await
+    }
+
+    /// Starts another traveler-service process, like [`System::add_owner_replica`].
+    pub async fn add_traveler_replica(&mut self) -> String {
+        self.add_replica("traveler-service").await
+    }
+
+    async fn add_replica(&mut self, binary: &str) -> String {
         let env = self
             .env
             .as_ref()
             .expect("only process systems have replicas");
-        let (child, url) = env.spawn("owner-service", free_port());
+        let (child, url) = env.spawn(binary, free_port());
         self.children.push(child);
         wait_until_ready(&self.http, &url).await;
         url
+    }
+
+    /// Stops an embedded system the way SIGTERM stops a binary.
+    pub fn stop_embedded(&self) {
+        self.stop
+            .as_ref()
+            .expect("only an embedded system is stopped this way")
+            .cancel();
     }
 
     /// Waits until both services report ready.

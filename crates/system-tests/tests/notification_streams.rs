@@ -1,0 +1,332 @@
+//! Notification streams on the real stack: both binaries as processes on
+//! the real broker (tansu) and database (SecantusDB), several replicas of
+//! each. What only processes can show: a stream on the replica that did not
+//! consume an event still carries it; resuming after a disconnect in the
+//! middle of a burst loses and repeats nothing; SIGTERM is not held up by
+//! open streams. The latencies the replicas test prints are recorded in
+//! docs/benchmarks.md.
+
+mod support;
+
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
+
+use chrono::{Duration as Days, Utc};
+use serde_json::{json, Value};
+use support::{
+    sse::{self, EventStream, Next},
+    Http, System, User, PROPAGATION,
+};
+use test_support::{eventually, real_servers};
+
+async fn system(test: &str) -> Option<System> {
+    let servers = real_servers(test)?;
+    Some(System::processes(&servers).await)
+}
+
+fn owner_stream(base: &str) -> String {
+    format!("{base}/api/owners/notifications/stream")
+}
+
+fn traveler_stream(base: &str) -> String {
+    format!("{base}/api/travelers/notifications/stream")
+}
+
+async fn open(url: &str, user: &User, last_event_id: Option<&str>) -> EventStream {
+    sse::open(url, Some(&user.token), last_event_id)
+        .await
+        .unwrap_or_else(|r| panic!("{url} refused: {} {}", r.status, r.body))
+}
+
+/// The next notification of `stream` (its data, whose `id` the event's
+/// `id:` must equal).
+async fn next_notification(stream: &mut EventStream) -> Value {
+    let event = stream.expect_event(PROPAGATION).await;
+    assert_eq!(event.event.as_deref(), Some("notification"), "{event:?}");
+    let data = event.json();
+    assert_eq!(event.id.as_deref(), data["id"].as_str(), "{event:?}");
+    data
+}
+
+/// POSTs a booking of two nights `days_ahead` days from today; returns its id.
+async fn post_booking(
+    http: &Http,
+    traveler_base: &str,
+    token: &str,
+    pid: &str,
+    days_ahead: i64,
+) -> String {
+    let check_in = Utc::now().date_naive() + Days::days(days_ahead);
+    let check_out = check_in + Days::days(2);
+    http.post(
+        &format!("{traveler_base}/api/travelers/bookings"),
+        Some(token),
+        json!({"property_id": pid, "check_in": check_in.to_string(),
+               "check_out": check_out.to_string(), "guests": 2}),
+    )
+    .await
+    .expect(201)["booking"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_after_a_disconnect_during_a_burst_misses_nothing_and_repeats_nothing() {
+    let Some(sys) = system("streams resume_during_burst").await else {
+        return;
+    };
+    let (owner, traveler, pid) = sys.listed_property("Porto").await;
+    let url = owner_stream(&sys.owner);
+    let mut stream = open(&url, &owner, None).await;
+
+    const BURST: usize = 40;
+    let burst = tokio::spawn({
+        let (http, base, token, pid) = (
+            sys.http.clone(),
+            sys.traveler.clone(),
+            traveler.token.clone(),
+            pid.clone(),
+        );
+        async move {
+            let mut ids = Vec::new();
+            for i in 0..BURST {
+                ids.push(post_booking(&http, &base, &token, &pid, 10 + 3 * i as i64).await);
+            }
+            ids
+        }
+    });
+
+    // A few events, then the connection drops while the burst goes on.
+    let mut received: Vec<Value> = Vec::new();
+    for _ in 0..5 {
+        received.push(next_notification(&mut stream).await);
+    }
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let last = received.last().unwrap()["id"].as_str().unwrap().to_string();
+    let mut resumed = open(&url, &owner, Some(&last)).await;
+    while received.len() < BURST {
+        received.push(next_notification(&mut resumed).await);
+    }
+    // Nothing more (a repeat would show here).
+    assert_eq!(resumed.next(Duration::from_secs(2)).await, Next::Quiet);
+
+    let booked: HashSet<String> = burst.await.unwrap().into_iter().collect();
+    let ids: Vec<&str> = received.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), BURST, "an event came twice: {ids:?}");
+    let streamed_bookings: HashSet<String> = received
+        .iter()
+        .map(|n| n["booking_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        streamed_bookings, booked,
+        "every booking's notification, once"
+    );
+    let listed: HashSet<String> = sys
+        .owner_notifications(&owner)
+        .await
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect();
+    let streamed: HashSet<String> = unique.iter().map(|s| s.to_string()).collect();
+    assert_eq!(streamed, listed, "the stream carries what the list shows");
+}
+
+/// Percentile `p` (0-100) of sorted `values`.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[((sorted.len() * p).div_ceil(100)).clamp(1, sorted.len()) - 1]
+}
+
+fn summary(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    format!(
+        "n={} p50={:?} p90={:?} max={:?}",
+        samples.len(),
+        percentile(&samples, 50),
+        percentile(&samples, 90),
+        samples.last().unwrap()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_streams_what_any_replica_consumed() {
+    let Some(mut sys) = system("streams two_replicas").await else {
+        return;
+    };
+    let owner_b = sys.add_owner_replica().await;
+    let traveler_b = sys.add_traveler_replica().await;
+    let (owner, traveler, pid) = sys.listed_property("Coimbra").await;
+    let owner_a = sys.owner.clone();
+    let traveler_a = sys.traveler.clone();
+    // Each user has a stream on both replicas of their service. Exactly one
+    // replica consumes each event (one consumer group), so for every event
+    // one of the two streams is on the replica that did not consume it.
+    let mut owner_streams = [
+        open(&owner_stream(&owner_a), &owner, None).await,
+        open(&owner_stream(&owner_b), &owner, None).await,
+    ];
+    let mut traveler_streams = [
+        open(&traveler_stream(&traveler_a), &traveler, None).await,
+        open(&traveler_stream(&traveler_b), &traveler, None).await,
+    ];
+
+    const BOOKINGS: usize = 20;
+    let mut owner_latency = [Vec::new(), Vec::new()];
+    let mut traveler_latency = [Vec::new(), Vec::new()];
+    for i in 0..BOOKINGS {
+        // Requests and decisions alternate between the replicas.
+        let traveler_base = if i % 2 == 0 { &traveler_a } else { &traveler_b };
+        let owner_base = if i % 2 == 0 { &owner_a } else { &owner_b };
+        let booking = post_booking(
+            &sys.http,
+            traveler_base,
+            &traveler.token,
+            &pid,
+            10 + 3 * i as i64,
+        )
+        .await;
+        let posted = Instant::now();
+        let [a, b] = &mut owner_streams;
+        let (on_a, on_b) = tokio::join!(
+            async { (next_notification(a).await, posted.elapsed()) },
+            async { (next_notification(b).await, posted.elapsed()) },
+        );
+        for (replica, (n, latency)) in [on_a, on_b].into_iter().enumerate() {
+            assert_eq!(n["booking_id"], booking.as_str(), "replica {replica}");
+            assert_eq!(n["kind"], "booking_requested");
+            owner_latency[replica].push(latency);
+        }
+
+        // The consumer writes the notification just before the booking
+        // (so whoever reads the booking finds its notification): the
+        // booking may take a moment more to be readable.
+        let booking_url = format!("{owner_base}/api/owners/bookings/{booking}");
+        eventually("the owner can read the booking", PROPAGATION, || async {
+            (sys.http.get(&booking_url, Some(&owner.token)).await.status == 200).then_some(())
+        })
+        .await;
+        sys.http
+            .put(
+                &format!("{owner_base}/api/owners/bookings/{booking}/approve"),
+                Some(&owner.token),
+                None,
+            )
+            .await
+            .expect(200);
+        let approved = Instant::now();
+        let [a, b] = &mut traveler_streams;
+        let (on_a, on_b) = tokio::join!(
+            async { (next_notification(a).await, approved.elapsed()) },
+            async { (next_notification(b).await, approved.elapsed()) },
+        );
+        for (replica, (n, latency)) in [on_a, on_b].into_iter().enumerate() {
+            assert_eq!(n["booking_id"], booking.as_str(), "replica {replica}");
+            assert_eq!(n["status"], "ACCEPTED");
+            traveler_latency[replica].push(latency);
+        }
+    }
+    // Figures, not assertions (docs/benchmarks.md).
+    let [oa, ob] = owner_latency;
+    let [ta, tb] = traveler_latency;
+    println!("POST 201 -> owner stream, replica A {}", summary(oa));
+    println!("POST 201 -> owner stream, replica B {}", summary(ob));
+    println!("approve 200 -> traveler stream, replica A {}", summary(ta));
+    println!("approve 200 -> traveler stream, replica B {}", summary(tb));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_stream_never_sees_the_event() {
+    let Some(sys) = system("streams other_user").await else {
+        return;
+    };
+    let (olga, tom, olgas) = sys.listed_property("Viseu").await;
+    let oscar = sys.owner_signup("Oscar").await;
+    let tina = sys.traveler_signup("Tina").await;
+    let oscars = sys.create_property(&oscar, "Viseu").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sys.wait_catalog(&tina, &oscars, 1).await;
+    let mut olga_events = open(&owner_stream(&sys.owner), &olga, None).await;
+    let mut oscar_events = open(&owner_stream(&sys.owner), &oscar, None).await;
+    let mut tom_events = open(&traveler_stream(&sys.traveler), &tom, None).await;
+    let mut tina_events = open(&traveler_stream(&sys.traveler), &tina, None).await;
+
+    let toms = sys.book(&tom, &olgas, 10, 2).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        next_notification(&mut olga_events).await["booking_id"],
+        toms.as_str()
+    );
+    sys.decide(&olga, &toms, "approve", None).await.expect(200);
+    assert_eq!(
+        next_notification(&mut tom_events).await["booking_id"],
+        toms.as_str()
+    );
+
+    // Then the others' own: the first event each of them gets is theirs,
+    // so Tom's and Olga's, written before, never reached them.
+    let tinas = sys.book(&tina, &oscars, 10, 2).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = next_notification(&mut oscar_events).await;
+    assert_eq!(first["booking_id"], tinas.as_str());
+    assert_eq!(first["recipient_id"], oscar.id.as_str());
+    sys.decide(&oscar, &tinas, "reject", Some(json!({"reason": "closed"})))
+        .await
+        .expect(200);
+    let first = next_notification(&mut tina_events).await;
+    assert_eq!(first["booking_id"], tinas.as_str());
+    assert_eq!(first["recipient_id"], tina.id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_and_the_per_user_limit_are_enforced_and_sigterm_ends_streams() {
+    let Some(mut sys) = system("streams limits_and_shutdown").await else {
+        return;
+    };
+    let owner = sys.owner_signup("Olga").await;
+    let traveler = sys.traveler_signup("Tom").await;
+    let url = owner_stream(&sys.owner);
+    sse::open(&url, None, None)
+        .await
+        .err()
+        .expect("refused")
+        .expect_problem(401, "missing_token");
+    sse::open(&traveler_stream(&sys.traveler), None, None)
+        .await
+        .err()
+        .expect("refused")
+        .expect_problem(401, "missing_token");
+
+    let mut streams = Vec::new();
+    for _ in 0..service_runtime::notifications::hub::DEFAULT_STREAMS_PER_USER {
+        streams.push(open(&url, &owner, None).await);
+    }
+    sse::open(&url, Some(&owner.token), None)
+        .await
+        .err()
+        .expect("one too many")
+        .expect_problem(429, "too_many_streams");
+    streams.push(open(&traveler_stream(&sys.traveler), &traveler, None).await);
+
+    // SIGTERM with six streams open: they end, and both processes exit 0.
+    let exits = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || sys.terminate()),
+    )
+    .await
+    .expect("open streams held the shutdown")
+    .unwrap();
+    assert!(exits.iter().all(|s| s.success()), "{exits:?}");
+    for stream in &mut streams {
+        assert_eq!(stream.next(Duration::from_secs(5)).await, Next::Ended);
+    }
+}
