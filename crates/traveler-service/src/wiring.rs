@@ -7,9 +7,10 @@ use axum::Router;
 use service_runtime::{
     auth::Role,
     config::{ExposeSecret, SecretString, ServiceConfig},
-    http::{finish_router, health_routes, Readiness},
+    http::{service_router, Readiness},
     identity::{self, IdentityConfig, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
+    metrics::MetricsEndpoint,
     notifications::{self, Notifications},
     runner::{retry_store, Service, Wiring},
 };
@@ -23,19 +24,15 @@ use crate::{
 };
 
 /// The HTTP API: identity, notifications, catalog and bookings under
-/// `/api/travelers`, health at the root.
-pub fn router(state: AppState, readiness: Readiness) -> Router {
+/// `/api/travelers`, health and metrics at the root.
+pub fn router(state: AppState, readiness: Readiness, metrics: MetricsEndpoint) -> Router {
     let api = Router::new()
         .merge(identity::routes())
         .merge(notifications::routes())
         .merge(routes::catalog::routes())
         .merge(routes::bookings::routes())
         .with_state(state);
-    finish_router(
-        Router::new()
-            .nest("/api/travelers", api)
-            .merge(health_routes(readiness)),
-    )
+    service_router("/api/travelers", api, readiness, metrics)
 }
 
 /// Topic names and other settings that do not depend on the adapters.
@@ -86,10 +83,12 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
         outbox,
         messaging,
         readiness,
+        metrics,
     } = wiring;
     let updates = Arc::new(BookingUpdatesHandler {
         store: store.clone(),
         notifications: common.notifications.clone(),
+        metrics: metrics.clone(),
     });
     let cache = Arc::new(ListingCache::default());
     let listings = Arc::new(PropertyListingsHandler {
@@ -112,8 +111,16 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
     Service {
         name: DEFAULTS.name,
         supervisor: readiness.supervisor(),
-        router: router(state, readiness),
+        router: router(
+            state,
+            readiness,
+            MetricsEndpoint {
+                metrics: metrics.clone(),
+                outbox: outbox.clone(),
+            },
+        ),
         outbox,
+        metrics,
         signal: common.signal,
         subscriptions: vec![
             Subscription::new(settings.updates_topic.clone(), updates),

@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
-use super::{error::PROBLEM_JSON, ApiError};
+use super::{error::PROBLEM_JSON, health_routes, ApiError, Readiness};
+use crate::metrics::{metrics_routes, record_requests, MetricsEndpoint};
 
 /// Largest accepted request body. Every API body is a small JSON object; a
 /// bigger one is refused with 413 before it is buffered.
@@ -25,6 +26,27 @@ pub fn finish_router(router: Router) -> Router {
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(TraceLayer::new_for_http())
+}
+
+/// A service's whole router: its `api` under `prefix`, the health
+/// endpoints and `GET /metrics` at the root, the common layers of
+/// [`finish_router`], and every request counted and timed by route.
+pub fn service_router(
+    prefix: &str,
+    api: Router,
+    readiness: Readiness,
+    metrics: MetricsEndpoint,
+) -> Router {
+    let recorder = metrics.metrics.clone();
+    record_requests(
+        finish_router(
+            Router::new()
+                .nest(prefix, api)
+                .merge(health_routes(readiness))
+                .merge(metrics_routes(metrics)),
+        ),
+        recorder,
+    )
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and

@@ -19,7 +19,13 @@ use tokio_util::sync::CancellationToken;
 use futures::FutureExt;
 
 use super::{dead_letter_headers, process_batch, EventPublisher, Outcome, Subscription, MAX_BATCH};
-use crate::{backoff::Backoff, config::KafkaConfig, http::ReadinessCheck, outbox::OutboxMessage};
+use crate::{
+    backoff::Backoff,
+    config::KafkaConfig,
+    http::ReadinessCheck,
+    metrics::{ConsumerStats, Metrics, STATISTICS_INTERVAL_MS},
+    outbox::OutboxMessage,
+};
 
 /// How long the producer keeps retrying one message before reporting failure
 /// (the relay then retries the batch later; the event stays in the outbox).
@@ -258,9 +264,12 @@ pub async fn ensure_topics(config: &KafkaConfig, topics: &[TopicSpec]) -> Result
     Ok(())
 }
 
+/// The group consumer, reporting statistics (lag, assignment) to metrics.
+type GroupConsumer = StreamConsumer<ConsumerStats>;
+
 /// Builds the consumer: offsets are stored by hand after each durable effect
 /// and committed in the background and at shutdown.
-fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
+fn consumer(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<GroupConsumer, KafkaError> {
     let session = config.session_timeout_ms;
     ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
@@ -283,7 +292,8 @@ fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
         // about half a second per hop; 10 ms bounds it at the cost of more
         // (cheap) fetch requests while idle.
         .set("fetch.wait.max.ms", "10")
-        .create()
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+        .create_with_context(ConsumerStats::new(metrics))
 }
 
 /// Consumes `subscriptions` in the configured group until `stop`.
@@ -294,13 +304,15 @@ fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
 /// batch is durable (applied or dead-lettered); a transient failure is
 /// retried without moving on, so a database outage pauses consumption instead
 /// of skipping events. On stop, stored offsets are committed synchronously.
+/// librdkafka's statistics feed `metrics` (consumer lag, assigned partitions).
 pub async fn run_consumer(
     config: KafkaConfig,
     subscriptions: Vec<Subscription>,
     dead_letters: KafkaPublisher,
     stop: CancellationToken,
+    metrics: Arc<Metrics>,
 ) -> Result<(), KafkaError> {
-    let consumer = Arc::new(consumer(&config)?);
+    let consumer = Arc::new(consumer(&config, metrics)?);
     let by_topic: HashMap<String, Subscription> = subscriptions
         .into_iter()
         .map(|s| (s.topic.clone(), s))
@@ -423,7 +435,7 @@ const FINAL_COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Commits stored offsets synchronously, within [`FINAL_COMMIT_TIMEOUT`].
 /// Uncommitted offsets are not lost work: those events are delivered again
 /// and the idempotent handlers absorb them.
-async fn commit(consumer: Arc<StreamConsumer>) -> Result<(), KafkaError> {
+async fn commit(consumer: Arc<GroupConsumer>) -> Result<(), KafkaError> {
     let attempt =
         tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync));
     match tokio::time::timeout(FINAL_COMMIT_TIMEOUT, attempt).await {
