@@ -47,6 +47,25 @@ fn lag(p: &Partition) -> Option<i64> {
 }
 
 impl Metrics {
+    /// Sets how many partitions of `topic` this consumer holds.
+    pub fn kafka_assigned_partitions(&self, topic: &str, count: usize) {
+        self.kafka_assigned
+            .get_or_create(&TopicLabels {
+                topic: topic.to_string(),
+            })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the lag of one assigned partition.
+    pub fn kafka_partition_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.kafka_lag
+            .get_or_create(&PartitionLabels {
+                topic: topic.to_string(),
+                partition,
+            })
+            .set(lag);
+    }
+
     /// Replaces the lag and assignment gauges with one statistics report:
     /// partitions no longer assigned disappear from `kafka_consumer_lag`.
     pub fn kafka_consumer_statistics(&self, statistics: &Statistics) {
@@ -59,19 +78,10 @@ impl Metrics {
                 // -1 is librdkafka's internal "unassigned" partition.
                 .filter(|p| p.partition >= 0 && p.desired)
                 .collect();
-            self.kafka_assigned
-                .get_or_create(&TopicLabels {
-                    topic: name.clone(),
-                })
-                .set(assigned.len() as i64);
+            self.kafka_assigned_partitions(name, assigned.len());
             for p in assigned {
                 if let Some(lag) = lag(p) {
-                    self.kafka_lag
-                        .get_or_create(&PartitionLabels {
-                            topic: name.clone(),
-                            partition: p.partition,
-                        })
-                        .set(lag);
+                    self.kafka_partition_lag(name, p.partition, lag);
                 }
             }
         }
