@@ -28,7 +28,9 @@ const OUTBOX_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// of one read per scrape).
 #[derive(Clone)]
 pub struct MetricsEndpoint {
+    /// The service's registry, encoded on each scrape.
     pub metrics: Arc<Metrics>,
+    /// The service's outbox, whose backlog the `outbox_*` gauges show.
     pub outbox: Arc<dyn OutboxStore>,
 }
 

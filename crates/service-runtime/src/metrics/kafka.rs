@@ -20,6 +20,7 @@ pub struct ConsumerStats {
 }
 
 impl ConsumerStats {
+    /// A context reporting into `metrics`.
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self { metrics }
     }
