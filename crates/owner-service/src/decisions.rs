@@ -2,7 +2,7 @@
 //! a traveler's cancellation request. One path, so both obey the same rules.
 
 use events::{Actor, BookingStatus, BookingUpdateEvent, Envelope};
-use service_runtime::{outbox::OutboxMessage, store::StoreError};
+use service_runtime::{metrics::Metrics, outbox::OutboxMessage, store::StoreError};
 
 use crate::{
     domain::booking::{decide, Booking, NotAllowed},
@@ -26,9 +26,11 @@ pub enum DecisionError {
 /// Moves `booking` (as read) to `to` and saves it with its
 /// `booking.status_changed` event on `updates_topic`. Fails with `Conflict`
 /// if the booking changed since it was read: of concurrent decisions on one
-/// booking exactly one succeeds, and only it publishes an event.
+/// booking exactly one succeeds, and only it publishes an event — and only
+/// it is counted in `booking_transitions_total`.
 pub async fn decide_and_save(
     store: &dyn OwnerStore,
+    metrics: &Metrics,
     updates_topic: &str,
     booking: &Booking,
     to: BookingStatus,
@@ -47,5 +49,6 @@ pub async fn decide_and_save(
             SaveDecisionError::Overlap(other) => DecisionError::Overlap(other),
             SaveDecisionError::Store(e) => DecisionError::Store(e),
         })?;
+    metrics.booking_transition(booking.status.as_str(), next.status.as_str());
     Ok(next)
 }

@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use service_runtime::{
-    config::ServiceDefaults, identity::IdentityState, notifications::Notifications,
+    config::ServiceDefaults, identity::IdentityState, metrics::Metrics,
+    notifications::Notifications,
 };
 
 use crate::{property_cache::PropertyCache, store::OwnerStore};
@@ -55,6 +56,8 @@ pub struct AppState {
     /// Dropped entries on every property change this process makes.
     pub property_cache: Arc<PropertyCache>,
     pub topics: Topics,
+    /// Where decisions are counted (`booking_transitions_total`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl FromRef<AppState> for IdentityState {

@@ -7,9 +7,10 @@ use axum::Router;
 use service_runtime::{
     auth::Role,
     config::{ExposeSecret, SecretString, ServiceConfig},
-    http::{finish_router, health_routes, Readiness},
+    http::{service_router, Readiness},
     identity::{self, IdentityConfig, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
+    metrics::MetricsEndpoint,
     notifications::{self, hub::StreamConfig, Notifications},
     runner::{retry_store, Service, Wiring},
     web,
@@ -24,19 +25,20 @@ use crate::{
 };
 
 /// The HTTP API: identity, notifications, properties and bookings under
-/// `/api/owners`, health at the root, and the owner app at `/`.
-pub fn router(state: AppState, readiness: Readiness) -> Router {
+/// `/api/owners`, health and metrics at the root, and the owner app at `/`.
+pub fn router(state: AppState, readiness: Readiness, metrics: MetricsEndpoint) -> Router {
     let api = Router::new()
         .merge(identity::routes())
         .merge(notifications::routes())
         .merge(routes::properties::routes())
         .merge(routes::bookings::routes())
         .with_state(state);
-    finish_router(
-        Router::new()
-            .nest("/api/owners", api)
-            .merge(health_routes(readiness))
-            .merge(web::routes(web::App::Owner)),
+    service_router(
+        "/api/owners",
+        api,
+        readiness,
+        metrics,
+        web::routes(web::App::Owner),
     )
 }
 
@@ -91,6 +93,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
         outbox,
         messaging,
         readiness,
+        metrics,
     } = wiring;
     let notifications = Notifications::new(common.notifications.clone(), settings.streams);
     let property_cache = Arc::new(PropertyCache::default());
@@ -99,6 +102,7 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
         properties: property_cache.clone(),
         notifications: common.notifications.clone(),
         updates_topic: settings.topics.booking_updates.clone(),
+        metrics: metrics.clone(),
     });
     let state = AppState {
         identity: IdentityState::new(
@@ -112,13 +116,22 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn OwnerStore>) -> S
         store,
         property_cache,
         topics: settings.topics.clone(),
+        metrics: metrics.clone(),
     };
     Service {
         name: DEFAULTS.name,
         supervisor: readiness.supervisor(),
-        router: router(state, readiness),
+        router: router(
+            state,
+            readiness,
+            MetricsEndpoint {
+                metrics: metrics.clone(),
+                outbox: outbox.clone(),
+            },
+        ),
         inbox_watcher: notifications.watcher(),
         outbox,
+        metrics,
         signal: common.signal,
         subscriptions: vec![Subscription::new(settings.request_topic.clone(), handler)],
         messaging,

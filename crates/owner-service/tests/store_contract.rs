@@ -24,6 +24,7 @@ use owner_service::{
     },
 };
 use service_runtime::{
+    metrics::Metrics,
     mongo::MongoOutbox,
     outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
     paging::{Page, PageRequest},
@@ -1180,6 +1181,7 @@ mod checks {
             // Through the decision path too, with the same answer.
             let err = decide_and_save(
                 store,
+                &Metrics::new(),
                 topics::BOOKING_UPDATES,
                 &b,
                 BookingStatus::Accepted,
@@ -1330,6 +1332,7 @@ mod checks {
                         barrier.wait().await;
                         let result = decide_and_save(
                             &*store,
+                            &Metrics::new(),
                             topics::BOOKING_UPDATES,
                             &b,
                             BookingStatus::Accepted,
@@ -1452,6 +1455,7 @@ mod checks {
                         barrier.wait().await;
                         let result = decide_and_save(
                             &*store,
+                            &Metrics::new(),
                             topics::BOOKING_UPDATES,
                             &b,
                             to,

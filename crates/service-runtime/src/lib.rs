@@ -3,7 +3,7 @@
 //! Everything here is the same for both services, so it is written once:
 //! configuration, the HTTP error shape and extractors, authentication and the
 //! identity endpoints, notifications, the outbox relay, a TTL cache, the Kafka and
-//! in-memory messaging adapters, MongoDB helpers, health, and shutdown.
+//! in-memory messaging adapters, MongoDB helpers, health, metrics, and shutdown.
 
 pub mod auth;
 pub mod backoff;
@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod memory;
 pub mod messaging;
+pub mod metrics;
 pub mod mongo;
 pub mod notifications;
 pub mod outbox;

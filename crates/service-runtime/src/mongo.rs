@@ -2,12 +2,13 @@
 //! error mapping, the readiness check, and (in `outbox`) the outbox adapter that relays the
 //! `outbox` arrays embedded in aggregate documents.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use bson::{doc, Document};
 use mongodb::{
     error::{Error, ErrorKind, WriteFailure},
+    event::{command::CommandEvent, EventHandler},
     options::{ClientOptions, IndexOptions},
     Client, Collection, Database, IndexModel,
 };
@@ -23,6 +24,7 @@ pub use outbox::{
 use crate::{
     config::{scrub_uri_password, ExposeSecret, SecretString},
     http::ReadinessCheck,
+    metrics::Metrics,
     paging::{Order, PageRequest},
     store::StoreError,
 };
@@ -38,6 +40,18 @@ pub async fn connect(
     database: &str,
     app_name: &str,
 ) -> Result<Database, StoreError> {
+    connect_observed(uri, database, app_name, None).await
+}
+
+/// [`connect`], timing every command into `metrics`
+/// (`mongodb_command_duration_seconds`) through the driver's command
+/// monitoring, when given.
+pub async fn connect_observed(
+    uri: &SecretString,
+    database: &str,
+    app_name: &str,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Database, StoreError> {
     let uri = uri.expose_secret();
     let mut options = ClientOptions::parse(uri).await.map_err(|e| {
         StoreError::unavailable(format!(
@@ -49,6 +63,15 @@ pub async fn connect(
         .server_selection_timeout
         .get_or_insert(SERVER_SELECTION_TIMEOUT);
     options.app_name.get_or_insert(app_name.to_string());
+    if let Some(metrics) = metrics {
+        options.command_event_handler = Some(EventHandler::callback(move |event| match event {
+            CommandEvent::Succeeded(e) => metrics.mongodb_command(&e.command_name, e.duration),
+            CommandEvent::Failed(e) => metrics.mongodb_command(&e.command_name, e.duration),
+            CommandEvent::Started(_) => {}
+            // The enum is non-exhaustive.
+            _ => {}
+        }));
+    }
     let client = Client::with_options(options).map_err(read_error)?;
     Ok(client.database(database))
 }

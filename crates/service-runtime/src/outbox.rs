@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{backoff::Backoff, messaging::EventPublisher, store::StoreError};
+use crate::{backoff::Backoff, messaging::EventPublisher, metrics::Metrics, store::StoreError};
 
 /// An event waiting to be published, exactly as it will go on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +39,15 @@ impl OutboxMessage {
             headers: cloud_event_headers(envelope),
             created_at: envelope.occurred_at,
         }
+    }
+
+    /// The CloudEvents type from the `ce_type` header this build writes
+    /// (`unknown` if absent): the `type` label of `events_published_total`.
+    pub fn event_type(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == "ce_type")
+            .map_or(crate::metrics::UNKNOWN_EVENT_TYPE, |(_, v)| v.as_str())
     }
 }
 
@@ -69,6 +78,25 @@ pub trait OutboxStore: Send + Sync {
     }
     /// Gives up relay ownership so another replica takes over at once.
     async fn release(&self) {}
+    /// How many events wait in the whole outbox and since when, whoever
+    /// relays them (the `outbox_*` gauges, read at scrape time). The
+    /// default reads them through [`OutboxStore::pending`].
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let pending = self.pending(usize::MAX).await?;
+        Ok(Backlog {
+            pending: pending.len() as u64,
+            oldest: pending.iter().map(|m| m.created_at).min(),
+        })
+    }
+}
+
+/// How much waits in an outbox: what an operator alerts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Events not yet removed after delivery.
+    pub pending: u64,
+    /// When the oldest of them was written.
+    pub oldest: Option<DateTime<Utc>>,
 }
 
 /// Wakes the relay right after a write that added to the outbox, and hands it
@@ -211,13 +239,15 @@ impl Default for RelayConfig {
 ///
 /// A message is removed from the outbox only after its delivery report; if
 /// marking fails after delivery it is published again later, which consumers
-/// absorb because they deduplicate by event id.
+/// absorb because they deduplicate by event id. Each delivery is counted in
+/// `metrics` (`events_published_total`) when its report arrives.
 pub async fn run_relay(
     store: Arc<dyn OutboxStore>,
     publisher: Arc<dyn EventPublisher>,
     signal: OutboxSignal,
     config: RelayConfig,
     stop: CancellationToken,
+    metrics: Arc<Metrics>,
 ) {
     let mut backoff = Backoff::default();
     loop {
@@ -250,7 +280,10 @@ pub async fn run_relay(
             .iter()
             .zip(&results)
             .filter(|(_, r)| r.is_ok())
-            .map(|(m, _)| m.event_id.clone())
+            .map(|(m, _)| {
+                metrics.event_published(&m.topic, m.event_type());
+                m.event_id.clone()
+            })
             .collect();
         let failure = results.iter().find_map(|r| r.as_ref().err()).cloned();
         if !delivered.is_empty() {

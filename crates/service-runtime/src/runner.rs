@@ -24,6 +24,7 @@ use crate::{
         memory::InMemoryBus,
         EventPublisher, Subscription,
     },
+    metrics::Metrics,
     mongo::{self, MongoReadiness},
     notifications::watcher::InboxWatcher,
     outbox::{run_relay, OutboxSignal, OutboxStore, RelayConfig},
@@ -68,6 +69,8 @@ pub struct Service {
     pub supervisor: Supervisor,
     /// Feeds the open notification streams from the inbox.
     pub inbox_watcher: InboxWatcher,
+    /// This service's metrics, which the relay and the consumer record into.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Service {
@@ -93,37 +96,41 @@ impl Service {
                     self.signal.clone(),
                     RelayConfig::default(),
                     relay_stop.clone(),
+                    self.metrics.clone(),
                 ),
             ),
             shutdown.clone(),
         );
         let consumer_stop = shutdown.child_token();
+        let subscriptions: Vec<Subscription> = self
+            .subscriptions
+            .iter()
+            .map(|s| s.clone().observed_by(self.metrics.clone()))
+            .collect();
         let consumer_work: BoxFuture<'static, ()> = match &self.messaging {
             Messaging::Kafka {
                 config,
                 publisher,
                 consumer_status,
             } => {
-                let (config, publisher, status, subs, stop) = (
+                let (config, publisher, status, subs, stop, metrics) = (
                     config.clone(),
                     publisher.clone(),
                     consumer_status.clone(),
-                    self.subscriptions.clone(),
+                    subscriptions.clone(),
                     consumer_stop.clone(),
+                    self.metrics.clone(),
                 );
                 Box::pin(async move {
-                    if let Err(e) = kafka::run_consumer(config, subs, publisher, status, stop).await
+                    if let Err(e) =
+                        kafka::run_consumer(config, subs, publisher, status, stop, metrics).await
                     {
                         tracing::error!(error = %e, "consumer stopped with an error");
                     }
                 })
             }
             Messaging::InMemory(bus) => {
-                let (bus, subs, stop) = (
-                    bus.clone(),
-                    self.subscriptions.clone(),
-                    consumer_stop.clone(),
-                );
+                let (bus, subs, stop) = (bus.clone(), subscriptions, consumer_stop.clone());
                 Box::pin(async move { bus.run_consumer(subs, stop).await })
             }
         };
@@ -224,12 +231,14 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(90);
 
 impl Infrastructure {
     /// Connects to MongoDB and Kafka and creates the topics, retrying while
-    /// they come up (they often start together with the service).
-    pub async fn connect(config: &ServiceConfig) -> Result<Self, String> {
-        let db = mongo::connect(
+    /// they come up (they often start together with the service). MongoDB
+    /// commands are timed into `metrics`.
+    pub async fn connect(config: &ServiceConfig, metrics: &Arc<Metrics>) -> Result<Self, String> {
+        let db = mongo::connect_observed(
             &config.mongodb_uri,
             &config.mongodb_database,
             config.service_name,
+            Some(metrics.clone()),
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -292,12 +301,14 @@ where
 }
 
 /// Everything a service is assembled from except its own store: the shared
-/// stores, the outbox, the messaging and the readiness checks.
+/// stores, the outbox, the messaging, the readiness checks and the metrics.
 pub struct Wiring {
     pub common: CommonStores,
     pub outbox: Arc<dyn OutboxStore>,
     pub messaging: Messaging,
     pub readiness: Readiness,
+    /// One registry per service instance (see [`crate::metrics`]).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Wiring {
@@ -308,7 +319,8 @@ impl Wiring {
         config: &ServiceConfig,
         outbox_collections: &[&str],
     ) -> Result<(mongodb::Database, Self), String> {
-        let infra = Infrastructure::connect(config).await?;
+        let metrics = Arc::new(Metrics::new());
+        let infra = Infrastructure::connect(config, &metrics).await?;
         let db = infra.db.clone();
         let common = CommonStores::mongo(&db).await?;
         let outbox = retry_store("prepare the outbox", || {
@@ -327,6 +339,7 @@ impl Wiring {
                 outbox: Arc::new(outbox),
                 messaging: infra.messaging,
                 readiness: infra.readiness,
+                metrics,
             },
         ))
     }
@@ -343,6 +356,7 @@ impl Wiring {
                 outbox,
                 messaging: Messaging::InMemory(bus),
                 readiness: Readiness::default(),
+                metrics: Arc::new(Metrics::new()),
             },
         )
     }

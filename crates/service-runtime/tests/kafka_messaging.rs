@@ -2,7 +2,8 @@
 //! relay publishes with headers and empties the outbox; the consumer applies
 //! good events, dead-letters poison with the reason in headers and keeps
 //! going, retries transient failures without skipping, and commits offsets
-//! so a restarted consumer does not apply anything twice.
+//! so a restarted consumer does not apply anything twice. Each path is also
+//! checked in the metrics it records.
 
 use std::{
     sync::{
@@ -20,11 +21,12 @@ use service_runtime::{
     messaging::{
         consumer_status::ConsumerStatus,
         kafka::{ensure_topics, run_consumer, KafkaPublisher, TopicSpec},
-        EventHandler, HandleError, Subscription,
+        Applied, EventHandler, HandleError, Handled, Subscription,
     },
+    metrics::Metrics,
     outbox::{run_relay, InMemoryOutbox, OutboxMessage, OutboxSignal, RelayConfig},
 };
-use test_support::{eventually, produce_raw, read_topic, real_servers, unique};
+use test_support::{eventually, metric_sum, produce_raw, read_topic, real_servers, unique};
 use tokio_util::sync::CancellationToken;
 
 fn kafka_config(brokers: &str, topic: &str) -> KafkaConfig {
@@ -80,12 +82,14 @@ async fn relay_publishes_the_outbox_with_cloudevents_headers_and_empties_it() {
         outbox.push(OutboxMessage::new(&topic, e));
     }
     let stop = CancellationToken::new();
+    let metrics = Arc::new(Metrics::new());
     let relay = tokio::spawn(run_relay(
         outbox.clone(),
         Arc::new(KafkaPublisher::new(&config).unwrap()),
         signal,
         RelayConfig::default(),
         stop.clone(),
+        metrics.clone(),
     ));
     eventually("outbox drained", Duration::from_secs(30), || async {
         outbox.is_empty().then_some(())
@@ -109,6 +113,18 @@ async fn relay_publishes_the_outbox_with_cloudevents_headers_and_empties_it() {
         assert_eq!(m.header("ce_source").as_deref(), Some("test"));
         assert_eq!(m.json()["event_id"], e.event_id.as_str());
     }
+    assert_eq!(
+        metric_sum(
+            &metrics.encode(),
+            "events_published_total",
+            &[
+                ("topic", topic.as_str()),
+                ("type", "booking.cancellation_requested")
+            ]
+        ),
+        Some(5.0),
+        "each acknowledged event counted once"
+    );
 }
 
 /// Records applied event ids; fails transiently the first `fail_first` times.
@@ -121,13 +137,13 @@ struct Recorder {
 
 #[async_trait]
 impl EventHandler<BookingRequestEvent> for Recorder {
-    async fn handle(&self, event: Envelope<BookingRequestEvent>) -> Result<(), HandleError> {
+    async fn handle(&self, event: Envelope<BookingRequestEvent>) -> Handled {
         let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
         if attempt < self.fail_first.load(Ordering::SeqCst) {
             return Err(HandleError::Transient("database down (simulated)".into()));
         }
         self.applied.lock().unwrap().push(event.event_id);
-        Ok(())
+        Ok(Applied::Changed)
     }
 }
 
@@ -135,9 +151,10 @@ fn start_consumer(
     config: &KafkaConfig,
     topic: &str,
     recorder: Arc<Recorder>,
+    metrics: Arc<Metrics>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
-    let subs = vec![Subscription::new(topic.to_string(), recorder)];
+    let subs = vec![Subscription::new(topic.to_string(), recorder).observed_by(metrics.clone())];
     let (config, publisher, s) = (
         config.clone(),
         KafkaPublisher::new(config).unwrap(),
@@ -145,7 +162,7 @@ fn start_consumer(
     );
     let status = ConsumerStatus::new(&config.group_id);
     let handle = tokio::spawn(async move {
-        run_consumer(config, subs, publisher, status, s)
+        run_consumer(config, subs, publisher, status, s, metrics)
             .await
             .expect("consumer ran");
     });
@@ -200,7 +217,8 @@ async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_res
 
     let recorder = Arc::new(Recorder::default());
     recorder.fail_first.store(3, Ordering::SeqCst);
-    let (stop, handle) = start_consumer(&config, &topic, recorder.clone());
+    let metrics = Arc::new(Metrics::new());
+    let (stop, handle) = start_consumer(&config, &topic, recorder.clone(), metrics.clone());
     eventually(
         "both good events applied",
         Duration::from_secs(60),
@@ -221,6 +239,20 @@ async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_res
     assert!(
         recorder.attempts.load(Ordering::SeqCst) >= 5,
         "transient failures were retried"
+    );
+    let exposition = metrics.encode();
+    let consumed = |outcome: &str| {
+        metric_sum(
+            &exposition,
+            "events_consumed_total",
+            &[("topic", topic.as_str()), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(consumed("applied"), Some(2.0), "{exposition}");
+    assert_eq!(consumed("dead_lettered"), Some(3.0), "{exposition}");
+    assert!(
+        consumed("retried").is_some_and(|n| n >= 3.0),
+        "every failed attempt counted: {exposition}"
     );
 
     let dead = read_topic(&brokers, &format!("{topic}.dlq"), Duration::from_secs(10));
@@ -249,7 +281,7 @@ async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_res
 
     // Same group again: committed offsets mean nothing is applied twice.
     let again = Arc::new(Recorder::default());
-    let (stop, handle) = start_consumer(&config, &topic, again.clone());
+    let (stop, handle) = start_consumer(&config, &topic, again.clone(), Arc::new(Metrics::new()));
     let fresh = cancellation("c");
     produce_raw(&brokers, &topic, b"c", fresh.to_json().as_bytes(), &[]).await;
     eventually(

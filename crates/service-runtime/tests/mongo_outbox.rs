@@ -359,6 +359,7 @@ async fn the_relay_keeps_its_lease_while_a_publish_outlasts_it() {
             ..RelayConfig::default()
         },
         stop.clone(),
+        Arc::new(service_runtime::metrics::Metrics::new()),
     ));
 
     // The publish has begun and is held; the lease it started with passes.
@@ -400,5 +401,34 @@ async fn the_relay_keeps_its_lease_while_a_publish_outlasts_it() {
     assert_ne!(
         lease(&db, "renewal-test").await.get_str("holder").unwrap(),
         holder
+    );
+}
+
+/// The backlog behind the `outbox_*` gauges counts every collection's
+/// events, whoever holds the relay lease, and dates the oldest.
+#[tokio::test]
+async fn backlog_counts_every_collection_and_dates_the_oldest() {
+    let Some(servers) = real_servers("mongo_outbox_backlog") else {
+        return;
+    };
+    let db = fresh_database(&servers, "outbox").await;
+    let outbox = MongoOutbox::new(&db, &["a", "b"], "backlog-test", OutboxSignal::default())
+        .await
+        .expect("outbox");
+    let empty = outbox.backlog().await.unwrap();
+    assert_eq!((empty.pending, empty.oldest), (0, None));
+
+    let mut old = message("a1");
+    old.created_at = Utc::now() - chrono::Duration::seconds(90);
+    add(&db, "a", &old).await;
+    add(&db, "b", &message("b1")).await;
+    add(&db, "b", &message("b2")).await;
+    let backlog = outbox.backlog().await.unwrap();
+    assert_eq!(backlog.pending, 3);
+    let oldest = backlog.oldest.expect("dated");
+    assert_eq!(
+        oldest.timestamp_millis(),
+        old.created_at.timestamp_millis(),
+        "the oldest is the 90 s old event"
     );
 }

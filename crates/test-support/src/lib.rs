@@ -253,3 +253,30 @@ macro_rules! store_contract {
         }
     };
 }
+
+/// The sum of the samples of `name` in a Prometheus/OpenMetrics text
+/// exposition whose labels include every pair of `labels`; `None` when no
+/// sample matches (the family or that label combination is absent).
+pub fn metric_sum(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut total: Option<f64> = None;
+    for line in exposition.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(pair) => pair,
+            None => continue,
+        };
+        let (metric, label_text) = match series.split_once('{') {
+            Some((m, rest)) => (m, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            continue;
+        }
+        let matches = labels
+            .iter()
+            .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+        if let (true, Ok(v)) = (matches, value.parse::<f64>()) {
+            total = Some(total.unwrap_or(0.0) + v);
+        }
+    }
+    total
+}

@@ -1,13 +1,16 @@
 //! Applying `booking-updates` (status decisions) and `property-listings`
 //! (the catalog). Both are idempotent: versions make stale or repeated events
-//! no-ops, and notifications are keyed by event id.
+//! no-ops, and notifications are keyed by event id. A status change is
+//! counted in `booking_transitions_total` when it changes this service's
+//! copy, and reported a duplicate when the copy already had that version.
 
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
-use events::{BookingUpdateEvent, Envelope, PropertyEvent};
+use events::{BookingStatus, BookingUpdateEvent, Envelope, PropertyEvent};
 use service_runtime::{
-    messaging::{EventHandler, HandleError},
+    messaging::{Applied, EventHandler, HandleError, Handled},
+    metrics::Metrics,
     notifications::{Notification, NotificationStore},
 };
 
@@ -21,21 +24,23 @@ use crate::{
 pub struct BookingUpdatesHandler {
     pub store: Arc<dyn TravelerStore>,
     pub notifications: Arc<dyn NotificationStore>,
+    /// Where the copy's status changes are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 #[async_trait]
 impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
-    async fn handle(&self, event: Envelope<BookingUpdateEvent>) -> Result<(), HandleError> {
-        self.handle_batch(vec![event]).await.pop().unwrap_or(Ok(()))
+    async fn handle(&self, event: Envelope<BookingUpdateEvent>) -> Handled {
+        self.handle_batch(vec![event])
+            .await
+            .pop()
+            .unwrap_or(Ok(Applied::Changed))
     }
 
     /// A batch of decisions in three round trips: the bookings they concern,
     /// the notifications, then the statuses (in order, version-guarded, so a
     /// repeated or older decision changes nothing).
-    async fn handle_batch(
-        &self,
-        events: Vec<Envelope<BookingUpdateEvent>>,
-    ) -> Vec<Result<(), HandleError>> {
+    async fn handle_batch(&self, events: Vec<Envelope<BookingUpdateEvent>>) -> Vec<Handled> {
         match self.apply(&events).await {
             Ok(results) => results,
             Err(e) => vec![Err(e); events.len()],
@@ -47,7 +52,7 @@ impl BookingUpdatesHandler {
     async fn apply(
         &self,
         events: &[Envelope<BookingUpdateEvent>],
-    ) -> Result<Vec<Result<(), HandleError>>, HandleError> {
+    ) -> Result<Vec<Handled>, HandleError> {
         let mut ids: Vec<String> = events
             .iter()
             .map(|e| {
@@ -67,6 +72,13 @@ impl BookingUpdatesHandler {
         let mut results = Vec::with_capacity(events.len());
         let mut notifications = Vec::new();
         let mut changes = Vec::new();
+        // Each booking's copy as the changes before this one leave it: the
+        // store applies a change only over an older version.
+        let mut copies: HashMap<&str, (BookingStatus, u32)> = bookings
+            .values()
+            .map(|b| (b.id.as_str(), (b.status, b.version)))
+            .collect();
+        let mut transitions = Vec::new();
         for event in events {
             let BookingUpdateEvent::StatusChanged(change) = &event.payload;
             let Some(booking) = bookings.get(&change.booking_id) else {
@@ -101,12 +113,24 @@ impl BookingUpdatesHandler {
                 created_at: change.changed_at,
             });
             changes.push(change.clone());
-            results.push(Ok(()));
+            let copy = copies
+                .get_mut(booking.id.as_str())
+                .expect("every known booking has a copy");
+            if copy.1 >= change.version {
+                results.push(Ok(Applied::Duplicate));
+            } else {
+                transitions.push((copy.0, change.status));
+                *copy = (change.status, change.version);
+                results.push(Ok(Applied::Changed));
+            }
         }
         // The notifications first: whoever sees the new status can already
         // read the notification about it.
         self.notifications.add_many(&notifications).await?;
         self.store.apply_statuses(&changes).await?;
+        for (from, to) in transitions {
+            self.metrics.booking_transition(from.as_str(), to.as_str());
+        }
         Ok(results)
     }
 }
@@ -120,7 +144,7 @@ pub struct PropertyListingsHandler {
 
 #[async_trait]
 impl EventHandler<PropertyEvent> for PropertyListingsHandler {
-    async fn handle(&self, event: Envelope<PropertyEvent>) -> Result<(), HandleError> {
+    async fn handle(&self, event: Envelope<PropertyEvent>) -> Handled {
         match &event.payload {
             PropertyEvent::Upserted(snapshot) => {
                 self.store
@@ -134,6 +158,6 @@ impl EventHandler<PropertyEvent> for PropertyListingsHandler {
             }
         }
         self.cache.invalidate(event.key());
-        Ok(())
+        Ok(Applied::Changed)
     }
 }

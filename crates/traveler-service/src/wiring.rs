@@ -7,9 +7,10 @@ use axum::Router;
 use service_runtime::{
     auth::Role,
     config::{ExposeSecret, SecretString, ServiceConfig},
-    http::{finish_router, health_routes, Readiness},
+    http::{service_router, Readiness},
     identity::{self, IdentityConfig, IdentityState},
     messaging::{memory::InMemoryBus, Subscription},
+    metrics::MetricsEndpoint,
     notifications::{self, hub::StreamConfig, Notifications},
     runner::{retry_store, Service, Wiring},
     web,
@@ -24,19 +25,20 @@ use crate::{
 };
 
 /// The HTTP API: identity, notifications, catalog and bookings under
-/// `/api/travelers`, health at the root, and the traveler app at `/`.
-pub fn router(state: AppState, readiness: Readiness) -> Router {
+/// `/api/travelers`, health and metrics at the root, and the traveler app at `/`.
+pub fn router(state: AppState, readiness: Readiness, metrics: MetricsEndpoint) -> Router {
     let api = Router::new()
         .merge(identity::routes())
         .merge(notifications::routes())
         .merge(routes::catalog::routes())
         .merge(routes::bookings::routes())
         .with_state(state);
-    finish_router(
-        Router::new()
-            .nest("/api/travelers", api)
-            .merge(health_routes(readiness))
-            .merge(web::routes(web::App::Traveler)),
+    service_router(
+        "/api/travelers",
+        api,
+        readiness,
+        metrics,
+        web::routes(web::App::Traveler),
     )
 }
 
@@ -92,10 +94,12 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
         outbox,
         messaging,
         readiness,
+        metrics,
     } = wiring;
     let updates = Arc::new(BookingUpdatesHandler {
         store: store.clone(),
         notifications: common.notifications.clone(),
+        metrics: metrics.clone(),
     });
     let notifications = Notifications::new(common.notifications.clone(), settings.streams);
     let cache = Arc::new(ListingCache::default());
@@ -119,9 +123,17 @@ fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -
     Service {
         name: DEFAULTS.name,
         supervisor: readiness.supervisor(),
-        router: router(state, readiness),
+        router: router(
+            state,
+            readiness,
+            MetricsEndpoint {
+                metrics: metrics.clone(),
+                outbox: outbox.clone(),
+            },
+        ),
         inbox_watcher: notifications.watcher(),
         outbox,
+        metrics,
         signal: common.signal,
         subscriptions: vec![
             Subscription::new(settings.updates_topic.clone(), updates),

@@ -123,6 +123,7 @@ async fn owner_decides(
     };
     let decided = decide_and_save(
         state.store.as_ref(),
+        &state.metrics,
         &state.topics.booking_updates,
         &booking,
         to,

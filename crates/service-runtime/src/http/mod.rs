@@ -1,6 +1,6 @@
 //! The HTTP conventions both services share: one error shape (RFC 9457
 //! problem documents), extractors whose rejections use it, the common
-//! middleware stack, health endpoints, and serving with graceful shutdown.
+//! middleware stack, health and metrics endpoints, and serving with graceful shutdown.
 
 pub mod client_address;
 mod error;
@@ -12,4 +12,4 @@ mod router;
 pub use error::{ApiError, ErrorReport, FieldError, Validator, RETRY_UNAVAILABLE_AFTER};
 pub use extract::{ApiJson, ApiQuery, OptionalApiJson};
 pub use health::{health_routes, Readiness, ReadinessCheck};
-pub use router::{finish_router, log_errors, serve, MAX_BODY_BYTES};
+pub use router::{finish_router, log_errors, serve, service_router, MAX_BODY_BYTES};

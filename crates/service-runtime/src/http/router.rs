@@ -13,9 +13,12 @@ use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
 use super::{
     error::{ErrorReport, PROBLEM_JSON},
-    ApiError,
+    health_routes, ApiError, Readiness,
 };
-use crate::store::Chain;
+use crate::{
+    metrics::{metrics_routes, record_requests, MetricsEndpoint},
+    store::Chain,
+};
 
 /// Largest accepted request body. Every API body is a small JSON object; a
 /// bigger one is refused with 413 before it is buffered.
@@ -54,6 +57,30 @@ pub async fn log_errors(request: Request, next: Next) -> Response<Body> {
         }
     }
     response
+}
+
+/// A service's whole router: its `api` under `prefix`, the health
+/// endpoints, `GET /metrics` and the service's web `pages` at the root, the
+/// common layers of
+/// [`finish_router`], and every request counted and timed by route.
+pub fn service_router(
+    prefix: &str,
+    api: Router,
+    readiness: Readiness,
+    metrics: MetricsEndpoint,
+    pages: Router,
+) -> Router {
+    let recorder = metrics.metrics.clone();
+    record_requests(
+        finish_router(
+            Router::new()
+                .nest(prefix, api)
+                .merge(health_routes(readiness))
+                .merge(metrics_routes(metrics))
+                .merge(pages),
+        ),
+        recorder,
+    )
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and

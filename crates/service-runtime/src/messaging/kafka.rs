@@ -27,7 +27,13 @@ use super::{
     consumer_status::{stranded, ConsumerStatus, GroupLook, PartitionProgress},
     dead_letter_headers, process_batch, EventPublisher, Outcome, Subscription, MAX_BATCH,
 };
-use crate::{backoff::Backoff, config::KafkaConfig, http::ReadinessCheck, outbox::OutboxMessage};
+use crate::{
+    backoff::Backoff,
+    config::KafkaConfig,
+    http::ReadinessCheck,
+    metrics::{ConsumerStats, Metrics, STATISTICS_INTERVAL_MS},
+    outbox::OutboxMessage,
+};
 
 /// How long the producer keeps retrying one message before reporting failure
 /// (the relay then retries the batch later; the event stays in the outbox).
@@ -266,9 +272,12 @@ pub async fn ensure_topics(config: &KafkaConfig, topics: &[TopicSpec]) -> Result
     Ok(())
 }
 
+/// The group consumer, reporting statistics (lag, assignment) to metrics.
+type GroupConsumer = StreamConsumer<ConsumerStats>;
+
 /// Builds the consumer: offsets are stored by hand after each durable effect
 /// and committed in the background and at shutdown.
-fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
+fn consumer(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<GroupConsumer, KafkaError> {
     let session = config.session_timeout_ms;
     ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
@@ -291,7 +300,8 @@ fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
         // about half a second per hop; 10 ms bounds it at the cost of more
         // (cheap) fetch requests while idle.
         .set("fetch.wait.max.ms", "10")
-        .create()
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+        .create_with_context(ConsumerStats::new(metrics))
 }
 
 /// Consumes `subscriptions` in the configured group until `stop`.
@@ -308,19 +318,21 @@ fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
 /// found stranded (see [`stranded`]) twice in a row — three looks, at least
 /// two periods without anyone consuming events that wait — leaves the group
 /// and joins it again as a new member, and readiness shows why meanwhile.
+/// librdkafka's statistics feed `metrics` (consumer lag, assigned partitions).
 pub async fn run_consumer(
     config: KafkaConfig,
     subscriptions: Vec<Subscription>,
     dead_letters: KafkaPublisher,
     status: ConsumerStatus,
     stop: CancellationToken,
+    metrics: Arc<Metrics>,
 ) -> Result<(), KafkaError> {
     let by_topic: HashMap<String, Subscription> = subscriptions
         .into_iter()
         .map(|s| (s.topic.clone(), s))
         .collect();
     let topics: Vec<String> = by_topic.keys().cloned().collect();
-    let mut consumer = Arc::new(joined_consumer(&config, &topics)?);
+    let mut consumer = Arc::new(joined_consumer(&config, &topics, &metrics)?);
     tracing::info!(group = %config.group_id, ?topics, "consumer started");
     let mut backoff = Backoff::default();
     let period = membership_period(&config);
@@ -344,7 +356,7 @@ pub async fn run_consumer(
             match reason {
                 Some(reason) if stranded_before => {
                     status.set_stranded(Some(reason.clone()));
-                    consumer = rejoin(consumer, &config, &topics, &reason).await?;
+                    consumer = rejoin(consumer, &config, &topics, &metrics, &reason).await?;
                     status.rejoined();
                     stranded_before = false;
                     previous = GroupLook::default();
@@ -419,8 +431,12 @@ pub async fn run_consumer(
 }
 
 /// A consumer subscribed to `topics`: it joins the group as a new member.
-fn joined_consumer(config: &KafkaConfig, topics: &[String]) -> Result<StreamConsumer, KafkaError> {
-    let consumer = consumer(config)?;
+fn joined_consumer(
+    config: &KafkaConfig,
+    topics: &[String],
+    metrics: &Arc<Metrics>,
+) -> Result<GroupConsumer, KafkaError> {
+    let consumer = consumer(config, metrics.clone())?;
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     Ok(consumer)
@@ -442,7 +458,7 @@ const LOOK_TIMEOUT: Duration = Duration::from_secs(3);
 /// partition ends); a successful answer counts as a successful poll.
 /// `None` when the broker could not be asked.
 async fn look_at_group(
-    consumer: &Arc<StreamConsumer>,
+    consumer: &Arc<GroupConsumer>,
     topics: &[String],
     status: &ConsumerStatus,
 ) -> Option<GroupLook> {
@@ -506,11 +522,12 @@ async fn look_at_group(
 /// which makes the coordinator rebalance the group with this member in it.
 /// `old` holds no partitions, so it has nothing to commit.
 async fn rejoin(
-    old: Arc<StreamConsumer>,
+    old: Arc<GroupConsumer>,
     config: &KafkaConfig,
     topics: &[String],
+    metrics: &Arc<Metrics>,
     reason: &str,
-) -> Result<Arc<StreamConsumer>, KafkaError> {
+) -> Result<Arc<GroupConsumer>, KafkaError> {
     tracing::error!(
         group = %config.group_id,
         %reason,
@@ -524,7 +541,7 @@ async fn rejoin(
     {
         tracing::warn!("the stranded consumer did not close in time; joining anyway");
     }
-    Ok(Arc::new(joined_consumer(config, topics)?))
+    Ok(Arc::new(joined_consumer(config, topics, metrics)?))
 }
 
 /// Publishes `message` to its topic's `.dlq` with the reason in headers,
@@ -578,7 +595,7 @@ const FINAL_COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Commits stored offsets synchronously, within [`FINAL_COMMIT_TIMEOUT`].
 /// Uncommitted offsets are not lost work: those events are delivered again
 /// and the idempotent handlers absorb them.
-async fn commit(consumer: Arc<StreamConsumer>) -> Result<(), KafkaError> {
+async fn commit(consumer: Arc<GroupConsumer>) -> Result<(), KafkaError> {
     let attempt =
         tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync));
     match tokio::time::timeout(FINAL_COMMIT_TIMEOUT, attempt).await {

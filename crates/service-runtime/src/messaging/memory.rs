@@ -148,16 +148,16 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::messaging::{EventHandler, HandleError, MAX_EVENT_BYTES};
+    use crate::messaging::{Applied, EventHandler, Handled, MAX_EVENT_BYTES};
 
     #[derive(Default)]
     struct Seen(Mutex<Vec<String>>);
 
     #[async_trait]
     impl EventHandler<BookingRequestEvent> for Seen {
-        async fn handle(&self, e: Envelope<BookingRequestEvent>) -> Result<(), HandleError> {
+        async fn handle(&self, e: Envelope<BookingRequestEvent>) -> Handled {
             self.0.lock().unwrap().push(e.event_id);
-            Ok(())
+            Ok(Applied::Changed)
         }
     }
 

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     backoff::Backoff,
+    metrics::{Consumed, Metrics, UNKNOWN_EVENT_TYPE},
     outbox::OutboxMessage,
     store::{Chain, StoreError, StoreErrorKind},
 };
@@ -30,6 +31,20 @@ pub trait EventPublisher: Send + Sync {
     /// Waits for queued messages to be delivered (at shutdown).
     async fn flush(&self, _timeout: Duration) {}
 }
+
+/// What applying an event did, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The event's effect is now durable.
+    Changed,
+    /// The event had been applied before (a redelivery, or a newer version
+    /// is stored): nothing changed. Counted apart in
+    /// `events_consumed_total{outcome="duplicate"}`.
+    Duplicate,
+}
+
+/// One event's result from a handler.
+pub type Handled = Result<Applied, HandleError>;
 
 /// Why a handler did not apply an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,14 +92,14 @@ impl From<StoreError> for HandleError {
 /// more than once, and applying it twice must equal applying it once.
 #[async_trait]
 pub trait EventHandler<P: EventPayload>: Send + Sync + 'static {
-    async fn handle(&self, event: Envelope<P>) -> Result<(), HandleError>;
+    async fn handle(&self, event: Envelope<P>) -> Handled;
 
     /// Applies consecutive events of one topic, returning one result per
     /// event, in order. Override it to apply a batch in fewer database round
     /// trips. The default applies them one by one and stops at the first
     /// transient failure (the rest are reported transient too), because
     /// [`process_batch`] then retries the whole batch anyway.
-    async fn handle_batch(&self, events: Vec<Envelope<P>>) -> Vec<Result<(), HandleError>> {
+    async fn handle_batch(&self, events: Vec<Envelope<P>>) -> Vec<Handled> {
         let mut results = Vec::with_capacity(events.len());
         let mut failed: Option<String> = None;
         for event in events {
@@ -102,9 +117,13 @@ pub trait EventHandler<P: EventPayload>: Send + Sync + 'static {
     }
 }
 
+/// A handler's result for one raw message, with the event type it was
+/// decoded as ([`UNKNOWN_EVENT_TYPE`] when it could not be).
+type RawHandled = (&'static str, Handled);
+
 #[async_trait]
 trait RawHandler: Send + Sync {
-    async fn handle_raw_batch(&self, values: &[&[u8]]) -> Vec<Result<(), HandleError>>;
+    async fn handle_raw_batch(&self, values: &[&[u8]]) -> Vec<RawHandled>;
 }
 
 struct Decoding<P, H> {
@@ -114,8 +133,9 @@ struct Decoding<P, H> {
 
 #[async_trait]
 impl<P: EventPayload, H: EventHandler<P>> RawHandler for Decoding<P, H> {
-    async fn handle_raw_batch(&self, values: &[&[u8]]) -> Vec<Result<(), HandleError>> {
-        let mut results: Vec<Option<Result<(), HandleError>>> = vec![None; values.len()];
+    async fn handle_raw_batch(&self, values: &[&[u8]]) -> Vec<RawHandled> {
+        let mut results: Vec<Option<Handled>> = vec![None; values.len()];
+        let mut types = vec![UNKNOWN_EVENT_TYPE; values.len()];
         let mut decoded = Vec::new();
         let mut positions = Vec::new();
         for (i, value) in values.iter().enumerate() {
@@ -128,6 +148,7 @@ impl<P: EventPayload, H: EventHandler<P>> RawHandler for Decoding<P, H> {
             }
             match decode::<P>(value) {
                 Ok(envelope) => {
+                    types[i] = envelope.event_type();
                     decoded.push(envelope);
                     positions.push(i);
                 }
@@ -147,12 +168,14 @@ impl<P: EventPayload, H: EventHandler<P>> RawHandler for Decoding<P, H> {
         }
         results
             .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
+            .zip(types)
+            .map(|(r, event_type)| {
+                let r = r.unwrap_or_else(|| {
                     Err(HandleError::Transient(
                         "handler returned too few results".into(),
                     ))
-                })
+                });
+                (event_type, r)
             })
             .collect()
     }
@@ -163,6 +186,9 @@ impl<P: EventPayload, H: EventHandler<P>> RawHandler for Decoding<P, H> {
 pub struct Subscription {
     pub topic: String,
     handler: Arc<dyn RawHandler>,
+    /// Where outcomes are counted (`events_consumed_total`); none in tests
+    /// that do not look.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Subscription {
@@ -176,6 +202,19 @@ impl Subscription {
                 handler,
                 _payload: PhantomData,
             }),
+            metrics: None,
+        }
+    }
+
+    /// The same subscription, counting its outcomes in `metrics`.
+    pub fn observed_by(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, event_type: &'static str, outcome: Consumed) {
+        if let Some(m) = &self.metrics {
+            m.event_consumed(&self.topic, event_type, outcome);
         }
     }
 }
@@ -183,7 +222,7 @@ impl Subscription {
 /// What became of one message that was processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The effect is durable: the offset may move past it.
+    /// The effect is durable (now or from before): the offset may move past it.
     Applied,
     /// Can never be applied: publish to the dead-letter topic, then move on.
     DeadLetter { code: &'static str, reason: String },
@@ -217,11 +256,11 @@ pub async fn process_batch(
     let mut refused_attempts = 0;
     loop {
         let results = sub.handler.handle_raw_batch(values).await;
-        let transient = results.iter().find_map(|r| match r {
+        let transient = results.iter().find_map(|(_, r)| match r {
             Err(HandleError::Transient(e)) => Some(e.clone()),
             _ => None,
         });
-        let refused = results.iter().find_map(|r| match r {
+        let refused = results.iter().find_map(|(_, r)| match r {
             Err(HandleError::Refused { message, .. }) => Some(message.clone()),
             _ => None,
         });
@@ -237,21 +276,39 @@ pub async fn process_batch(
             return Some(
                 results
                     .into_iter()
-                    .map(|r| match r {
-                        Ok(()) => Outcome::Applied,
-                        Err(HandleError::Permanent { code, message }) => Outcome::DeadLetter {
-                            code,
-                            reason: message,
-                        },
-                        Err(HandleError::Refused { code, message }) => Outcome::DeadLetter {
-                            code,
-                            reason: format!("{message} (after {refused_attempts} attempts)"),
-                        },
+                    .map(|(event_type, r)| match r {
+                        Ok(applied) => {
+                            sub.count(
+                                event_type,
+                                match applied {
+                                    Applied::Changed => Consumed::Applied,
+                                    Applied::Duplicate => Consumed::Duplicate,
+                                },
+                            );
+                            Outcome::Applied
+                        }
+                        Err(HandleError::Permanent { code, message }) => {
+                            sub.count(event_type, Consumed::DeadLettered);
+                            Outcome::DeadLetter {
+                                code,
+                                reason: message,
+                            }
+                        }
+                        Err(HandleError::Refused { code, message }) => {
+                            sub.count(event_type, Consumed::DeadLettered);
+                            Outcome::DeadLetter {
+                                code,
+                                reason: format!("{message} (after {refused_attempts} attempts)"),
+                            }
+                        }
                         Err(HandleError::Transient(_)) => unreachable!("retried above"),
                     })
                     .collect(),
             );
         };
+        for (event_type, _) in &results {
+            sub.count(event_type, Consumed::Retried);
+        }
         let delay = backoff.next_delay();
         tracing::warn!(topic = %sub.topic, %error, ?delay, batch = values.len(), "failure applying events; retrying");
         tokio::select! {
@@ -300,12 +357,12 @@ mod tests {
 
     #[async_trait]
     impl EventHandler<BookingRequestEvent> for RefusesOne {
-        async fn handle(&self, e: Envelope<BookingRequestEvent>) -> Result<(), HandleError> {
+        async fn handle(&self, e: Envelope<BookingRequestEvent>) -> Handled {
             let BookingRequestEvent::CancellationRequested(c) = &e.payload else {
-                return Ok(());
+                return Ok(Applied::Changed);
             };
             if c.booking_id != self.refused {
-                return Ok(());
+                return Ok(Applied::Changed);
             }
             self.attempts.fetch_add(1, Ordering::SeqCst);
             let cause = bson::to_document(&f64::NAN).unwrap_err();

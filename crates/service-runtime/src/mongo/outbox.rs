@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{encode_error, ensure_indexes, is_duplicate_key, read_error};
 use crate::{
-    outbox::{OutboxMessage, OutboxSignal, OutboxStore},
+    outbox::{Backlog, OutboxMessage, OutboxSignal, OutboxStore},
     store::StoreError,
 };
 
@@ -420,6 +420,22 @@ impl OutboxStore for MongoOutbox {
         self.look(limit, false).await
     }
 
+    /// Counts every collection's embedded events, whichever replica holds
+    /// the relay lease (events delivered in the last [`MARK_DELAY`] may
+    /// still be counted).
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let mut backlog = Backlog::default();
+        for collection in &self.collections {
+            let (count, oldest) = pending_in(collection).await?;
+            backlog.pending += count;
+            backlog.oldest = match (backlog.oldest, oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(backlog)
+    }
+
     /// What writes handed over, and a sweep when one is due.
     async fn next_batch(&self, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
         self.look(limit, true).await
@@ -485,6 +501,40 @@ pub fn outbox_ids(document: &Document) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The events embedded in `collection`'s outboxes, and when the oldest was
+/// written.
+async fn pending_in(
+    collection: &Collection<Document>,
+) -> Result<(u64, Option<chrono::DateTime<chrono::Utc>>), StoreError> {
+    let docs: Vec<Document> = collection
+        .find(doc! {"outbox.event_id": {"$exists": true}})
+        .projection(doc! {"outbox.created_at": 1})
+        .await
+        .map_err(read_error)?
+        .try_collect()
+        .await
+        .map_err(read_error)?;
+    let mut count = 0;
+    let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
+    for d in &docs {
+        let Ok(entries) = d.get_array(OUTBOX_FIELD) else {
+            continue;
+        };
+        for entry in entries {
+            count += 1;
+            let created = entry
+                .as_document()
+                .and_then(|e| e.get_str("created_at").ok())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc));
+            if let Some(created) = created {
+                oldest = Some(oldest.map_or(created, |o| o.min(created)));
+            }
+        }
+    }
+    Ok((count, oldest))
+}
+
 /// Encodes an outbox message for `$push`.
 pub fn outbox_entry(message: &OutboxMessage) -> Result<bson::Bson, StoreError> {
     bson::to_bson(message).map_err(encode_error)
@@ -536,31 +586,9 @@ pub async fn outbox_report(
         server_time: None,
     };
     for name in collections {
-        let docs: Vec<Document> = db
-            .collection::<Document>(name)
-            .find(doc! {"outbox.event_id": {"$exists": true}})
-            .projection(doc! {"outbox.created_at": 1})
-            .await
-            .map_err(read_error)?
-            .try_collect()
-            .await
-            .map_err(read_error)?;
-        let mut count = 0;
-        for d in &docs {
-            let Ok(entries) = d.get_array(OUTBOX_FIELD) else {
-                continue;
-            };
-            for entry in entries {
-                count += 1;
-                let created = entry
-                    .as_document()
-                    .and_then(|e| e.get_str("created_at").ok())
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&chrono::Utc));
-                if let Some(created) = created {
-                    report.oldest = Some(report.oldest.map_or(created, |o| o.min(created)));
-                }
-            }
+        let (count, oldest) = pending_in(&db.collection::<Document>(name)).await?;
+        if let Some(oldest) = oldest {
+            report.oldest = Some(report.oldest.map_or(oldest, |o| o.min(oldest)));
         }
         report.collections.push((name.to_string(), count));
     }

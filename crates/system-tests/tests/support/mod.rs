@@ -135,6 +135,29 @@ impl Http {
         }
     }
 
+    /// `GET {base}/metrics`: the status, content type and text exposition.
+    pub async fn scrape(&self, base: &str) -> (StatusCode, String, String) {
+        let url = format!("{base}/metrics");
+        let res = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (
+            status,
+            content_type,
+            res.text().await.expect("metrics body"),
+        )
+    }
+
     pub async fn get(&self, url: &str, token: Option<&str>) -> Reply {
         self.send(Method::GET, url, token, None, &[]).await
     }

@@ -1,0 +1,304 @@
+//! Prometheus metrics: one [`Metrics`] registry per service instance, held in
+//! the service's state and handed to whatever records into it (the HTTP
+//! middleware, the outbox relay, the consumers, the MongoDB command monitor,
+//! the Kafka statistics callback), and served at `GET /metrics`.
+//!
+//! Why a registry per service rather than a process-wide recorder: the
+//! embedded runner runs both services in one process, and the API tests run
+//! many apps in one test process. With a global recorder each `/metrics`
+//! would mix every app's figures; with one registry per app each endpoint
+//! shows exactly its own service, and no test sees another's counts.
+//!
+//! Every label value is bounded: route templates (never raw paths), HTTP
+//! methods from a fixed list, topic names from configuration, event types
+//! and booking statuses from the `events` crate, MongoDB command names.
+//! Names and labels are documented in docs/operations.md.
+
+mod http;
+mod kafka;
+mod process;
+
+use std::{sync::atomic::AtomicU64, time::Duration};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+pub use http::{metrics_routes, record_requests, MetricsEndpoint, CONTENT_TYPE};
+pub use kafka::{ConsumerStats, STATISTICS_INTERVAL_MS};
+
+/// Upper bounds (seconds) of the latency histograms: 1 ms to 10 s, which
+/// covers a cached read and a request waiting out a database timeout.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS.iter().copied())
+}
+
+/// `http_requests_total` and `http_request_duration_seconds` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: &'static str,
+    /// The route template (`/api/owners/bookings/{id}`), or [`UNMATCHED_ROUTE`].
+    route: String,
+    status: u16,
+}
+
+/// The `route` label of a request no route matched (404s of any path).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// `events_published_total` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    topic: String,
+    r#type: String,
+}
+
+/// `events_consumed_total` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumedLabels {
+    topic: String,
+    r#type: &'static str,
+    outcome: &'static str,
+}
+
+/// What became of a consumed event, as counted by `events_consumed_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumed {
+    /// Its effect is now durable.
+    Applied,
+    /// It had been applied before (a redelivery, or an older version):
+    /// nothing changed.
+    Duplicate,
+    /// A transient failure (database down): it will be applied again, in the
+    /// same batch; counted once per attempt that failed.
+    Retried,
+    /// It can never be applied: it went to the dead-letter topic.
+    DeadLettered,
+}
+
+impl Consumed {
+    /// The `outcome` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consumed::Applied => "applied",
+            Consumed::Duplicate => "duplicate",
+            Consumed::Retried => "retried",
+            Consumed::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// The `type` label of a consumed message that could not be decoded.
+pub const UNKNOWN_EVENT_TYPE: &str = "unknown";
+
+/// `booking_transitions_total` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransitionLabels {
+    from: &'static str,
+    to: &'static str,
+}
+
+/// `mongodb_command_duration_seconds` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommandLabels {
+    command: String,
+}
+
+/// `kafka_consumer_lag` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PartitionLabels {
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// `kafka_consumer_assigned_partitions` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TopicLabels {
+    pub topic: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// One service's metrics. Cheap to record into from any task; share it as
+/// `Arc<Metrics>`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: HistogramFamily<HttpLabels>,
+    published: Family<EventLabels, Counter>,
+    consumed: Family<ConsumedLabels, Counter>,
+    outbox_pending: Gauge,
+    outbox_oldest: Gauge<f64, AtomicU64>,
+    transitions: Family<TransitionLabels, Counter>,
+    mongodb_commands: HistogramFamily<CommandLabels>,
+    pub(crate) kafka_lag: Family<PartitionLabels, Gauge>,
+    pub(crate) kafka_assigned: Family<TopicLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every family this service exposes, and the process
+    /// collector.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            http_requests.clone(),
+        );
+        let http_duration: HistogramFamily<HttpLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route template and status",
+            http_duration.clone(),
+        );
+        let published = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events_published",
+            "Events the outbox relay published, counted after the broker acknowledged them",
+            published.clone(),
+        );
+        let consumed = Family::<ConsumedLabels, Counter>::default();
+        registry.register(
+            "events_consumed",
+            "Consumed events by outcome: applied, duplicate, retried (per failed attempt), dead_lettered",
+            consumed.clone(),
+        );
+        let outbox_pending = Gauge::default();
+        registry.register(
+            "outbox_pending_events",
+            "Events written to the outbox and not yet removed after delivery (read at scrape time)",
+            outbox_pending.clone(),
+        );
+        let outbox_oldest = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "outbox_oldest_pending_seconds",
+            "Age of the oldest event still in the outbox; 0 when it is empty (read at scrape time)",
+            outbox_oldest.clone(),
+        );
+        let transitions = Family::<TransitionLabels, Counter>::default();
+        registry.register(
+            "booking_transitions",
+            "Booking status changes this service made (owner-service: decisions; traveler-service: its copy following booking-updates)",
+            transitions.clone(),
+        );
+        let mongodb_commands: HistogramFamily<CommandLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "mongodb_command_duration_seconds",
+            "Round trip of MongoDB commands (succeeded or failed), by command name",
+            mongodb_commands.clone(),
+        );
+        let kafka_lag = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "kafka_consumer_lag",
+            "Messages between the high watermark and the committed offset, per assigned partition (librdkafka statistics)",
+            kafka_lag.clone(),
+        );
+        let kafka_assigned = Family::<TopicLabels, Gauge>::default();
+        registry.register(
+            "kafka_consumer_assigned_partitions",
+            "Partitions assigned to this consumer, per topic (librdkafka statistics)",
+            kafka_assigned.clone(),
+        );
+        registry.register_collector(Box::new(process::ProcessCollector));
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            published,
+            consumed,
+            outbox_pending,
+            outbox_oldest,
+            transitions,
+            mongodb_commands,
+            kafka_lag,
+            kafka_assigned,
+        }
+    }
+
+    /// Counts one answered request and its duration.
+    pub fn http_request(
+        &self,
+        method: &axum::http::Method,
+        route: &str,
+        status: u16,
+        took: Duration,
+    ) {
+        let labels = HttpLabels {
+            method: http::method_label(method),
+            route: route.to_string(),
+            status,
+        };
+        self.http_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts an event the broker acknowledged.
+    pub fn event_published(&self, topic: &str, event_type: &str) {
+        self.published
+            .get_or_create(&EventLabels {
+                topic: topic.to_string(),
+                r#type: event_type.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a consumed event's outcome.
+    pub fn event_consumed(&self, topic: &str, event_type: &'static str, outcome: Consumed) {
+        self.consumed
+            .get_or_create(&ConsumedLabels {
+                topic: topic.to_string(),
+                r#type: event_type,
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Sets the outbox gauges from a reading of the outbox.
+    pub fn outbox_backlog(&self, pending: u64, oldest_age: Option<Duration>) {
+        self.outbox_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.outbox_oldest
+            .set(oldest_age.map_or(0.0, |a| a.as_secs_f64()));
+    }
+
+    /// Counts a booking status change (statuses as in the `events` crate).
+    pub fn booking_transition(&self, from: &'static str, to: &'static str) {
+        self.transitions
+            .get_or_create(&TransitionLabels { from, to })
+            .inc();
+    }
+
+    /// Records a MongoDB command's round trip.
+    pub fn mongodb_command(&self, command: &str, took: Duration) {
+        self.mongodb_commands
+            .get_or_create(&CommandLabels {
+                command: command.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The registry in the text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
