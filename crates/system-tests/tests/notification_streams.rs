@@ -264,6 +264,8 @@ async fn another_users_stream_never_sees_the_event() {
         next_notification(&mut olga_events).await["booking_id"],
         toms.as_str()
     );
+    // The notification is written just before the booking: wait for it.
+    sys.wait_owner_sees(&olga, &toms).await;
     sys.decide(&olga, &toms, "approve", None).await.expect(200);
     assert_eq!(
         next_notification(&mut tom_events).await["booking_id"],
@@ -279,6 +281,7 @@ async fn another_users_stream_never_sees_the_event() {
     let first = next_notification(&mut oscar_events).await;
     assert_eq!(first["booking_id"], tinas.as_str());
     assert_eq!(first["recipient_id"], oscar.id.as_str());
+    sys.wait_owner_sees(&oscar, &tinas).await;
     sys.decide(&oscar, &tinas, "reject", Some(json!({"reason": "closed"})))
         .await
         .expect(200);
