@@ -55,6 +55,11 @@ export function follow(url, onEvent) {
       } catch {
         onEvent(null);
       }
+      // The services write a notification just before the booking change
+      // it announces: look again shortly, so that change shows too.
+      setTimeout(() => {
+        if (!stopped) onEvent(null);
+      }, 500);
     });
     source.addEventListener("error", () => {
       // CONNECTING: the browser retries by itself. CLOSED: it gave up.
