@@ -172,6 +172,12 @@ impl StreamHub {
         self.state.lock().expect("hub lock").published = position;
     }
 
+    /// Whether any stream is open here: while none is, the watcher has no
+    /// one to be quick for and polls at its idle pace.
+    pub fn has_streams(&self) -> bool {
+        !self.state.lock().expect("hub lock").users.is_empty()
+    }
+
     /// The last position published.
     pub fn published(&self) -> u64 {
         self.state.lock().expect("hub lock").published

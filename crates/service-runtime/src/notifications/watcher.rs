@@ -36,6 +36,15 @@ use crate::backoff::Backoff;
 /// reaches a stream here.
 pub const POLL: Duration = Duration::from_millis(25);
 
+/// How often the watcher polls while no stream is open in this process. It
+/// still publishes every entry in order (so a stream opened later starts
+/// from an up-to-date position), at a cost of a few queries a second
+/// instead of forty: measured on the test database, where every query
+/// counts, 40 polls a second per replica took a large share of its capacity
+/// during the benchmark's create phase (docs/benchmarks.md). A stream
+/// opened meanwhile gets its first live event within this much later.
+pub const IDLE_POLL: Duration = Duration::from_millis(500);
+
 /// How long the watcher waits for a missing position before passing over
 /// it. Only a writer that failed mid-write leaves one.
 pub const HOLE_PATIENCE: Duration = Duration::from_secs(2);
@@ -112,7 +121,12 @@ impl InboxWatcher {
             delay = match self.catch_up(&mut gaps).await {
                 Ok(()) => {
                     backoff.reset();
-                    (self.store.shared() || gaps.waiting.is_some()).then_some(self.poll)
+                    let pace = if self.hub.has_streams() {
+                        self.poll
+                    } else {
+                        self.poll.max(IDLE_POLL)
+                    };
+                    (self.store.shared() || gaps.waiting.is_some()).then_some(pace)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "inbox watcher cannot read new notifications; retrying");
