@@ -78,6 +78,11 @@ const SHARED: &[Asset] = &[
         content_type: JS,
         body: include_str!("assets/notifications.js"),
     },
+    Asset {
+        name: "shell.js",
+        content_type: JS,
+        body: include_str!("assets/shell.js"),
+    },
 ];
 
 impl App {

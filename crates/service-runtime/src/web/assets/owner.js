@@ -2,8 +2,7 @@
 // they arrive and approve, reject or cancel them; read notifications live.
 
 import { startApp } from "./auth.js";
-import { follow } from "./live.js";
-import { notificationsPanel } from "./notifications.js";
+import { signedInShell } from "./shell.js";
 import { busy, errorBox, field, h, money, plural, show, showData, statusBadge, statusLine, values } from "./ui.js";
 
 startApp({ prefix: "owners", title: "Booking — owner", signedIn });
@@ -11,38 +10,15 @@ startApp({ prefix: "owners", title: "Booking — owner", signedIn });
 const STATUSES = ["PENDING", "ACCEPTED", "REJECTED", "CANCELLED"];
 
 function signedIn(user, api, main) {
-  const view = h("section", { id: "view", class: "view" });
-  const notifications = notificationsPanel(api);
-  const nav = h(
-    "nav",
-    { "aria-label": "Sections" },
-    h("a", { href: "#requests", text: "Booking requests" }),
-    h("a", { href: "#properties", text: "My properties" }),
-  );
-  show(main, nav, h("div", { class: "layout" }, view, notifications));
-
-  let current = null;
-  const route = () => {
-    const [name, id] = location.hash.replace(/^#/, "").split("/");
-    nav.querySelectorAll("a").forEach((a) => a.toggleAttribute("aria-current", a.hash === `#${name || "requests"}`));
-    if (name === "properties") current = propertiesView(api);
-    else if (name === "edit" && id) current = editView(api, decodeURIComponent(id));
-    else current = requestsView(api);
-    show(view, current);
-  };
-  window.addEventListener("hashchange", route);
-  route();
-  notifications.refresh();
-
-  const stop = follow(`${api.base}/notifications/stream`, (n) => {
-    if (n) notifications.add(n);
-    else notifications.refresh();
-    if (current && current.refresh) current.refresh();
+  const sections = [
+    ["requests", "Booking requests"],
+    ["properties", "My properties"],
+  ];
+  return signedInShell(api, main, sections, (name, id) => {
+    if (name === "properties") return propertiesView(api);
+    if (name === "edit" && id) return editView(api, decodeURIComponent(id));
+    return requestsView(api);
   });
-  return () => {
-    stop();
-    window.removeEventListener("hashchange", route);
-  };
 }
 
 /** Property names by id, for labelling requests. */

@@ -2,45 +2,21 @@
 // and cancel one's bookings, and read notifications as they arrive.
 
 import { startApp } from "./auth.js";
-import { follow } from "./live.js";
-import { notificationsPanel } from "./notifications.js";
+import { signedInShell } from "./shell.js";
 import { busy, errorBox, field, h, money, plural, show, showData, statusBadge, statusLine, values } from "./ui.js";
 
 startApp({ prefix: "travelers", title: "Booking — traveler", signedIn });
 
 function signedIn(user, api, main) {
-  const view = h("section", { id: "view", class: "view" });
-  const notifications = notificationsPanel(api);
-  const nav = h(
-    "nav",
-    { "aria-label": "Sections" },
-    h("a", { href: "#catalog", text: "Find a place" }),
-    h("a", { href: "#bookings", text: "My bookings" }),
-  );
-  show(main, nav, h("div", { class: "layout" }, view, notifications));
-
-  let current = null;
-  const route = () => {
-    const [name, id] = location.hash.replace(/^#/, "").split("/");
-    nav.querySelectorAll("a").forEach((a) => a.toggleAttribute("aria-current", a.hash === `#${name || "catalog"}`));
-    if (name === "property" && id) current = propertyView(api, decodeURIComponent(id));
-    else if (name === "bookings") current = bookingsView(api);
-    else current = catalogView(api);
-    show(view, current);
-  };
-  window.addEventListener("hashchange", route);
-  route();
-  notifications.refresh();
-
-  const stop = follow(`${api.base}/notifications/stream`, (n) => {
-    if (n) notifications.add(n);
-    else notifications.refresh();
-    if (current && current.refresh) current.refresh();
+  const sections = [
+    ["catalog", "Find a place"],
+    ["bookings", "My bookings"],
+  ];
+  return signedInShell(api, main, sections, (name, id) => {
+    if (name === "property" && id) return propertyView(api, decodeURIComponent(id));
+    if (name === "bookings") return bookingsView(api);
+    return catalogView(api);
   });
-  return () => {
-    stop();
-    window.removeEventListener("hashchange", route);
-  };
 }
 
 /** Search by city and guests; each result links to its property page. */
