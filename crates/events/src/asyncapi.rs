@@ -115,9 +115,10 @@ fn dead_letter_headers() -> Value {
     })
 }
 
-fn kafka_channel_binding(t: &Topic) -> Value {
-    let policy = if t.compacted { "compact" } else { "delete" };
-    json!({"kafka": {"topic": t.name, "topicConfiguration": {"cleanup.policy": [policy]}, "bindingVersion": "0.5.0"}})
+/// The Kafka binding of the topic `name`: deleted or compacted.
+fn kafka_channel_binding(name: &str, compacted: bool) -> Value {
+    let policy = if compacted { "compact" } else { "delete" };
+    json!({"kafka": {"topic": name, "topicConfiguration": {"cleanup.policy": [policy]}, "bindingVersion": "0.5.0"}})
 }
 
 fn message(t: &Topic, s: &EventSchema) -> Value {
@@ -163,7 +164,7 @@ pub fn asyncapi_document() -> Value {
                 "title": t.name,
                 "summary": t.summary,
                 "messages": channel_messages,
-                "bindings": kafka_channel_binding(t),
+                "bindings": kafka_channel_binding(t.name, t.compacted),
             }),
         );
         let dlq = topics::dead_letter(t.name);
@@ -175,7 +176,7 @@ pub fn asyncapi_document() -> Value {
                 "title": dlq,
                 "summary": format!("Messages of {} that {} can never apply, byte for byte, with the reason in headers.", t.name, t.receiver),
                 "messages": {"deadLetter": {"$ref": "#/components/messages/deadLetter"}},
-                "bindings": {"kafka": {"topic": dlq, "topicConfiguration": {"cleanup.policy": ["delete"]}, "bindingVersion": "0.5.0"}},
+                "bindings": kafka_channel_binding(&dlq, false),
             }),
         );
         let channel = json!({"$ref": format!("#/channels/{}", t.id)});
