@@ -69,6 +69,9 @@ pub struct ServiceConfig {
     pub identity: IdentityConfig,
     /// Limits on notification streams.
     pub streams: StreamConfig,
+    /// Base URL of the OTLP/HTTP collector spans are exported to
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT`); `None`: no traces are recorded.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// One environment variable the binaries read.
@@ -180,6 +183,11 @@ pub fn env_spec(d: ServiceDefaults) -> Vec<EnvVar> {
             Some(DEFAULT_STREAMS_PER_USER.to_string()),
             "notification streams one user may hold open on one replica",
         ),
+        v(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            Some(String::new()),
+            "base URL of an OTLP/HTTP collector (spans go to its /v1/traces); empty: no traces",
+        ),
     ]
 }
 
@@ -251,6 +259,16 @@ impl ServiceConfig {
                 })
             }
         };
+        let otlp_endpoint = Some(get("OTEL_EXPORTER_OTLP_ENDPOINT")?).filter(|e| !e.is_empty());
+        if let Some(endpoint) = &otlp_endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    value: endpoint.clone(),
+                    reason: "expected an http:// or https:// URL".into(),
+                });
+            }
+        }
         Ok(Self {
             service_name: d.name,
             port,
@@ -271,6 +289,7 @@ impl ServiceConfig {
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 1, 3600)? as u64),
             identity: IdentityConfig::from_lookup(&lookup)?,
             streams: StreamConfig::from_lookup(&lookup)?,
+            otlp_endpoint,
         })
     }
 }
@@ -407,6 +426,36 @@ mod tests {
         assert_eq!(c.kafka.property_topic, "property-listings");
         assert_eq!(c.kafka.group_id, "owner-service");
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn traces_are_off_unless_an_http_collector_is_named() {
+        let with = |endpoint: &'static str| {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+            ServiceConfig::from_lookup(D, lookup(&pairs))
+        };
+        assert_eq!(
+            ServiceConfig::from_lookup(D, lookup(&REQUIRED))
+                .unwrap()
+                .otlp_endpoint,
+            None
+        );
+        assert_eq!(with("").unwrap().otlp_endpoint, None);
+        assert_eq!(
+            with("http://collector:4318")
+                .unwrap()
+                .otlp_endpoint
+                .as_deref(),
+            Some("http://collector:4318")
+        );
+        assert!(matches!(
+            with("collector:4317"),
+            Err(ConfigError::Invalid {
+                name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+                ..
+            })
+        ));
     }
 
     #[test]

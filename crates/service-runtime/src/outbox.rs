@@ -30,13 +30,21 @@ pub struct OutboxMessage {
 }
 
 impl OutboxMessage {
+    /// The message for `envelope` on `topic`: its CloudEvents headers and,
+    /// when traces are on, the `traceparent`/`tracestate` of the current
+    /// span ([`crate::telemetry::trace_headers`]), so the event is published
+    /// and consumed in the trace of the request that wrote it. The headers
+    /// are stored with the event, so they survive the outbox's database
+    /// round trip.
     pub fn new<P: EventPayload>(topic: &str, envelope: &Envelope<P>) -> Self {
+        let mut headers = cloud_event_headers(envelope);
+        headers.extend(crate::telemetry::trace_headers());
         Self {
             event_id: envelope.event_id.clone(),
             topic: topic.to_string(),
             key: envelope.key().to_string(),
             payload: envelope.to_json(),
-            headers: cloud_event_headers(envelope),
+            headers,
             created_at: envelope.occurred_at,
         }
     }
@@ -269,13 +277,18 @@ pub async fn run_relay(
             wait_for_work(&signal, config.idle_poll, &stop).await;
             continue;
         }
+        let traced = crate::telemetry::publish_spans(&batch);
+        let sent = traced.as_ref().map_or(&batch[..], |(traced, _)| traced);
         let results = publish_keeping_lease(
             &*store,
-            publish_in_order(&*publisher, &batch),
+            publish_in_order(&*publisher, sent),
             batch.len(),
             config.lease_renewal,
         )
         .await;
+        if let Some((_, spans)) = &traced {
+            crate::telemetry::publish_results(spans, &results);
+        }
         let delivered: Vec<String> = batch
             .iter()
             .zip(&results)

@@ -422,7 +422,11 @@ where
 {
     let config = config_or_exit(defaults);
     crate::memory::return_large_allocations_to_os();
-    crate::telemetry::init(config.log_format);
+    let traces = crate::telemetry::init_with_traces(
+        config.log_format,
+        defaults.name,
+        config.otlp_endpoint.as_deref(),
+    );
     let shutdown = crate::shutdown::on_signal();
     let port = config.port;
     let fail = |e: String| -> ! {
@@ -438,6 +442,8 @@ where
     if let Err(e) = service.run(listener, shutdown).await {
         fail(e.to_string());
     }
+    // The last spans (the shutdown's own among them) are exported before exit.
+    traces.shutdown().await;
     // Everything that matters is done or timed out. Exit now rather than let
     // the runtime wait for a blocking call that may never return (a client
     // library stuck on an unreachable broker).

@@ -116,6 +116,7 @@ async fn owner_decides(
     to: BookingStatus,
     reason: Option<String>,
 ) -> Result<Json<Value>, ApiError> {
+    service_runtime::telemetry::record_booking_id(id);
     let booking = owned(state, caller, id).await?;
     let by = Actor {
         role: ActorRole::Owner,

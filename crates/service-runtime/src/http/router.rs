@@ -25,7 +25,8 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Adds what every service's router needs on top of its routes: the body
-/// limit, a panic guard, request tracing, a step that turns any bare error
+/// limit, a panic guard, request tracing (a span per request, see
+/// [`crate::telemetry::http_span`]), a step that turns any bare error
 /// response (axum's own 404, 405, 413...) into a problem document, and the
 /// one place server errors are logged ([`log_errors`]).
 pub fn finish_router(router: Router) -> Router {
@@ -34,7 +35,15 @@ pub fn finish_router(router: Router) -> Router {
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(middleware::from_fn(log_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| crate::telemetry::http_span(request))
+                .on_response(
+                    |response: &Response<Body>, _: std::time::Duration, span: &tracing::Span| {
+                        crate::telemetry::http_response(response, span)
+                    },
+                ),
+        )
 }
 
 /// Logs every 5xx answer once, here rather than where errors are converted:

@@ -25,7 +25,7 @@ use futures::FutureExt;
 
 use super::{
     consumer_status::{stranded, ConsumerStatus, GroupLook, PartitionProgress},
-    dead_letter_headers, process_batch, EventPublisher, Outcome, Subscription, MAX_BATCH,
+    dead_letter_headers, process_traced, EventPublisher, Outcome, Subscription, MAX_BATCH,
 };
 use crate::{
     backoff::Backoff,
@@ -33,6 +33,7 @@ use crate::{
     http::ReadinessCheck,
     metrics::{ConsumerStats, Metrics, STATISTICS_INTERVAL_MS},
     outbox::OutboxMessage,
+    telemetry::{self, Consumed},
 };
 
 /// How long the producer keeps retrying one message before reporting failure
@@ -408,7 +409,8 @@ pub async fn run_consumer(
                 .iter()
                 .map(|&i| batch[i].payload().unwrap_or_default())
                 .collect();
-            let Some(outcomes) = process_batch(sub, &values, &stop).await else {
+            let traced = || indexes.iter().map(|&i| traced(&batch[i])).collect();
+            let Some(outcomes) = process_traced(sub, &values, traced, &stop).await else {
                 return commit(consumer).await;
             };
             for (&i, outcome) in indexes.iter().zip(outcomes) {
@@ -428,6 +430,28 @@ pub async fn run_consumer(
         }
     }
     commit(consumer).await
+}
+
+/// What the consumer's span of `message` needs: its key and trace headers.
+fn traced<'a>(message: &'a BorrowedMessage<'_>) -> Consumed<'a> {
+    let key = message
+        .key()
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .unwrap_or_default();
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .filter(|h| telemetry::is_trace_header(h.key))
+                .filter_map(|h| {
+                    let value = std::str::from_utf8(h.value?).ok()?;
+                    Some((h.key.to_string(), value.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Consumed { key, headers }
 }
 
 /// A consumer subscribed to `topics`: it joins the group as a new member.

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{dead_letter_headers, process_batch, EventPublisher, Outcome, Subscription, MAX_BATCH};
+use super::{
+    dead_letter_headers, process_traced, EventPublisher, Outcome, Subscription, MAX_BATCH,
+};
 use crate::outbox::OutboxMessage;
 
 /// One message in an in-memory topic.
@@ -79,7 +81,16 @@ impl InMemoryBus {
                         break;
                     }
                     let values: Vec<&[u8]> = batch.iter().map(|m| m.value.as_slice()).collect();
-                    let Some(outcomes) = process_batch(sub, &values, &stop).await else {
+                    let traced = || {
+                        batch
+                            .iter()
+                            .map(|m| crate::telemetry::Consumed {
+                                key: std::str::from_utf8(&m.key).unwrap_or_default(),
+                                headers: m.headers.clone(),
+                            })
+                            .collect()
+                    };
+                    let Some(outcomes) = process_traced(sub, &values, traced, &stop).await else {
                         return;
                     };
                     for (k, (message, outcome)) in batch.iter().zip(outcomes).enumerate() {

@@ -15,12 +15,14 @@ use std::{marker::PhantomData, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use events::{decode, Envelope, EventPayload};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     backoff::Backoff,
     metrics::{Consumed, Metrics, UNKNOWN_EVENT_TYPE},
     outbox::OutboxMessage,
     store::{Chain, StoreError, StoreErrorKind},
+    telemetry::{self, Consumed as ConsumedMessage},
 };
 
 /// Sends outbox messages to the broker and reports delivery per message.
@@ -316,6 +318,48 @@ pub async fn process_batch(
             _ = stop.cancelled() => return None,
         }
     }
+}
+
+/// [`process_batch`], each message in a span of its own when traces are on
+/// ([`telemetry::consume_spans`]: a child of the publish that sent it, by
+/// its `traceparent` header) with the outcome recorded on it. `messages`
+/// is called only then, so a process without traces builds no carriers.
+///
+/// A batch of one message (the usual case unless a backlog is read) runs
+/// inside its span, so the handler's log lines and the events it writes
+/// belong to that trace; a larger batch is applied together, outside any
+/// one message's span, while each span still covers it.
+pub async fn process_traced<'a>(
+    sub: &Subscription,
+    values: &[&[u8]],
+    messages: impl FnOnce() -> Vec<ConsumedMessage<'a>>,
+    stop: &CancellationToken,
+) -> Option<Vec<Outcome>> {
+    if !telemetry::traces_enabled() {
+        return process_batch(sub, values, stop).await;
+    }
+    let spans = telemetry::consume_spans(&sub.topic, &messages());
+    let outcomes = match spans.as_slice() {
+        [only] => {
+            process_batch(sub, values, stop)
+                .instrument(only.clone())
+                .await
+        }
+        _ => process_batch(sub, values, stop).await,
+    };
+    for (span, outcome) in spans.iter().zip(outcomes.iter().flatten()) {
+        match outcome {
+            Outcome::Applied => {
+                span.record("outcome", "applied");
+            }
+            Outcome::DeadLetter { code, reason } => {
+                span.record("outcome", "dead_lettered");
+                span.record("otel.status_code", "ERROR");
+                span.record("error", format!("{code}: {reason}"));
+            }
+        }
+    }
+    outcomes
 }
 
 /// Headers added to a dead-lettered message, next to its original headers.

@@ -122,6 +122,7 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
+    service_runtime::telemetry::record_booking_id(&booking.id);
     let envelope = Envelope::new(
         SOURCE,
         BookingRequestEvent::Requested(booking.requested_event()),
@@ -196,6 +197,7 @@ async fn cancel(
     Path(id): Path<String>,
     OptionalApiJson(body): OptionalApiJson<CancelBody>,
 ) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
+    service_runtime::telemetry::record_booking_id(&id);
     let reason = params::reason(body.reason)?;
     let now = events::timestamp::now();
     let envelope = Envelope::new(
