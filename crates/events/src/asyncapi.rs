@@ -79,11 +79,12 @@ fn message_id(event_type: &str) -> String {
 }
 
 /// The CloudEvents Kafka-binding headers every event carries
-/// ([`crate::cloud_event_headers`]).
+/// ([`crate::cloud_event_headers`]), and the W3C Trace Context headers the
+/// services add when they export traces (service-runtime's telemetry).
 fn event_headers() -> Value {
     json!({
         "type": "object",
-        "description": "CloudEvents 1.0 Kafka protocol binding, binary mode: the envelope's fields as headers, so tools can route and inspect messages without parsing the value.",
+        "description": "CloudEvents 1.0 Kafka protocol binding, binary mode: the envelope's fields as headers, so tools can route and inspect messages without parsing the value. When the producing service exports traces, W3C Trace Context headers name the span that published the message.",
         "required": ["ce_id", "ce_type", "ce_time", "ce_source", "ce_specversion", "content-type"],
         "properties": {
             "ce_id": {"type": "string", "format": "uuid", "description": "The event id (UUIDv7), as `event_id` in the value; consumers deduplicate by it."},
@@ -91,7 +92,9 @@ fn event_headers() -> Value {
             "ce_time": {"type": "string", "format": "date-time", "description": "When the event happened (RFC 3339, milliseconds, UTC)."},
             "ce_source": {"type": "string", "description": "The service that wrote the event."},
             "ce_specversion": {"type": "string", "const": SPEC_VERSION},
-            "content-type": {"type": "string", "const": "application/json"}
+            "content-type": {"type": "string", "const": "application/json"},
+            "traceparent": {"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$", "description": "W3C Trace Context: the trace and the publishing span (a child of the request that wrote the event). Present only when the producer exports traces; the consumer's span continues this trace."},
+            "tracestate": {"type": "string", "description": "W3C Trace Context vendor state, passed along with `traceparent` when the writing request had any."}
         }
     })
 }
