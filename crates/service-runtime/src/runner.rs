@@ -172,7 +172,13 @@ impl Service {
         {
             tracing::warn!("outbox relay did not drain in time; pending events stay in the outbox");
         }
-        publisher.flush(Duration::from_secs(5)).await;
+        // The last spans are exported beside the producer flush, within the
+        // same 5 s (telemetry::TRACE_FLUSH_TIMEOUT): traces do not lengthen
+        // the shutdown budget.
+        tokio::join!(
+            publisher.flush(Duration::from_secs(5)),
+            crate::telemetry::flush_traces()
+        );
         tracing::info!(service = self.name, "stopped");
         let failures = supervisor.failures();
         if !failures.is_empty() {
@@ -422,7 +428,7 @@ where
 {
     let config = config_or_exit(defaults);
     crate::memory::return_large_allocations_to_os();
-    let traces = crate::telemetry::init_with_traces(
+    crate::telemetry::init_with_traces(
         config.log_format,
         defaults.name,
         config.otlp_endpoint.as_deref(),
@@ -442,8 +448,6 @@ where
     if let Err(e) = service.run(listener, shutdown).await {
         fail(e.to_string());
     }
-    // The last spans (the shutdown's own among them) are exported before exit.
-    traces.shutdown().await;
     // Everything that matters is done or timed out. Exit now rather than let
     // the runtime wait for a blocking call that may never return (a client
     // library stuck on an unreachable broker).

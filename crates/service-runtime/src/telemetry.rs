@@ -12,7 +12,9 @@
 //! outbox ([`trace_headers`]) and travel in its Kafka headers, so a consumer
 //! in the other service continues the same trace. Without an endpoint no
 //! OpenTelemetry layer is installed: nothing is captured, propagated or
-//! exported, and the message paths skip all of it ([`traces_enabled`]).
+//! exported, and the message paths skip all of it after one flag check
+//! ([`traces_enabled`]); the request span is then a plain `tracing` span,
+//! which still gives the request's log lines their `booking_id`.
 
 use std::{
     fmt,
@@ -60,25 +62,29 @@ pub fn init(format: LogFormat) {
     install(format, None);
 }
 
-/// The trace pipeline of a running service, kept so [`Traces::shutdown`] can
-/// export what is still buffered before the process exits.
-#[derive(Debug, Default)]
-pub struct Traces {
-    provider: Option<SdkTracerProvider>,
-}
+/// Longest a shutdown waits for the last spans to be exported: the same
+/// as the producer flush it runs beside (`runner::Service::run`), so traces
+/// add nothing to the shutdown budget.
+pub const TRACE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-impl Traces {
-    /// Exports the spans still buffered and stops the exporter. Blocks (the
-    /// batch processor exports on its own thread), so it runs on a blocking
-    /// thread; call it once, at the end of shutdown.
-    pub async fn shutdown(self) {
-        let Some(provider) = self.provider else {
-            return;
-        };
-        let result = tokio::task::spawn_blocking(move || provider.shutdown()).await;
-        if let Ok(Err(e)) = result {
-            tracing::warn!(error = %e, "trace exporter did not shut down cleanly");
-        }
+/// The exporting pipeline, once [`init_with_traces`] built one: kept here so
+/// the shutdown sequence can flush it without threading it through.
+static PROVIDER: std::sync::OnceLock<SdkTracerProvider> = std::sync::OnceLock::new();
+
+/// Exports the spans still buffered and stops the exporter, waiting at most
+/// [`TRACE_FLUSH_TIMEOUT`] (a collector that does not answer must not hold
+/// up the exit). Does nothing when traces are off. Call it once, at the end
+/// of shutdown, when no more spans will end; it blocks (the batch processor
+/// exports on its own thread), so it runs on a blocking thread.
+pub async fn flush_traces() {
+    let Some(provider) = PROVIDER.get().cloned() else {
+        return;
+    };
+    let result =
+        tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(TRACE_FLUSH_TIMEOUT))
+            .await;
+    if let Ok(Err(e)) = result {
+        tracing::warn!(error = %e, "trace exporter did not shut down cleanly");
     }
 }
 
@@ -88,24 +94,24 @@ impl Traces {
 /// OpenTelemetry layer exporting spans in batches under the resource
 /// `service.name` = `service`. An exporter that cannot be built is logged
 /// and traces stay off: tracing never stops a service from starting.
-pub fn init_with_traces(format: LogFormat, service: &str, otlp_endpoint: Option<&str>) -> Traces {
+pub fn init_with_traces(format: LogFormat, service: &str, otlp_endpoint: Option<&str>) {
     let built = otlp_endpoint.map(|endpoint| (endpoint, tracer_provider(service, endpoint)));
     let provider = match &built {
         Some((_, Ok(provider))) => Some(provider.clone()),
         _ => None,
     };
-    install(format, provider.clone());
-    match built {
-        Some((endpoint, Ok(_))) => {
+    let installed = install(format, provider.clone());
+    match (built, provider) {
+        (Some((endpoint, Ok(_))), Some(provider)) if installed => {
+            let _ = PROVIDER.set(provider);
             TRACES.store(true, Ordering::Relaxed);
             tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
         }
-        Some((endpoint, Err(error))) => {
+        (Some((endpoint, Err(error))), _) => {
             tracing::error!(endpoint, %error, "cannot build the trace exporter; traces are off")
         }
-        None => {}
+        _ => {}
     }
-    Traces { provider }
 }
 
 fn tracer_provider(service: &str, endpoint: &str) -> Result<SdkTracerProvider, String> {
@@ -124,21 +130,23 @@ fn tracer_provider(service: &str, endpoint: &str) -> Result<SdkTracerProvider, S
         .build())
 }
 
-fn install(format: LogFormat, provider: Option<SdkTracerProvider>) {
+/// Returns whether this call installed the subscriber (false: one was there).
+fn install(format: LogFormat, provider: Option<SdkTracerProvider>) -> bool {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let otel = provider.map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("booking")));
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(otel)
         .with(BookingIds);
-    let _ = match format {
+    match format {
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().event_format(JsonLine))
             .try_init(),
         LogFormat::Pretty => registry
             .with(tracing_subscriber::fmt::layer().compact())
             .try_init(),
-    };
+    }
+    .is_ok()
 }
 
 /// The span's `booking_id` field, kept apart so a log line can name the
