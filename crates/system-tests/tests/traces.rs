@@ -225,6 +225,10 @@ async fn one_booking_is_one_trace_from_request_through_kafka_to_the_other_servic
     assert_eq!(request_span.parent_span_id, caller_span, "{request_span:?}");
     assert_eq!(request_span.attribute("booking_id"), Some(booking.as_str()));
     assert_eq!(
+        request_span.attribute("http.route"),
+        Some("/api/travelers/bookings")
+    );
+    assert_eq!(
         request_span.attribute("http.response.status_code"),
         Some("201")
     );
@@ -282,4 +286,25 @@ async fn one_booking_is_one_trace_from_request_through_kafka_to_the_other_servic
                     == Some(format!("00-{}-{}-01", approve.trace_id, chain[1].span_id))),
         "the decision carries its publish span's traceparent"
     );
+
+    // A path no route matches: a span named by the method alone.
+    let missing = sys
+        .http
+        .get(&format!("{}/no/such/path", sys.owner), None)
+        .await;
+    assert_eq!(missing.status.as_u16(), 404);
+    eventually("the unmatched request's span", PROPAGATION, || async {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| {
+                s.service == "owner-service"
+                    && s.name == "GET"
+                    && s.attribute("url.path") == Some("/no/such/path")
+                    && s.attribute("http.response.status_code") == Some("404")
+            })
+            .then_some(())
+    })
+    .await;
 }
