@@ -27,9 +27,10 @@ use opentelemetry::{
 };
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SdkTracerProvider, Resource};
-use tracing::{field::Field, Event, Span, Subscriber};
+use tracing::{field::Field, Event, Level, Span, Subscriber};
 use tracing_opentelemetry::{OpenTelemetrySpanExt, OtelData};
 use tracing_subscriber::{
+    filter::Targets,
     fmt::{format::Writer, FmtContext, FormatEvent, FormatFields},
     layer::{Context as LayerContext, SubscriberExt},
     registry::LookupSpan,
@@ -131,19 +132,35 @@ fn tracer_provider(service: &str, endpoint: &str) -> Result<SdkTracerProvider, S
 }
 
 /// Returns whether this call installed the subscriber (false: one was there).
+///
+/// `RUST_LOG` filters the logs only. The exported spans (all made in this
+/// module, at `info`) have a filter of their own, so an operator who
+/// quietens the logs (`RUST_LOG=warn`) still gets every trace.
 fn install(format: LogFormat, provider: Option<SdkTracerProvider>) -> bool {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let otel = provider.map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("booking")));
+    let logs = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let spans = Targets::new().with_target(module_path!(), Level::INFO);
+    let otel = provider.map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("booking"))
+            .with_filter(spans)
+    });
     let registry = tracing_subscriber::registry()
-        .with(filter)
         .with(otel)
-        .with(BookingIds);
+        .with(BookingIds.with_filter(logs()));
     match format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().event_format(JsonLine))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(JsonLine)
+                    .with_filter(logs()),
+            )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().compact())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_filter(logs()),
+            )
             .try_init(),
     }
     .is_ok()
