@@ -341,37 +341,56 @@ pub async fn run_consumer(
     looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stranded_before = false;
     let mut previous = GroupLook::default();
+    // A look waits for several answers from the broker, which take long
+    // when it is busy: it runs beside the loop, which keeps applying
+    // messages meanwhile.
+    let mut in_flight: Option<tokio::task::JoinHandle<Option<GroupLook>>> = None;
 
     loop {
-        let next = tokio::select! {
+        let woken = tokio::select! {
             _ = stop.cancelled() => break,
-            _ = looks.tick() => None,
-            m = consumer.recv() => Some(m),
-        };
-        let Some(first) = next else {
-            let Some(look) = look_at_group(&consumer, &topics, &status).await else {
+            _ = looks.tick(), if in_flight.is_none() => {
+                in_flight = Some(tokio::spawn(look_at_group(
+                    consumer.clone(),
+                    topics.clone(),
+                    status.clone(),
+                )));
                 continue;
-            };
-            let reason = stranded(&previous, &look);
-            previous = look;
-            match reason {
-                Some(reason) if stranded_before => {
-                    status.set_stranded(Some(reason.clone()));
-                    consumer = rejoin(consumer, &config, &topics, &metrics, &reason).await?;
-                    status.rejoined();
-                    stranded_before = false;
-                    previous = GroupLook::default();
-                }
-                Some(reason) => {
-                    tracing::warn!(group = %config.group_id, %reason, "consumer holds no partitions");
-                    stranded_before = true;
-                }
-                None => {
-                    status.set_stranded(None);
-                    stranded_before = false;
-                }
             }
-            continue;
+            looked = async { in_flight.as_mut().expect("a look in flight").await }, if in_flight.is_some() => {
+                in_flight = None;
+                Woken::Looked(looked.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "looking at the consumer group failed");
+                    None
+                }))
+            }
+            m = consumer.recv() => Woken::Message(m),
+        };
+        let first = match woken {
+            Woken::Message(m) => m,
+            Woken::Looked(None) => continue,
+            Woken::Looked(Some(look)) => {
+                let reason = stranded(&previous, &look);
+                previous = look;
+                match reason {
+                    Some(reason) if stranded_before => {
+                        status.set_stranded(Some(reason.clone()));
+                        consumer = rejoin(consumer, &config, &topics, &metrics, &reason).await?;
+                        status.rejoined();
+                        stranded_before = false;
+                        previous = GroupLook::default();
+                    }
+                    Some(reason) => {
+                        tracing::warn!(group = %config.group_id, %reason, "consumer holds no partitions");
+                        stranded_before = true;
+                    }
+                    None => {
+                        status.set_stranded(None);
+                        stranded_before = false;
+                    }
+                }
+                continue;
+            }
         };
         let first = match first {
             Ok(m) => m,
@@ -432,6 +451,13 @@ pub async fn run_consumer(
     commit(consumer).await
 }
 
+/// What woke the consumer loop: a message, or a finished look at the group
+/// (`None` when the broker could not be asked).
+enum Woken<M> {
+    Message(M),
+    Looked(Option<GroupLook>),
+}
+
 /// What the consumer's span of `message` needs: its key and trace headers.
 fn traced<'a>(message: &'a BorrowedMessage<'_>) -> Consumed<'a> {
     let key = message
@@ -482,9 +508,9 @@ const LOOK_TIMEOUT: Duration = Duration::from_secs(3);
 /// partition ends); a successful answer counts as a successful poll.
 /// `None` when the broker could not be asked.
 async fn look_at_group(
-    consumer: &Arc<GroupConsumer>,
-    topics: &[String],
-    status: &ConsumerStatus,
+    consumer: Arc<GroupConsumer>,
+    topics: Vec<String>,
+    status: ConsumerStatus,
 ) -> Option<GroupLook> {
     let mut held: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     if let Ok(list) = consumer.assignment() {
@@ -495,7 +521,7 @@ async fn look_at_group(
         }
     }
     status.set_assigned(held.clone());
-    let (c, topics) = (consumer.clone(), topics.to_vec());
+    let c = consumer;
     let looked = tokio::task::spawn_blocking(move || -> Result<GroupLook, KafkaError> {
         let mut wanted = TopicPartitionList::new();
         for topic in &topics {
