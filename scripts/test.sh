@@ -2,8 +2,9 @@
 # Runs every test in the workspace, the way CI does:
 #   1. installs what the tests need, if missing: tansu (Kafka protocol) and
 #      SecantusDB (MongoDB protocol) into ~/.cache/booking-test-servers, and the
-#      deployment tools (docker-compose, kubectl) the manifest checks use, and
-#      the headless browser (chromium, chromedriver) the web-app tests drive;
+#      deployment tools (docker-compose, kubectl) the manifest checks use,
+#      the headless browser (chromium, chromedriver) the web-app tests drive,
+#      and Schemathesis, which the OpenAPI fuzz test runs;
 #   2. starts the two servers on free loopback ports;
 #   3. builds the binaries (the end-to-end tests run them as processes);
 #   4. runs `cargo test --workspace`, then stops the servers.
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 scripts/test-servers.sh install
 bash scripts/install-deploy-tools.sh >/dev/null
 bash scripts/install-browser.sh >/dev/null
+bash scripts/install-schemathesis.sh >/dev/null
 
 scripts/test-servers.sh start
 trap 'scripts/test-servers.sh stop' EXIT

@@ -8,7 +8,9 @@ use crate::EventPayload;
 ///
 /// `PENDING → ACCEPTED | REJECTED | CANCELLED`, `ACCEPTED → CANCELLED`;
 /// REJECTED and CANCELLED are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BookingStatus {
     Pending,

@@ -7,7 +7,7 @@ use crate::EventPayload;
 /// What an owner says about a property: the fields a listing shows and
 /// booking prices are computed from. One definition for the event, the
 /// owner's record and the traveler catalog, each flattening it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 pub struct PropertyDetails {
     pub name: String,
     pub city: String,

@@ -12,9 +12,11 @@ use service_runtime::{
     messaging::{memory::InMemoryBus, Subscription},
     metrics::MetricsEndpoint,
     notifications::{self, hub::StreamConfig, Notifications},
+    openapi::{service_document, ApiSpec},
     runner::{retry_store, Service, Wiring},
     web,
 };
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     consumer::BookingRequestsHandler,
@@ -24,18 +26,37 @@ use crate::{
     AppState, Topics, DEFAULTS,
 };
 
-/// The HTTP API: identity, notifications, properties and bookings under
-/// `/api/owners`, health and metrics at the root, and the owner app at `/`.
-pub fn router(state: AppState, readiness: Readiness, metrics: MetricsEndpoint) -> Router {
-    let api = Router::new()
+/// What tells this service's OpenAPI document from owner-service's.
+pub const API: ApiSpec = ApiSpec {
+    title: "owner-service",
+    description: "The owner-facing API of the booking platform: sign up and log in, list and edit properties (published to the traveler catalog), approve, reject or cancel the booking requests for them, and read notifications (also live, as server-sent events).\n\nEvery error is a problem document (`application/problem+json`, RFC 9457) with a stable `code`. Authenticate with the `token` that sign-up and login return, as `Authorization: Bearer <token>`; the web app uses the `owner_session` cookie instead.",
+    role: Role::Owner,
+    prefix: "/api/owners",
+};
+
+/// Every API endpoint, mounted under [`API`]'s prefix: identity,
+/// notifications, properties and bookings, each described by its annotations.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(identity::routes())
         .merge(notifications::routes())
         .merge(routes::properties::routes())
         .merge(routes::bookings::routes())
-        .with_state(state);
+}
+
+/// The service's OpenAPI document, as `GET /openapi.json` serves it
+/// (committed as `docs/openapi/owner-service.json`).
+pub fn openapi_document() -> serde_json::Value {
+    service_document(&API, api_routes().into_openapi())
+}
+
+/// The HTTP API: identity, notifications, properties and bookings under
+/// `/api/owners`, health, metrics and the API description at the root, and
+/// the owner app at `/`.
+pub fn router(state: AppState, readiness: Readiness, metrics: MetricsEndpoint) -> Router {
     service_router(
-        "/api/owners",
-        api,
+        &API,
+        api_routes().with_state(state),
         readiness,
         metrics,
         web::routes(web::App::Owner),

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::{http::ApiError, identity::IdentityState, session};
 
 /// Which kind of user a token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Traveler,

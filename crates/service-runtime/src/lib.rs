@@ -16,6 +16,7 @@ pub mod messaging;
 pub mod metrics;
 pub mod mongo;
 pub mod notifications;
+pub mod openapi;
 pub mod outbox;
 pub mod paging;
 pub mod runner;

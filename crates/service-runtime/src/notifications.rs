@@ -20,8 +20,7 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use axum::{
     extract::{FromRef, State},
-    routing::get,
-    Json, Router,
+    Json,
 };
 use bson::doc;
 use chrono::{DateTime, Utc};
@@ -29,8 +28,9 @@ use events::BookingStatus;
 use futures::TryStreamExt;
 use mongodb::{options::ReturnDocument, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::{Notify, RwLock};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::AuthUser,
@@ -42,7 +42,8 @@ use crate::{
 };
 
 /// One notification. `id` is the id of the event that caused it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": "0193a5e0-7a1c-7cc2-9d7e-2f1d3c4b5a69", "recipient_id": "0193a5d0-1111-7000-8000-000000000001", "kind": "status_changed", "booking_id": "0193a5df-2222-7000-8000-000000000002", "status": "ACCEPTED", "reason": null, "message": "Your booking at Sea View was accepted.", "created_at": "2026-11-25T02:04:41.123Z"}))]
 pub struct Notification {
     pub id: String,
     pub recipient_id: String,
@@ -155,29 +156,46 @@ impl Notifications {
 
 /// `GET /notifications` and `GET /notifications/stream` for the
 /// authenticated caller.
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Notifications: FromRef<S>,
     IdentityState: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/notifications", get(list))
-        .route("/notifications/stream", get(stream::open))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(stream::open))
 }
 
+/// A page of the caller's notifications.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationPage {
+    /// Newest first.
+    pub notifications: Vec<Notification>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's notifications, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/notifications",
+    tag = "notifications",
+    security(("bearer" = [])),
+    params(params::PageParams),
+    responses((status = 200, description = "a page of notifications", body = NotificationPage))
+)]
 async fn list(
     State(Notifications { store, .. }): State<Notifications>,
     caller: AuthUser,
     ApiQuery(page): ApiQuery<params::PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NotificationPage>, ApiError> {
     let page = page.request(LIST)?;
     let notifications = store.list(&caller.id, &page).await?;
-    Ok(Json(params::page_json(
-        "notifications",
-        LIST,
-        notifications,
-    )))
+    Ok(Json(NotificationPage {
+        next_cursor: params::next_cursor(LIST, &notifications),
+        notifications: notifications.items,
+    }))
 }
 
 /// Notifications in memory. A position is taken and the notification

@@ -9,7 +9,7 @@ use events::{Actor, BookingRequested, BookingStatus, BookingStatusChanged};
 use serde::{Deserialize, Serialize};
 
 /// A booking as owner-service knows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Booking {
     pub id: String,
     pub property_id: String,

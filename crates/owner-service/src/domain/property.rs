@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use service_runtime::http::Validator;
 
 /// A property as owner-service stores and serves it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Property {
     pub id: String,
     pub owner_id: String,
@@ -43,22 +43,72 @@ pub const MAX_GUESTS: u32 = 100;
 
 /// The fields of a property a client may set. On create, the required ones
 /// must be present; on update, any subset may be.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"price_per_night_cents": 13500, "amenities": ["wifi", "kitchen"]}))]
 pub struct PropertyFields {
+    /// 1 to 200 characters (trimmed).
     pub name: Option<String>,
+    /// 1 to 100 characters (trimmed).
     pub city: Option<String>,
+    /// 1 to 100 characters (trimmed).
     pub country: Option<String>,
+    /// At most 300 characters; blank removes it.
     pub address: Option<String>,
+    /// At most 5000 characters; blank removes it.
     pub description: Option<String>,
+    /// 1 to 100000000.
     pub price_per_night_cents: Option<i64>,
+    /// 0 to 100000000; default 0.
     pub cleaning_fee_cents: Option<i64>,
+    /// 0 to 100000000; default 0.
     pub service_fee_cents: Option<i64>,
+    /// A 3-letter ISO 4217 code (any case); default `USD`.
     pub currency: Option<String>,
+    /// 1 to 100.
     pub max_guests: Option<u32>,
+    /// At most 100.
     pub bedrooms: Option<u32>,
+    /// At most 100.
+    pub bathrooms: Option<u32>,
+    /// Replaces the whole list.
+    pub amenities: Option<Vec<String>>,
+    /// `false` takes the property off the catalog, `true` puts it back.
+    pub active: Option<bool>,
+}
+
+/// The body of `POST /properties`: the [`PropertyFields`] a new property
+/// must have are required. Only describes the API: the handler reads
+/// [`PropertyFields`] and reports every missing field at once.
+#[derive(utoipa::ToSchema)]
+#[schema(example = json!({"name": "Sea View", "city": "Lisbon", "country": "Portugal", "price_per_night_cents": 12000, "cleaning_fee_cents": 4000, "service_fee_cents": 2000, "currency": "EUR", "max_guests": 4, "bedrooms": 2, "amenities": ["wifi"]}))]
+pub struct NewProperty {
+    /// 1 to 200 characters (trimmed).
+    pub name: String,
+    /// 1 to 100 characters (trimmed).
+    pub city: String,
+    /// 1 to 100 characters (trimmed).
+    pub country: String,
+    /// At most 300 characters.
+    pub address: Option<String>,
+    /// At most 5000 characters.
+    pub description: Option<String>,
+    /// 1 to 100000000.
+    pub price_per_night_cents: i64,
+    /// 0 to 100000000; default 0.
+    pub cleaning_fee_cents: Option<i64>,
+    /// 0 to 100000000; default 0.
+    pub service_fee_cents: Option<i64>,
+    /// A 3-letter ISO 4217 code (any case); default `USD`.
+    pub currency: Option<String>,
+    /// 1 to 100.
+    pub max_guests: u32,
+    /// At most 100.
+    pub bedrooms: Option<u32>,
+    /// At most 100.
     pub bathrooms: Option<u32>,
     pub amenities: Option<Vec<String>>,
+    /// Default `true`: listed in the catalog.
     pub active: Option<bool>,
 }
 

@@ -3,16 +3,16 @@
 
 use axum::{
     extract::{Path, State},
-    routing::{get, put},
-    Json, Router,
+    Json,
 };
 use events::{Actor, ActorRole, BookingStatus};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use service_runtime::{
     auth::AuthUser,
     http::{params, ApiError, ApiQuery, OptionalApiJson},
 };
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     decisions::{decide_and_save, DecisionError},
@@ -21,37 +21,66 @@ use crate::{
     AppState,
 };
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/bookings", get(list))
-        .route("/bookings/{id}", get(show))
-        .route("/bookings/{id}/approve", put(approve))
-        .route("/bookings/{id}/reject", put(reject))
-        .route("/bookings/{id}/cancel", put(cancel))
+/// The booking endpoints, described by their annotations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(cancel))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    status: Option<String>,
+/// A page of the bookings of the caller's properties.
+#[derive(Serialize, ToSchema)]
+pub struct BookingPage {
+    /// Newest first.
+    pub bookings: Vec<Booking>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `{"booking": …}`.
+#[derive(Serialize, ToSchema)]
+pub struct BookingBody {
+    pub booking: Booking,
+}
+
+/// `?property_id=`, beside the status and page parameters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PropertyParam {
+    /// Only the bookings of this property; empty: all.
     property_id: Option<String>,
 }
 
-/// `GET /bookings?status=&property_id=&limit=&cursor=`: a page of the
-/// bookings of the caller's properties, newest first.
+/// The bookings of the caller's properties, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/bookings",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(params::StatusParam, PropertyParam, params::PageParams),
+    responses((status = 200, description = "a page of bookings", body = BookingPage))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<params::StatusParam>,
+    ApiQuery(p): ApiQuery<PropertyParam>,
     ApiQuery(page): ApiQuery<params::PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookingPage>, ApiError> {
     let status = params::status_filter(q.status.as_deref())?;
     let page = page.request(BOOKINGS_LIST)?;
     let filter = BookingFilter {
         status,
-        property_id: q.property_id.filter(|p| !p.is_empty()),
+        property_id: p.property_id.filter(|p| !p.is_empty()),
     };
     let bookings = state.store.bookings_of(&caller.id, &filter, &page).await?;
-    Ok(Json(params::page_json("bookings", BOOKINGS_LIST, bookings)))
+    Ok(Json(BookingPage {
+        next_cursor: params::next_cursor(BOOKINGS_LIST, &bookings),
+        bookings: bookings.items,
+    }))
 }
 
 /// The caller's booking, or 404 — never reveals another owner's booking.
@@ -62,48 +91,114 @@ async fn owned(state: &AppState, caller: &AuthUser, id: &str) -> Result<Booking,
     }
 }
 
+/// One booking of the caller's properties.
+#[utoipa::path(
+    get,
+    path = "/bookings/{id}",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the booking's id")),
+    responses(
+        (status = 200, description = "the booking", body = BookingBody),
+        (status = 404, description = "no booking of the caller's properties has this id (`not_found`)"),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookingBody>, ApiError> {
     let booking = owned(&state, &caller, &id).await?;
-    Ok(Json(json!({ "booking": booking })))
+    Ok(Json(BookingBody { booking }))
 }
 
-#[derive(Deserialize, Default)]
+/// The body of a rejection or cancellation.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(example = json!({"reason": "the dates are no longer free"}))]
 struct ReasonBody {
+    /// At most 1000 characters; blank means none.
     reason: Option<String>,
 }
 
-/// `PUT /bookings/{id}/approve`: PENDING → ACCEPTED, 409 if the nights
-/// overlap an accepted booking of the same property.
+/// The body of an owner's cancellation: the same as [`ReasonBody`], with
+/// the reason required. Only describes the API: the handler reads
+/// [`ReasonBody`] and answers 400 naming `reason` when it is missing.
+#[derive(ToSchema)]
+#[schema(example = json!({"reason": "the property is closed for repairs"}))]
+pub struct RequiredReason {
+    /// 1 to 1000 characters, not all blank.
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
+    pub reason: String,
+}
+
+/// Accepts a PENDING booking.
+///
+/// PENDING → ACCEPTED; 409 if the nights overlap an accepted booking of
+/// the same property.
+#[utoipa::path(
+    put,
+    path = "/bookings/{id}/approve",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the booking's id")),
+    responses(
+        (status = 200, description = "the booking, ACCEPTED", body = BookingBody),
+        (status = 404, description = "no booking of the caller's properties has this id (`not_found`)"),
+        (status = 409, description = "the booking is not PENDING (`invalid_transition`), another decision won (`booking_changed`), or the nights overlap an accepted booking (`dates_unavailable`)"),
+    )
+)]
 async fn approve(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookingBody>, ApiError> {
     owner_decides(&state, &caller, &id, BookingStatus::Accepted, None).await
 }
 
-/// `PUT /bookings/{id}/reject` `{reason?}`: PENDING → REJECTED.
+/// Rejects a PENDING booking, with an optional reason.
+#[utoipa::path(
+    put,
+    path = "/bookings/{id}/reject",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the booking's id")),
+    request_body(content = Option<ReasonBody>, description = "optional: an empty body means no reason"),
+    responses(
+        (status = 200, description = "the booking, REJECTED", body = BookingBody),
+        (status = 404, description = "no booking of the caller's properties has this id (`not_found`)"),
+        (status = 409, description = "the booking is not PENDING (`invalid_transition`), or another decision won (`booking_changed`)"),
+    )
+)]
 async fn reject(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
     OptionalApiJson(body): OptionalApiJson<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookingBody>, ApiError> {
     let reason = params::reason(body.reason)?;
     owner_decides(&state, &caller, &id, BookingStatus::Rejected, reason).await
 }
 
-/// `PUT /bookings/{id}/cancel` `{reason}`: → CANCELLED; a reason is required.
+/// Cancels a PENDING or ACCEPTED booking; a reason is required.
+#[utoipa::path(
+    put,
+    path = "/bookings/{id}/cancel",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the booking's id")),
+    request_body(content = RequiredReason, description = "`reason` is required here"),
+    responses(
+        (status = 200, description = "the booking, CANCELLED", body = BookingBody),
+        (status = 404, description = "no booking of the caller's properties has this id (`not_found`)"),
+        (status = 409, description = "the booking is already REJECTED or CANCELLED (`invalid_transition`), or another decision won (`booking_changed`)"),
+    )
+)]
 async fn cancel(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
     OptionalApiJson(body): OptionalApiJson<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookingBody>, ApiError> {
     let reason = params::reason(body.reason)?
         .ok_or_else(|| ApiError::invalid_field("reason", "is required to cancel a booking"))?;
     owner_decides(&state, &caller, &id, BookingStatus::Cancelled, Some(reason)).await
@@ -115,7 +210,7 @@ async fn owner_decides(
     id: &str,
     to: BookingStatus,
     reason: Option<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookingBody>, ApiError> {
     service_runtime::telemetry::record_booking_id(id);
     let booking = owned(state, caller, id).await?;
     let by = Actor {
@@ -144,5 +239,5 @@ async fn owner_decides(
         ),
         DecisionError::Store(e) => e.into(),
     })?;
-    Ok(Json(json!({ "booking": decided })))
+    Ok(Json(BookingBody { booking: decided }))
 }

@@ -4,51 +4,83 @@
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    routing::get,
-    Json, Router,
+    Json,
 };
 use events::{Envelope, PropertyDelisted, PropertyDetails, PropertyEvent};
-use serde_json::{json, Value};
+use serde::Serialize;
 use service_runtime::{
     auth::AuthUser,
     http::{params, ApiError, ApiJson, ApiQuery},
     outbox::OutboxMessage,
 };
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    domain::property::{Property, PropertyFields},
+    domain::property::{NewProperty, Property, PropertyFields},
     store::PROPERTIES_LIST,
     AppState, SOURCE,
 };
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/properties", get(list).post(create))
-        .route("/properties/{id}", get(show).put(update).delete(delist))
+/// The property endpoints, described by their annotations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, delist))
 }
 
-/// `GET /properties?limit=&cursor=`: a page of the caller's properties,
-/// by name then id.
+/// A page of the caller's properties.
+#[derive(Serialize, ToSchema)]
+pub struct PropertyPage {
+    /// By name, then id.
+    pub properties: Vec<Property>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `{"property": …}`.
+#[derive(Serialize, ToSchema)]
+pub struct PropertyBody {
+    pub property: Property,
+}
+
+/// The caller's properties, by name then id, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/properties",
+    tag = "properties",
+    security(("bearer" = [])),
+    params(params::PageParams),
+    responses((status = 200, description = "a page of the caller's properties", body = PropertyPage))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiQuery(page): ApiQuery<params::PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PropertyPage>, ApiError> {
     let page = page.request(PROPERTIES_LIST)?;
     let properties = state.store.properties_of(&caller.id, &page).await?;
-    Ok(Json(params::page_json(
-        "properties",
-        PROPERTIES_LIST,
-        properties,
-    )))
+    Ok(Json(PropertyPage {
+        next_cursor: params::next_cursor(PROPERTIES_LIST, &properties),
+        properties: properties.items,
+    }))
 }
 
+/// Lists a new property; it is published to the traveler catalog.
+#[utoipa::path(
+    post,
+    path = "/properties",
+    tag = "properties",
+    security(("bearer" = [])),
+    request_body = NewProperty,
+    responses((status = 201, description = "the new property", body = PropertyBody))
+)]
 async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiJson(fields): ApiJson<PropertyFields>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PropertyBody>), ApiError> {
     let now = events::timestamp::now();
     let mut property = Property {
         id: Uuid::now_v7().to_string(),
@@ -78,7 +110,7 @@ async fn create(
     fields.apply_to(&mut property, true)?;
     let event = listing_event(&state, &property);
     state.store.insert_property(&property, event).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "property": property }))))
+    Ok((StatusCode::CREATED, Json(PropertyBody { property })))
 }
 
 /// The caller's property, or 404 — another owner's property does not exist for them.
@@ -89,35 +121,76 @@ async fn owned(state: &AppState, caller: &AuthUser, id: &str) -> Result<Property
     }
 }
 
+/// One of the caller's properties.
+#[utoipa::path(
+    get,
+    path = "/properties/{id}",
+    tag = "properties",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the property's id")),
+    responses(
+        (status = 200, description = "the property", body = PropertyBody),
+        (status = 404, description = "the caller has no property with this id (`not_found`)"),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PropertyBody>, ApiError> {
     let property = owned(&state, &caller, &id).await?;
-    Ok(Json(json!({ "property": property })))
+    Ok(Json(PropertyBody { property }))
 }
 
+/// Changes some fields of one of the caller's properties; the change is
+/// published to the traveler catalog.
+#[utoipa::path(
+    put,
+    path = "/properties/{id}",
+    tag = "properties",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the property's id")),
+    request_body = PropertyFields,
+    responses(
+        (status = 200, description = "the property as changed", body = PropertyBody),
+        (status = 404, description = "the caller has no property with this id (`not_found`)"),
+        (status = 409, description = "another request changed the property meanwhile (`property_changed`); reload it and retry"),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
     ApiJson(fields): ApiJson<PropertyFields>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PropertyBody>, ApiError> {
     let current = owned(&state, &caller, &id).await?;
     let mut next = current.clone();
     fields.apply_to(&mut next, false)?;
     save_change(&state, &current, next).await
 }
 
+/// Takes one of the caller's properties off the catalog (`active: false`);
+/// it stays readable here. Delisting twice is not an error.
+#[utoipa::path(
+    delete,
+    path = "/properties/{id}",
+    tag = "properties",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the property's id")),
+    responses(
+        (status = 200, description = "the property, delisted", body = PropertyBody),
+        (status = 404, description = "the caller has no property with this id (`not_found`)"),
+        (status = 409, description = "another request changed the property meanwhile (`property_changed`); reload it and retry"),
+    )
+)]
 async fn delist(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PropertyBody>, ApiError> {
     let current = owned(&state, &caller, &id).await?;
     if !current.active {
-        return Ok(Json(json!({ "property": current })));
+        return Ok(Json(PropertyBody { property: current }));
     }
     let next = Property {
         active: false,
@@ -132,7 +205,7 @@ async fn save_change(
     state: &AppState,
     current: &Property,
     mut next: Property,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PropertyBody>, ApiError> {
     next.version = current.version + 1;
     next.updated_at = events::timestamp::now();
     let event = listing_event(state, &next);
@@ -147,7 +220,7 @@ async fn save_change(
         ));
     }
     state.property_cache.invalidate(&next.id);
-    Ok(Json(json!({ "property": next })))
+    Ok(Json(PropertyBody { property: next }))
 }
 
 fn listing_event(state: &AppState, p: &Property) -> OutboxMessage {

@@ -12,9 +12,11 @@ use crate::store::{Cause, StoreError, StoreErrorKind};
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid input field, listed in a validation problem's `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's name or path, e.g. `guests`, `amenities[2]`, `Idempotency-Key`.
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 

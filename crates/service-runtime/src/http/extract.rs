@@ -14,8 +14,8 @@ use super::{ApiError, FieldError};
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
-/// Like [`ApiJson`], but an empty body means `T::default()`: for endpoints
-/// whose whole body is optional (`{reason?}`).
+/// Like [`ApiJson`], but an empty body (or `null`) means `T::default()`:
+/// for endpoints whose whole body is optional (`{reason?}`).
 #[derive(Debug, Clone)]
 pub struct OptionalApiJson<T>(pub T);
 
@@ -48,7 +48,8 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalA
         if !has_content_type {
             return Err(unsupported_media_type());
         }
-        parse_json(&bytes).map(OptionalApiJson)
+        // `null` is no body too, as the OpenAPI document describes it.
+        parse_json::<Option<T>>(&bytes).map(|body| OptionalApiJson(body.unwrap_or_default()))
     }
 }
 

@@ -1,8 +1,9 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
+use axum::{extract::State, http::StatusCode, Json, Router};
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::ApiError;
 use crate::supervision::Supervisor;
@@ -77,17 +78,49 @@ impl Readiness {
     }
 }
 
+/// The health endpoints' router, described (see [`health_openapi`]).
+fn health_router() -> OpenApiRouter<Readiness> {
+    OpenApiRouter::new()
+        .routes(routes!(live))
+        .routes(routes!(ready))
+}
+
 /// `GET /health` (liveness: answers without touching any dependency, so a
 /// slow database never gets a healthy process restarted) and
 /// `GET /health/ready` (200 only when every dependency answers, else 503 with
 /// a per-dependency report).
 pub fn health_routes(readiness: Readiness) -> Router {
-    Router::new()
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/health/ready", get(ready))
-        .with_state(readiness)
+    health_router().split_for_parts().0.with_state(readiness)
 }
 
+/// The description of [`health_routes`] for the service's document.
+pub fn health_openapi() -> utoipa::openapi::OpenApi {
+    health_router().into_openapi()
+}
+
+/// Liveness: the process answers. Touches no dependency.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses((status = 200, description = "the process is alive", body = Object, example = json!({"status": "ok"})))
+)]
+async fn live() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: every dependency (MongoDB, Kafka, the background workers)
+/// answers.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "every dependency answers; `checks` has one entry per dependency", body = Object,
+            example = json!({"status": "ready", "checks": {"mongodb": {"status": "up"}, "kafka": {"status": "up"}}})),
+        (status = 503, description = "a dependency is not answering (`not_ready`); `checks` says which"),
+    )
+)]
 async fn ready(State(readiness): State<Readiness>) -> Result<Json<serde_json::Value>, ApiError> {
     let (ok, checks) = readiness.report().await;
     if ok {

@@ -9,7 +9,9 @@ mod health;
 pub mod params;
 mod router;
 
-pub use error::{ApiError, ErrorReport, FieldError, Validator, RETRY_UNAVAILABLE_AFTER};
+pub use error::{
+    ApiError, ErrorReport, FieldError, Validator, PROBLEM_JSON, RETRY_UNAVAILABLE_AFTER,
+};
 pub use extract::{ApiJson, ApiQuery, OptionalApiJson};
-pub use health::{health_routes, Readiness, ReadinessCheck};
+pub use health::{health_openapi, health_routes, Readiness, ReadinessCheck};
 pub use router::{finish_router, log_errors, serve, service_router, MAX_BODY_BYTES};

@@ -1,8 +1,8 @@
 //! Request parameters both services parse the same way.
 
 use events::BookingStatus;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{ApiError, Validator};
 use crate::paging::{List, Page, PageRequest, PagingError};
@@ -17,11 +17,30 @@ pub fn status_filter(raw: Option<&str>) -> Result<Option<BookingStatus>, ApiErro
     }
 }
 
+/// `?status=`, which both services' booking lists take (extract it with
+/// its own [`super::ApiQuery`], and read it with [`status_filter`]).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusParam {
+    /// Only bookings in this status: `PENDING`, `ACCEPTED`, `REJECTED` or
+    /// `CANCELLED`, in any case; absent or empty: all.
+    #[param(
+        pattern = "^\\s*(|[Pp][Ee][Nn][Dd][Ii][Nn][Gg]|[Aa][Cc][Cc][Ee][Pp][Tt][Ee][Dd]|[Rr][Ee][Jj][Ee][Cc][Tt][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ll][Ee][Dd])\\s*$",
+        example = "PENDING"
+    )]
+    pub status: Option<String>,
+}
+
 /// `?limit=&cursor=`, which every list endpoint takes beside its filters
 /// (extract it with its own [`super::ApiQuery`]).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// How many items to return: 1 to 200, default 50. Read as text here so
+    /// that a bad value gets a 400 naming `limit`.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200, example = 20)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page; absent for the first page.
     pub cursor: Option<String>,
 }
 
@@ -39,15 +58,12 @@ impl From<PagingError> for ApiError {
     }
 }
 
-/// The body of a list response: the page's items under `member` (the name
-/// each list had before it was paged, e.g. `bookings`) and `next_cursor`
-/// beside them, `null` on the last page.
-pub fn page_json<T: Serialize>(member: &str, list: List, page: Page<T>) -> Value {
-    let next = page.next.map(|after| list.encode(&after));
-    let mut body = serde_json::Map::new();
-    body.insert(member.to_string(), json!(page.items));
-    body.insert("next_cursor".to_string(), json!(next));
-    Value::Object(body)
+/// Where the page after `page` starts: the `next_cursor` of a list
+/// response, `null` on the last page. Each list response has the page's
+/// items under the name the list had before it was paged (e.g. `bookings`)
+/// and `next_cursor` beside them.
+pub fn next_cursor<T>(list: List, page: &Page<T>) -> Option<String> {
+    page.next.as_ref().map(|after| list.encode(after))
 }
 
 /// Longest reason accepted for a rejection or cancellation.

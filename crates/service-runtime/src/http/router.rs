@@ -10,6 +10,7 @@ use axum::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     error::{ErrorReport, PROBLEM_JSON},
@@ -17,6 +18,7 @@ use super::{
 };
 use crate::{
     metrics::{metrics_routes, record_requests, MetricsEndpoint},
+    openapi::{docs_routes, service_document, ApiSpec},
     store::Chain,
 };
 
@@ -68,24 +70,29 @@ pub async fn log_errors(request: Request, next: Next) -> Response<Body> {
     response
 }
 
-/// A service's whole router: its `api` under `prefix`, the health
-/// endpoints, `GET /metrics` and the service's web `pages` at the root, the
-/// common layers of
+/// A service's whole router: its `api` under `spec.prefix`, the health
+/// endpoints, `GET /metrics`, the service's OpenAPI document
+/// (`GET /openapi.json`, generated from `api`'s annotations, see
+/// [`crate::openapi`]) and its reference page (`GET /docs`), and the
+/// service's web `pages` at the root, the common layers of
 /// [`finish_router`], and every request counted and timed by route.
 pub fn service_router(
-    prefix: &str,
-    api: Router,
+    spec: &ApiSpec,
+    api: OpenApiRouter,
     readiness: Readiness,
     metrics: MetricsEndpoint,
     pages: Router,
 ) -> Router {
     let recorder = metrics.metrics.clone();
+    let (api, description) = api.split_for_parts();
+    let document = service_document(spec, description);
     record_requests(
         finish_router(
             Router::new()
-                .nest(prefix, api)
+                .nest(spec.prefix, api)
                 .merge(health_routes(readiness))
                 .merge(metrics_routes(metrics))
+                .merge(docs_routes(document))
                 .merge(pages),
         ),
         recorder,

@@ -50,7 +50,7 @@ pub struct UserRecord {
 }
 
 /// The public view of a user: never the password hash.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub name: String,

@@ -2,11 +2,11 @@ use axum::{
     extract::{FromRef, State},
     http::{header, HeaderMap, StatusCode},
     response::{AppendHeaders, IntoResponse},
-    routing::{get, post},
-    Json, Router,
+    Json,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{throttle::ThrottleError, ClientAddress, IdentityState, UserRecord, UserView};
@@ -19,16 +19,16 @@ use crate::{
 
 /// `POST /signup`, `POST /login`, `POST /logout`, `GET /me`, for a router
 /// whose state provides an [`IdentityState`].
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     IdentityState: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/signup", post(signup))
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/me", get(me))
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
 /// Longest email accepted (RFC 5321's limit on a forward path).
@@ -39,17 +39,41 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// Longest password accepted: bounds the hashing work one request can cause.
 pub const MAX_PASSWORD_LEN: usize = 256;
 
-#[derive(Deserialize)]
+/// A new account.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Ada Lovelace", "email": "ada@example.org", "password": "correct horse battery"}))]
 struct SignupBody {
+    /// 1 to 100 characters (trimmed).
     name: String,
+    /// An address with a dotted domain, at most 254 characters; stored in lower case.
+    email: String,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
+    password: String,
+}
+
+/// The credentials of an account.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.org", "password": "correct horse battery"}))]
+struct LoginBody {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
-struct LoginBody {
-    email: String,
-    password: String,
+/// What sign-up and login answer: the bearer token for API clients (the
+/// browser gets the same token in the session cookie) and the account.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMTkzIn0.c2lnbmF0dXJl", "user": {"id": "0193a5e0-7a1c-7cc2-9d7e-2f1d3c4b5a69", "name": "Ada Lovelace", "email": "ada@example.org", "role": "traveler", "created_at": "2026-11-25T02:04:41.123Z"}}))]
+pub struct SessionBody {
+    /// A JWT (HS256) to send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub user: UserView,
+}
+
+/// `{"user": …}`: the caller's account.
+#[derive(Serialize, ToSchema)]
+pub struct UserBody {
+    pub user: UserView,
 }
 
 /// A deliberately simple email check: one `@`, something before it, a dotted
@@ -80,8 +104,21 @@ impl From<ThrottleError> for ApiError {
     }
 }
 
-/// `POST /signup`: validates, then counts the sign-up against the client's
+/// Creates an account and starts a session.
+///
+/// Validates, then counts the sign-up against the client's
 /// address (429 once it has used up its sign-ups) before any hashing.
+#[utoipa::path(
+    post,
+    path = "/signup",
+    tag = "identity",
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "the account was created; the body has its token, and `Set-Cookie` starts the browser session", body = SessionBody),
+        (status = 409, description = "an account with this email already exists (`email_taken`)"),
+        (status = 429, description = "this client has used up its sign-ups (`too_many_attempts`); retry after `Retry-After` seconds"),
+    )
+)]
 async fn signup(
     State(state): State<IdentityState>,
     ClientAddress(client): ClientAddress,
@@ -127,7 +164,10 @@ async fn signup(
     Ok((
         StatusCode::CREATED,
         session_started(&state, &token),
-        Json(json!({"token": token, "user": UserView::from(&user)})),
+        Json(SessionBody {
+            token,
+            user: UserView::from(&user),
+        }),
     ))
 }
 
@@ -143,10 +183,23 @@ fn session_started(
     )])
 }
 
-/// `POST /login`: counted as a failure of the account and of the client's
+/// Logs in and starts a session.
+///
+/// Counted as a failure of the account and of the client's
 /// address before the password is checked, so a client that has used up
 /// either gets 429 even with the right password; a success clears the
 /// account's failures.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "identity",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "the credentials are right; the body has a token, and `Set-Cookie` starts the browser session", body = SessionBody),
+        (status = 401, description = "the email or the password is wrong (`invalid_credentials`)"),
+        (status = 429, description = "too many failed attempts for this account or from this client (`too_many_attempts`); retry after `Retry-After` seconds"),
+    )
+)]
 async fn login(
     State(state): State<IdentityState>,
     ClientAddress(client): ClientAddress,
@@ -181,15 +234,29 @@ async fn login(
     let token = state.jwt.issue(&user.id, user.role);
     Ok((
         session_started(&state, &token),
-        Json(json!({"token": token, "user": UserView::from(&user)})),
+        Json(SessionBody {
+            token,
+            user: UserView::from(&user),
+        }),
     ))
 }
 
-/// `POST /logout` → 204, clearing the session cookie. Tokens are stateless,
+/// Ends the browser session.
+///
+/// Answers 204, clearing the session cookie. Tokens are stateless,
 /// so this ends the browser's session, not a bearer token a client kept.
 /// With the cookie, it must come from this host's pages like any other
 /// change made with it; without one there is nothing to end, and it still
 /// answers 204 (logging out twice is not an error).
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "identity",
+    responses(
+        (status = 204, description = "the session cookie is cleared (also when there was none)"),
+        (status = 403, description = "the session cookie was sent from another site's page (`origin_mismatch`)"),
+    )
+)]
 async fn logout(
     State(state): State<IdentityState>,
     headers: HeaderMap,
@@ -206,12 +273,25 @@ async fn logout(
     ))
 }
 
-async fn me(State(state): State<IdentityState>, caller: AuthUser) -> Result<Json<Value>, ApiError> {
+/// The caller's account.
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "identity",
+    security(("bearer" = [])),
+    responses((status = 200, description = "the account the credentials belong to", body = UserBody))
+)]
+async fn me(
+    State(state): State<IdentityState>,
+    caller: AuthUser,
+) -> Result<Json<UserBody>, ApiError> {
     let user =
         state.users.find_by_id(&caller.id).await?.ok_or_else(|| {
             ApiError::unauthorized("invalid_token", "the account no longer exists")
         })?;
-    Ok(Json(json!({"user": UserView::from(&user)})))
+    Ok(Json(UserBody {
+        user: UserView::from(&user),
+    }))
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use axum::{
     http::{header, Method},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
     Router,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{Metrics, UNMATCHED_ROUTE};
 use crate::outbox::OutboxStore;
@@ -37,11 +37,25 @@ pub struct MetricsEndpoint {
 /// `GET /metrics`: no authentication, like `/health`; keep it off the public
 /// Ingress (the Kubernetes manifests route only `/api/...` there).
 pub fn metrics_routes(endpoint: MetricsEndpoint) -> Router {
-    Router::new()
-        .route("/metrics", get(scrape))
-        .with_state(endpoint)
+    metrics_router().split_for_parts().0.with_state(endpoint)
 }
 
+/// The description of [`metrics_routes`] for the service's document.
+pub fn metrics_openapi() -> utoipa::openapi::OpenApi {
+    metrics_router().into_openapi()
+}
+
+fn metrics_router() -> OpenApiRouter<MetricsEndpoint> {
+    OpenApiRouter::new().routes(routes!(scrape))
+}
+
+/// The service's metrics in the OpenMetrics text format, for Prometheus.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "the metrics, in the OpenMetrics text format", content_type = "application/openmetrics-text", body = String))
+)]
 async fn scrape(State(endpoint): State<MetricsEndpoint>) -> Response {
     match tokio::time::timeout(OUTBOX_READ_TIMEOUT, endpoint.outbox.backlog()).await {
         Ok(Ok(backlog)) => {

@@ -29,6 +29,7 @@ use axum::{
 };
 use futures::Stream;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{
     hub::{Refused, Subscription},
@@ -49,13 +50,35 @@ const REPLAY_PAGE: usize = 100;
 const MAX_ID_LEN: usize = 128;
 
 /// `?last_event_id=`: where to resume, for clients that cannot send the header.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Same meaning as the `Last-Event-ID` header, which wins if both are sent.
     pub last_event_id: Option<String>,
 }
 
-/// Opens the caller's stream.
+/// The caller's notifications, live, as server-sent events.
+///
+/// Each event has `id:` the notification id, `event: notification` and
+/// `data:` the notification as `GET /notifications` lists it; a
+/// `: keep-alive` comment comes every 15 s. With `Last-Event-ID` (header or
+/// query), the notifications written after that one are replayed first.
+#[utoipa::path(
+    get,
+    path = "/notifications/stream",
+    tag = "notifications",
+    security(("bearer" = [])),
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "the id of the last notification received: resume after it (wins over `last_event_id`)"),
+    ),
+    responses(
+        (status = 200, description = "the stream; it stays open", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`Last-Event-ID` is not a notification id (`invalid_last_event_id`), or not one of the caller's (`unknown_last_event_id`)"),
+        (status = 429, description = "the caller has too many streams open on this replica (`too_many_streams`)"),
+        (status = 503, description = "the service is shutting down (`dependency_unavailable`); reconnect to another replica"),
+    )
+)]
 pub async fn open(
     State(notifications): State<Notifications>,
     caller: AuthUser,

@@ -54,6 +54,11 @@ const SHARED: &[Asset] = &[
         body: include_str!("assets/app.css"),
     },
     Asset {
+        name: "docs.css",
+        content_type: CSS,
+        body: include_str!("assets/docs.css"),
+    },
+    Asset {
         name: "api.js",
         content_type: JS,
         body: include_str!("assets/api.js"),

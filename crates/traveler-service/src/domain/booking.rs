@@ -13,7 +13,15 @@ use super::catalog::CatalogProperty;
 pub const MAX_NIGHTS: i64 = 365;
 
 /// A booking as the traveler sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": "0193a5df-2222-7000-8000-000000000002", "property_id": "0193a5d0-3333-7000-8000-000000000003",
+    "property_name": "Sea View", "owner_id": "0193a5d0-1111-7000-8000-000000000001",
+    "traveler_id": "0193a5d0-4444-7000-8000-000000000004", "check_in": "2027-03-01", "check_out": "2027-03-04",
+    "nights": 3, "guests": 2, "total_price_cents": 42000, "currency": "EUR", "status": "PENDING",
+    "status_reason": null, "version": 0, "cancellation_requested_at": null,
+    "created_at": "2026-11-25T02:04:41.123Z", "updated_at": "2026-11-25T02:04:41.123Z"
+}))]
 pub struct Booking {
     pub id: String,
     pub property_id: String,
@@ -60,11 +68,16 @@ impl Booking {
 }
 
 /// `POST /bookings` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"property_id": "0193a5d0-3333-7000-8000-000000000003", "check_in": "2027-03-01", "check_out": "2027-03-04", "guests": 2}))]
 pub struct BookingRequest {
+    /// An active property of the catalog.
     pub property_id: String,
+    /// Not before today.
     pub check_in: NaiveDate,
+    /// 1 to 365 nights after `check_in`.
     pub check_out: NaiveDate,
+    /// At least 1, at most the property's `max_guests`.
     pub guests: u32,
 }
 

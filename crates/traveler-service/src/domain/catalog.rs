@@ -5,7 +5,7 @@ use events::{PropertyDetails, PropertySnapshot};
 use serde::{Deserialize, Serialize};
 
 /// A property as travelers see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CatalogProperty {
     pub id: String,
     pub owner_id: String,

@@ -5,17 +5,17 @@
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
-    routing::{get, put},
-    Json, Router,
+    Json,
 };
 use events::{BookingCancellationRequested, BookingRequestEvent, BookingStatus, Envelope};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use service_runtime::{
     auth::AuthUser,
     http::{params, ApiError, ApiJson, ApiQuery, OptionalApiJson},
     outbox::OutboxMessage,
 };
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
@@ -24,18 +24,28 @@ use crate::{
     AppState, SOURCE,
 };
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/bookings", get(list).post(create))
-        .route("/bookings/{id}", get(show))
-        .route("/bookings/{id}/cancel", put(cancel))
+/// The booking endpoints, described by their annotations.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(cancel))
 }
 
 /// `{"booking": …}`: written straight from the booking, without building a
 /// JSON tree first (booking creation is the hottest path).
-#[derive(Serialize)]
-struct BookingBody {
-    booking: Booking,
+#[derive(Serialize, ToSchema)]
+pub struct BookingBody {
+    pub booking: Booking,
+}
+
+/// A page of the caller's bookings.
+#[derive(Serialize, ToSchema)]
+pub struct BookingPage {
+    /// Newest first.
+    pub bookings: Vec<Booking>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Longest `Idempotency-Key` accepted.
@@ -66,10 +76,26 @@ fn idempotency_key(
     }))
 }
 
-/// `POST /bookings`: validates, prices on the server, and saves the booking
-/// with its `booking.requested` event in one write. With an
-/// `Idempotency-Key`, a retry returns the original booking and publishes
-/// nothing new; the same key with a different body is 422.
+/// Requests a booking.
+///
+/// Validates, prices on the server, and saves the booking with its
+/// `booking.requested` event in one write; owner-service decides, and the
+/// status follows on `booking-updates`. With an `Idempotency-Key`, a retry
+/// returns the original booking and publishes nothing new; the same key
+/// with a different body is 422.
+#[utoipa::path(
+    post,
+    path = "/bookings",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key and body returns the first booking")),
+    request_body = BookingRequest,
+    responses(
+        (status = 201, description = "the booking, PENDING (or the one an earlier request with this `Idempotency-Key` created)", body = BookingBody),
+        (status = 404, description = "no active property with this id (`not_found`)"),
+        (status = 422, description = "this `Idempotency-Key` was used with a different body (`idempotency_key_reused`)"),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -153,25 +179,42 @@ fn key_reused() -> ApiError {
     )
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    status: Option<String>,
-}
-
-/// `GET /bookings?status=&limit=&cursor=`: a page of the caller's
-/// bookings, newest first.
+/// The caller's bookings, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/bookings",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(params::StatusParam, params::PageParams),
+    responses((status = 200, description = "a page of bookings", body = BookingPage))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<params::StatusParam>,
     ApiQuery(page): ApiQuery<params::PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookingPage>, ApiError> {
     let status = params::status_filter(q.status.as_deref())?;
     let page = page.request(BOOKINGS_LIST)?;
     let bookings = state.store.bookings_of(&caller.id, status, &page).await?;
-    Ok(Json(params::page_json("bookings", BOOKINGS_LIST, bookings)))
+    Ok(Json(BookingPage {
+        next_cursor: params::next_cursor(BOOKINGS_LIST, &bookings),
+        bookings: bookings.items,
+    }))
 }
 
+/// One of the caller's bookings.
+#[utoipa::path(
+    get,
+    path = "/bookings/{id}",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the booking's id")),
+    responses(
+        (status = 200, description = "the booking", body = BookingBody),
+        (status = 404, description = "the caller has no booking with this id (`not_found`)"),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -183,14 +226,32 @@ async fn show(
     }
 }
 
-#[derive(Deserialize, Default)]
+/// The optional body of a cancellation.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(example = json!({"reason": "plans changed"}))]
 struct CancelBody {
+    /// At most 1000 characters; blank means none.
     reason: Option<String>,
 }
 
-/// `PUT /bookings/{id}/cancel` `{reason?}` → 202: the request travels to
-/// owner-service, which decides; the booking turns CANCELLED when its answer
-/// arrives on `booking-updates`.
+/// Asks to cancel one of the caller's bookings.
+///
+/// Answers 202: the request travels to owner-service, which decides; the
+/// booking turns CANCELLED when its answer arrives on `booking-updates`.
+/// The body is optional.
+#[utoipa::path(
+    put,
+    path = "/bookings/{id}/cancel",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the booking's id")),
+    request_body(content = Option<CancelBody>, description = "optional: an empty body means no reason"),
+    responses(
+        (status = 202, description = "the cancellation is requested (`cancellation_requested_at` is set)", body = BookingBody),
+        (status = 404, description = "the caller has no booking with this id (`not_found`)"),
+        (status = 409, description = "the booking is already REJECTED or CANCELLED (`booking_final`)"),
+    )
+)]
 async fn cancel(
     State(state): State<AppState>,
     caller: AuthUser,
