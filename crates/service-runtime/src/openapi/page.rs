@@ -9,15 +9,14 @@ use std::{fmt::Write, sync::Arc};
 
 use axum::{
     extract::State,
-    http::{header, HeaderValue},
+    http::header,
     response::{IntoResponse, Response},
     Json, Router,
 };
 use serde_json::Value;
-use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::web::CONTENT_SECURITY_POLICY;
+use crate::web::page_headers;
 
 /// The document and its rendering, shared by the two routes.
 #[derive(Clone)]
@@ -47,14 +46,7 @@ pub fn docs_routes(doc: Value) -> Router {
             json: Arc::new(doc),
             html: html.into(),
         })
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(page_headers())
 }
 
 /// The service's OpenAPI 3.1 document, generated from its handlers.
