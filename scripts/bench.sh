@@ -9,12 +9,13 @@
 #   scripts/bench.sh --clients 32 --bookings 10000 --rate 100 --flow-bookings 1000
 # BENCH_STACKS picks some of "embedded real real-noretry" (default: all three);
 # BENCH_EXTRA_ENV adds variables to both services on the real stack (e.g.
-# MALLOC_ARENA_MAX=2).
+# MALLOC_ARENA_MAX=2); BENCH_BIN runs the binaries of another build (e.g. a
+# worktree of an older commit) instead of target/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=target/bench
 mkdir -p "$OUT"
-BIN=target/release
+BIN=${BENCH_BIN:-target/release}
 cargo build --release -p embedded-runner -p traveler-service -p owner-service -p load-generator
 
 free_port() {
