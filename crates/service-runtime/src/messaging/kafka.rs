@@ -521,21 +521,20 @@ async fn look_at_group(
         }
     }
     status.set_assigned(held.clone());
-    let c = consumer;
     let looked = tokio::task::spawn_blocking(move || -> Result<GroupLook, KafkaError> {
         let mut wanted = TopicPartitionList::new();
         for topic in &topics {
-            let metadata = c.fetch_metadata(Some(topic), LOOK_TIMEOUT)?;
+            let metadata = consumer.fetch_metadata(Some(topic), LOOK_TIMEOUT)?;
             for t in metadata.topics() {
                 for p in t.partitions() {
                     wanted.add_partition(topic, p.id());
                 }
             }
         }
-        let committed = c.committed_offsets(wanted, LOOK_TIMEOUT)?;
+        let committed = consumer.committed_offsets(wanted, LOOK_TIMEOUT)?;
         let mut progress: BTreeMap<String, Vec<PartitionProgress>> = BTreeMap::new();
         for e in committed.elements() {
-            let (low, high) = c.fetch_watermarks(e.topic(), e.partition(), LOOK_TIMEOUT)?;
+            let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), LOOK_TIMEOUT)?;
             let committed = match e.offset() {
                 Offset::Offset(n) => n,
                 _ => low,
