@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks the booking system with booking-load (crates/load-generator):
 #   1. the embedded mode (both services in one process, in-memory adapters);
-#   2. both release binaries on fresh real test servers (tansu + SecantusDB),
+#   2. both release binaries on fresh real test servers (Apache Kafka 4.1.1 +
+#      SecantusDB),
 #      with the production settings;
 #   3. the same with the MongoDB driver's retryable writes off (see below).
 # Prints the figures and keeps them in target/bench/. Not a test: nothing is
@@ -57,9 +58,7 @@ run_real() {
   local name=$1 uri_options=$2 label=$3
   echo; echo "== $label ($machine)"
   export TEST_SERVERS_DIR=$PWD/$OUT/servers
-  # The broker keeps messages in memory here: durability across broker
-  # restarts is what the fault tests check, not what this measures.
-  KAFKA_STORAGE=memory scripts/test-servers.sh start
+  scripts/test-servers.sh start
   # shellcheck disable=SC1091
   . "$TEST_SERVERS_DIR/env"
   local run tp op owner traveler
@@ -89,7 +88,7 @@ load_args=("$@")
 
 # Production settings: the MongoDB driver's retryable writes are on.
 if [[ $stacks == *" real "* ]]; then
-  run_real real "" "real stack (tansu + SecantusDB)"
+  run_real real "" "real stack (Apache Kafka 4.1.1 + SecantusDB)"
 fi
 # The same with retryable writes off. SecantusDB keeps a record of every
 # retryable write in a Python dict that it scans on each write and, past
@@ -98,5 +97,5 @@ fi
 # keeps one record per session. This run shows the system without that
 # cost of the test server.
 if [[ $stacks == *" real-noretry "* ]]; then
-  run_real real-noretry "&retryWrites=false" "real stack, retryable writes off (tansu + SecantusDB)"
+  run_real real-noretry "&retryWrites=false" "real stack, retryable writes off (Apache Kafka 4.1.1 + SecantusDB)"
 fi

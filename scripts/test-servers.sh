@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs and runs the real protocol servers the integration tests talk to,
 # on free loopback ports (no Docker needed):
-#   - tansu 0.6.0, a Kafka-protocol broker (from crates.io), SQLite storage
+#   - Apache Kafka 4.1.1 (from Maven Central; scripts/kafka-broker.sh), one
+#     KRaft broker+controller, with the topics k8s/kafka's job creates
 #   - SecantusDB, a MongoDB-protocol server (from PyPI), in memory
 #
 #   scripts/test-servers.sh install   # idempotent; tools go to $BOOKING_TOOLS_DIR
 #   scripts/test-servers.sh start     # starts both, writes .test-servers/env
 #   scripts/test-servers.sh stop
 #
-# `start` writes TEST_MONGODB_URI and TEST_KAFKA_BROKERS (plus the binaries'
-# paths and PIDs) to .test-servers/env; `source` it before `cargo test`.
+# `start` writes TEST_MONGODB_URI and TEST_KAFKA_BROKERS (plus the servers'
+# PIDs and where their programs are) to .test-servers/env; `source` it
+# before `cargo test`. Each start has a fresh broker log directory and an
+# empty database.
 # TEST_SERVERS_DIR moves that directory (a second, independent set).
 set -euo pipefail
 
@@ -17,8 +20,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${BOOKING_TOOLS_DIR:-$HOME/.cache/booking-test-servers}
 # Where logs, data and the env file go (override to run a second set).
 STATE=${TEST_SERVERS_DIR:-$ROOT/.test-servers}
-TANSU_VERSION=0.6.0
-TANSU=$TOOLS/tansu-$TANSU_VERSION/bin/tansu
+KAFKA=$ROOT/scripts/kafka-broker.sh
+KAFKA_HOME=$TOOLS/kafka-4.1.1
 VENV=$TOOLS/venv
 SECANTUS=$VENV/bin/secantusd-py
 
@@ -26,13 +29,7 @@ log() { echo "test-servers: $*" >&2; }
 
 install() {
   mkdir -p "$TOOLS"
-  if [ -x "$TANSU" ]; then
-    log "tansu $TANSU_VERSION already installed"
-  else
-    log "installing tansu $TANSU_VERSION (about 10 minutes on 2 cores)"
-    cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql \
-      --root "$TOOLS/tansu-$TANSU_VERSION" >&2
-  fi
+  BOOKING_TOOLS_DIR=$TOOLS "$KAFKA" install
   if [ -x "$SECANTUS" ]; then
     log "SecantusDB already installed"
   else
@@ -47,7 +44,7 @@ free_port() {
 }
 
 wait_port() { # port name pid
-  for _ in $(seq 150); do
+  for _ in $(seq 300); do
     if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then
       return 0
     fi
@@ -58,35 +55,34 @@ wait_port() { # port name pid
 }
 
 start() {
-  [ -x "$TANSU" ] && [ -x "$SECANTUS" ] || install
+  [ -f "$KAFKA_HOME/.installed" ] && [ -x "$SECANTUS" ] || install
   stop_quietly
   mkdir -p "$STATE"
   local mongo_port kafka_port
   mongo_port=$(free_port); kafka_port=$(free_port)
-  rm -f "$STATE"/kafka.db*
   "$SECANTUS" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: >"$STATE/mongodb.log" 2>&1 &
   local mongo_pid=$!
-  # Durable SQLite storage by default (fault tests restart the broker);
-  # KAFKA_STORAGE=memory for an ephemeral in-memory broker (benchmarks).
-  # tansu resolves a sqlite:// path relative to its working directory.
-  local storage=sqlite://kafka.db
-  if [ "${KAFKA_STORAGE:-sqlite}" = memory ]; then storage=memory://tansu/; fi
-  (cd "$STATE" && exec "$TANSU" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
-    --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-    --storage-engine "$storage" >"$STATE/kafka.log" 2>&1) &
+  rm -rf "$STATE/kafka"
+  BOOKING_TOOLS_DIR=$TOOLS "$KAFKA" run "$STATE/kafka" "$kafka_port" >"$STATE/kafka.log" 2>&1 &
   local kafka_pid=$!
   wait_port "$mongo_port" mongodb "$mongo_pid"
   wait_port "$kafka_port" kafka "$kafka_pid"
+  # The same script, partitions and cleanup policies as the topics job of
+  # k8s/kafka (and docker-compose.yml's kafka-topics), with one replica; it
+  # waits until the broker answers metadata.
+  BOOTSTRAP_SERVERS=127.0.0.1:$kafka_port PARTITIONS=6 REPLICATION_FACTOR=1 MIN_INSYNC_REPLICAS=1 \
+    KAFKA_BIN=$KAFKA_HOME/bin bash "$ROOT/k8s/kafka/create-topics.sh" >"$STATE/topics.log" 2>&1 ||
+    { log "creating the topics failed; see $STATE/topics.log"; tail -20 "$STATE/topics.log" >&2; return 1; }
   cat >"$STATE/env" <<ENV
 export TEST_MONGODB_URI=mongodb://127.0.0.1:$mongo_port/?directConnection=true
 export TEST_KAFKA_BROKERS=127.0.0.1:$kafka_port
 export TEST_MONGODB_PID=$mongo_pid
 export TEST_KAFKA_PID=$kafka_pid
-export TEST_TANSU_BIN=$TANSU
+export TEST_KAFKA_HOME=$KAFKA_HOME
 export TEST_SECANTUS_BIN=$SECANTUS
 export TEST_SERVERS_DIR=$STATE
 ENV
-  log "MongoDB protocol (SecantusDB) on 127.0.0.1:$mongo_port, Kafka protocol (tansu) on 127.0.0.1:$kafka_port"
+  log "MongoDB protocol (SecantusDB) on 127.0.0.1:$mongo_port, Apache Kafka 4.1.1 on 127.0.0.1:$kafka_port"
 }
 
 stop_quietly() {
