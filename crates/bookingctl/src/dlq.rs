@@ -400,6 +400,7 @@ fn producer_config(brokers: &str) -> KafkaConfig {
         topic_partitions: 1,
         topic_replication_factor: 1,
         session_timeout_ms: 10_000,
+        delivery_timeout_ms: 60_000,
     }
 }
 

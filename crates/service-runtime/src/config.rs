@@ -49,6 +49,10 @@ pub struct KafkaConfig {
     pub topic_partitions: i32,
     pub topic_replication_factor: i32,
     pub session_timeout_ms: u32,
+    /// How long the producer keeps retrying a message before it reports
+    /// the delivery failed (`message.timeout.ms`); see
+    /// `messaging::kafka::KafkaPublisher`.
+    pub delivery_timeout_ms: u32,
 }
 
 /// Everything a service binary needs to start. Its `Debug` output shows no
@@ -150,6 +154,11 @@ pub fn env_spec(d: ServiceDefaults) -> Vec<EnvVar> {
             "KAFKA_SESSION_TIMEOUT_MS",
             Some("10000".into()),
             "consumer session timeout",
+        ),
+        v(
+            "KAFKA_DELIVERY_TIMEOUT_MS",
+            Some("60000".into()),
+            "how long the producer retries an event before the relay tries it again",
         ),
         v(
             "JWT_SECRET",
@@ -283,6 +292,7 @@ impl ServiceConfig {
                 topic_partitions: number("KAFKA_TOPIC_PARTITIONS", 1, 10_000)? as i32,
                 topic_replication_factor: number("KAFKA_TOPIC_REPLICATION_FACTOR", 1, 100)? as i32,
                 session_timeout_ms: number("KAFKA_SESSION_TIMEOUT_MS", 1_000, 3_600_000)? as u32,
+                delivery_timeout_ms: number("KAFKA_DELIVERY_TIMEOUT_MS", 1_000, 3_600_000)? as u32,
             },
             jwt_secret,
             log_format,

@@ -39,6 +39,7 @@ fn kafka_config(brokers: &str, topic: &str) -> KafkaConfig {
         topic_partitions: 2,
         topic_replication_factor: 1,
         session_timeout_ms: 6000,
+        delivery_timeout_ms: 60_000,
     }
 }
 

@@ -1,13 +1,11 @@
 //! What a service's event consumer is doing, for `/health/ready`.
 //!
-//! A consumer can be alive and still do nothing: a consumer-group
-//! coordinator that hands a rejoining member no partitions leaves it
-//! heartbeating happily while its events pile up (seen with the test broker,
-//! see docs/reliability.md). The consumer loop records here which partitions
-//! it holds, when it last reached the group coordinator, and whether it is
-//! *stranded* (no partitions although the group has some nobody can hold);
-//! readiness shows all of it and turns 503 while it is stranded, so an
-//! operator sees an idle consumer instead of guessing.
+//! The consumer's client context records here, from callbacks librdkafka
+//! makes anyway, which partitions the consumer holds (each rebalance), when
+//! it last reached its group coordinator (each statistics report) and when
+//! it last received a message; readiness shows all of it, so an operator
+//! sees an idle or unassigned consumer instead of guessing. Group
+//! membership itself is the broker's to decide: nothing here rejoins.
 
 use std::{
     collections::BTreeMap,
@@ -20,8 +18,8 @@ use serde_json::{json, Value};
 
 use crate::http::ReadinessCheck;
 
-/// Shared between the consumer loop (which writes) and the readiness probe
-/// (which reads). Cloning shares the same record.
+/// Shared between the consumer (whose callbacks write) and the readiness
+/// probe (which reads). Cloning shares the same record.
 #[derive(Clone)]
 pub struct ConsumerStatus {
     group: String,
@@ -30,14 +28,12 @@ pub struct ConsumerStatus {
 
 #[derive(Default)]
 struct State {
-    /// Partitions held, per topic, at the last look.
+    /// Partitions held now, per topic.
     assigned: BTreeMap<String, Vec<i32>>,
     last_poll_at: Option<DateTime<Utc>>,
     last_message_at: Option<DateTime<Utc>>,
-    /// Why the consumer counts as stranded, while it does.
-    stranded: Option<String>,
-    /// Times the consumer left and rejoined its group because it was stranded.
-    rejoins: u64,
+    /// Assignments received: the first join and every rebalance after it.
+    assignments: u64,
 }
 
 impl ConsumerStatus {
@@ -58,13 +54,34 @@ impl ConsumerStatus {
         f(&mut self.state.lock().expect("consumer status lock"))
     }
 
-    /// Records the partitions the consumer holds now.
-    pub fn set_assigned(&self, assigned: BTreeMap<String, Vec<i32>>) {
-        self.with(|s| s.assigned = assigned);
+    /// A rebalance gave the consumer these partitions (eager assignment
+    /// hands over the whole set, incremental only what is new: both add).
+    pub fn assigned(&self, partitions: &BTreeMap<String, Vec<i32>>) {
+        self.with(|s| {
+            s.assignments += 1;
+            for (topic, ps) in partitions {
+                let held = s.assigned.entry(topic.clone()).or_default();
+                held.extend(ps);
+                held.sort_unstable();
+                held.dedup();
+            }
+        });
     }
 
-    /// The consumer fetched messages, or reached its group coordinator: it
-    /// is polling successfully.
+    /// A rebalance took these partitions away.
+    pub fn revoked(&self, partitions: &BTreeMap<String, Vec<i32>>) {
+        self.with(|s| {
+            for (topic, ps) in partitions {
+                if let Some(held) = s.assigned.get_mut(topic) {
+                    held.retain(|p| !ps.contains(p));
+                }
+            }
+            s.assigned.retain(|_, held| !held.is_empty());
+        });
+    }
+
+    /// The consumer reached its group coordinator: it is polling
+    /// successfully.
     pub fn polled(&self) {
         let now = Utc::now();
         self.with(|s| s.last_poll_at = Some(now));
@@ -79,22 +96,15 @@ impl ConsumerStatus {
         });
     }
 
-    /// Sets or clears the reason the consumer is stranded.
-    pub fn set_stranded(&self, reason: Option<String>) {
-        self.with(|s| s.stranded = reason);
-    }
-
-    /// Counts one rejoin of the group.
-    pub fn rejoined(&self) {
-        self.with(|s| s.rejoins += 1);
-    }
-
-    /// The partitions held at the last look, per topic.
-    pub fn assigned(&self) -> BTreeMap<String, Vec<i32>> {
+    /// The partitions held now, per topic.
+    pub fn partitions(&self) -> BTreeMap<String, Vec<i32>> {
         self.with(|s| s.assigned.clone())
     }
 
-    /// The report readiness shows for this consumer.
+    /// The report readiness shows for this consumer. `rejoins` counts the
+    /// rebalances after the first assignment: each one made this member
+    /// rejoin its group (a replica came or went, or this one was away
+    /// longer than its session).
     pub fn report(&self) -> Value {
         self.with(|s| {
             let partitions: Vec<Value> = s
@@ -110,7 +120,7 @@ impl ConsumerStatus {
                 "assigned_partitions": partitions,
                 "last_poll_at": s.last_poll_at.as_ref().map(events::timestamp::format),
                 "last_message_at": s.last_message_at.as_ref().map(events::timestamp::format),
-                "rejoins": s.rejoins,
+                "rejoins": s.assignments.saturating_sub(1),
             })
         })
     }
@@ -122,14 +132,10 @@ impl ReadinessCheck for ConsumerStatus {
         "consumers"
     }
 
+    /// Always ready: a consumer that holds nothing may be one replica too
+    /// many, and one whose broker is away is what the `kafka` check says.
     async fn check(&self) -> Result<(), String> {
-        match self.with(|s| s.stranded.clone()) {
-            Some(reason) => Err(format!(
-                "consumer of group {} is stranded: {reason}",
-                self.group
-            )),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     fn details(&self) -> Option<Value> {
@@ -137,112 +143,18 @@ impl ReadinessCheck for ConsumerStatus {
     }
 }
 
-/// How far the group has read one partition, at one look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionProgress {
-    pub partition: i32,
-    /// The group's committed offset, or the low watermark when it has none.
-    pub committed: i64,
-    /// The offset the next message will get.
-    pub high: i64,
-}
-
-/// What one look found: per subscribed topic, the partitions this consumer
-/// holds and how far the group has read each partition.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupLook {
-    pub held: BTreeMap<String, Vec<i32>>,
-    pub progress: BTreeMap<String, Vec<PartitionProgress>>,
-}
-
-/// Why a consumer is stranded, comparing this look with the one before, or
-/// `None` when it is not: it holds no partition of a topic in which some
-/// partition has events waiting (committed offset below the end) and that
-/// partition's committed offset has not moved since the previous look — so
-/// no member of the group is consuming it. A member with nothing to hold
-/// (more members than partitions) or whose topics have nothing waiting is
-/// not stranded.
-///
-/// It judges by the group's committed offsets and the partitions' ends
-/// rather than by the coordinator's description of the group, because the
-/// test broker cannot describe a group (tansu 0.6.0's SQLite storage fails
-/// DescribeGroups and drops the connection; see docs/reliability.md).
-pub fn stranded(before: &GroupLook, now: &GroupLook) -> Option<String> {
-    now.progress.iter().find_map(|(topic, partitions)| {
-        if now.held.get(topic).is_some_and(|held| !held.is_empty()) {
-            return None;
-        }
-        let earlier = before.progress.get(topic)?;
-        partitions.iter().find_map(|p| {
-            let waiting = p.high - p.committed;
-            let unmoved = earlier
-                .iter()
-                .any(|e| e.partition == p.partition && e.committed == p.committed);
-            (waiting > 0 && unmoved).then(|| {
-                format!(
-                    "holds no partition of {topic} while partition {} has {waiting} event(s) waiting that no member consumes",
-                    p.partition
-                )
-            })
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn look(held: &[i32], progress: &[(i32, i64, i64)]) -> GroupLook {
-        let topic = "requests".to_string();
-        GroupLook {
-            held: BTreeMap::from([(topic.clone(), held.to_vec())]),
-            progress: BTreeMap::from([(
-                topic,
-                progress
-                    .iter()
-                    .map(|&(partition, committed, high)| PartitionProgress {
-                        partition,
-                        committed,
-                        high,
-                    })
-                    .collect(),
-            )]),
-        }
-    }
-
-    #[test]
-    fn a_member_without_partitions_while_events_wait_unconsumed_is_stranded() {
-        let before = look(&[], &[(0, 5, 9), (1, 3, 3)]);
-        let now = look(&[], &[(0, 5, 12), (1, 3, 3)]);
-        assert!(stranded(&before, &now).unwrap().contains("partition 0"));
-    }
-
-    #[test]
-    fn a_member_holding_partitions_is_not_stranded() {
-        let before = look(&[0], &[(0, 5, 9)]);
-        assert_eq!(stranded(&before, &look(&[0], &[(0, 5, 9)])), None);
-    }
-
-    #[test]
-    fn an_idle_member_whose_group_consumes_is_not_stranded() {
-        // Another member holds partition 0 and moves on.
-        let before = look(&[], &[(0, 5, 9)]);
-        assert_eq!(stranded(&before, &look(&[], &[(0, 7, 9)])), None);
-        // Nothing waits.
-        let before = look(&[], &[(0, 9, 9)]);
-        assert_eq!(stranded(&before, &look(&[], &[(0, 9, 9)])), None);
-    }
-
-    #[test]
-    fn one_look_is_not_enough_to_judge() {
-        let now = look(&[], &[(0, 5, 9)]);
-        assert_eq!(stranded(&GroupLook::default(), &now), None);
+    fn requests(ps: &[i32]) -> BTreeMap<String, Vec<i32>> {
+        BTreeMap::from([("requests".to_string(), ps.to_vec())])
     }
 
     #[tokio::test]
-    async fn readiness_names_the_group_partitions_and_a_stranded_consumer() {
+    async fn readiness_names_the_group_and_the_partitions_held() {
         let status = ConsumerStatus::new("owner-service");
-        status.set_assigned(BTreeMap::from([("requests".to_string(), vec![0, 2])]));
+        status.assigned(&requests(&[2, 0]));
         status.received();
         assert!(status.check().await.is_ok());
         let details = status.details().unwrap();
@@ -253,7 +165,23 @@ mod tests {
             json!([{"topic": "requests", "partition": 0}, {"topic": "requests", "partition": 2}])
         );
         assert!(c["last_poll_at"].is_string());
-        status.set_stranded(Some("holds nothing".into()));
-        assert!(status.check().await.unwrap_err().contains("owner-service"));
+        assert_eq!(c["rejoins"], 0);
+    }
+
+    #[test]
+    fn a_rebalance_replaces_what_is_held_and_counts_as_a_rejoin() {
+        let status = ConsumerStatus::new("g");
+        status.assigned(&requests(&[0, 1, 2]));
+        // A second replica joins: eager rebalancing revokes everything,
+        // then assigns this member its share.
+        status.revoked(&requests(&[0, 1, 2]));
+        assert!(status.partitions().is_empty());
+        status.assigned(&requests(&[0, 1]));
+        assert_eq!(status.partitions(), requests(&[0, 1]));
+        assert_eq!(status.report()["rejoins"], 1);
+        // Incremental (cooperative) rebalancing revokes and adds parts.
+        status.revoked(&requests(&[1]));
+        status.assigned(&requests(&[2]));
+        assert_eq!(status.partitions(), requests(&[0, 2]));
     }
 }

@@ -10,13 +10,14 @@ use std::{
 use async_trait::async_trait;
 use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
+    client::{ClientContext, DefaultClientContext},
     config::ClientConfig,
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
     message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer},
-    topic_partition_list::{Offset, TopicPartitionList},
+    statistics::Statistics,
+    topic_partition_list::TopicPartitionList,
     util::Timeout,
 };
 use tokio_util::sync::CancellationToken;
@@ -24,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use futures::FutureExt;
 
 use super::{
-    consumer_status::{stranded, ConsumerStatus, GroupLook, PartitionProgress},
+    consumer_status::ConsumerStatus,
     dead_letter_headers, process_traced, EventPublisher, Outcome, Subscription, MAX_BATCH,
 };
 use crate::{
@@ -36,9 +37,6 @@ use crate::{
     telemetry::{self, Consumed},
 };
 
-/// How long the producer keeps retrying one message before reporting failure
-/// (the relay then retries the batch later; the event stays in the outbox).
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Largest message the producer sends: room for dead-lettering a poison
 /// message of about 1 MB with its headers.
@@ -47,77 +45,36 @@ const MAX_MESSAGE_BYTES: &str = "4000000";
 /// The idempotent producer: `enable.idempotence=true`, `acks=all`, so retries
 /// inside the client never duplicate or reorder a partition's messages.
 ///
-/// After a delivery times out (the broker was away for longer than
-/// [`DELIVERY_TIMEOUT`]) the producer is replaced by a new one, which starts
-/// a new idempotent session (a new producer id from the broker), and the
-/// callers publish the failed messages again (the outbox relay in key
-/// order). librdkafka would otherwise bump the producer epoch on its own,
-/// which tansu 0.6.0 (the test broker) cannot handle: it panics on the next
-/// produce (`more or less than one row`, `lite.rs:503`) and then refuses
-/// every client. A new session is as correct on Apache Kafka; see
-/// docs/reliability.md.
+/// Within `KAFKA_DELIVERY_TIMEOUT_MS` (default 60 s) the producer retries a
+/// send with the same producer id and sequence number, so a broker that
+/// restarts meanwhile writes it once. When a delivery times out (the broker
+/// was away for longer), librdkafka fails the message back to its caller
+/// (the outbox relay keeps it and retries its batch later, in key order)
+/// and bumps the producer epoch itself before it sends again (KIP-360), so
+/// the session's sequence numbers stay consistent with the broker's; see
+/// docs/reliability.md ("Workarounds for the former test broker").
 #[derive(Clone)]
 pub struct KafkaPublisher {
-    producer: Arc<std::sync::RwLock<FutureProducer>>,
-    config: ClientConfig,
+    producer: FutureProducer,
+    /// How long a send may wait for room in the producer's queue.
+    enqueue_timeout: Duration,
 }
 
 impl KafkaPublisher {
+    /// The service's one producer, shared by the relay and dead-lettering.
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
-        let mut client = ClientConfig::new();
-        client
+        let producer = ClientConfig::new()
             .set("bootstrap.servers", &config.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
-            .set(
-                "message.timeout.ms",
-                DELIVERY_TIMEOUT.as_millis().to_string(),
-            )
-            .set("message.max.bytes", MAX_MESSAGE_BYTES);
-        let producer = client.create()?;
+            .set("message.timeout.ms", config.delivery_timeout_ms.to_string())
+            .set("message.max.bytes", MAX_MESSAGE_BYTES)
+            .create()?;
         Ok(Self {
-            producer: Arc::new(std::sync::RwLock::new(producer)),
-            config: client,
+            producer,
+            enqueue_timeout: Duration::from_millis(u64::from(config.delivery_timeout_ms)),
         })
-    }
-
-    /// The producer of the current idempotent session.
-    fn current(&self) -> FutureProducer {
-        self.producer.read().expect("producer lock").clone()
-    }
-
-    /// Starts a new idempotent session if a delivery timed out in `of`
-    /// (the session `current` returned before the sends): the old producer's
-    /// queue is purged (those sends fail and are retried by their callers),
-    /// and later sends use a new producer.
-    fn renew_after_timeout(&self, of: &FutureProducer, errors: &[&KafkaError]) {
-        let timed_out = errors.iter().any(|e| {
-            matches!(
-                e,
-                KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)
-            )
-        });
-        if !timed_out {
-            return;
-        }
-        let fresh = match self.config.create::<FutureProducer>() {
-            Ok(fresh) => fresh,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot create a new producer; keeping the old one");
-                return;
-            }
-        };
-        {
-            let mut current = self.producer.write().expect("producer lock");
-            // Another caller may have renewed it already.
-            if !std::ptr::eq(current.client().native_ptr(), of.client().native_ptr()) {
-                return;
-            }
-            *current = fresh;
-        }
-        of.purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
-        tracing::warn!("a delivery timed out: publishing continues in a new producer session");
     }
 
     /// Sends raw bytes (dead letters carry whatever arrived, even non-UTF-8).
@@ -139,16 +96,11 @@ impl KafkaPublisher {
         if let Some(key) = key {
             record = record.key(key);
         }
-        let producer = self.current();
-        let result = producer
-            .send(record, Timeout::After(DELIVERY_TIMEOUT))
+        self.producer
+            .send(record, Timeout::After(self.enqueue_timeout))
             .await
             .map(|_| ())
-            .map_err(|(e, _)| e);
-        if let Err(e) = &result {
-            self.renew_after_timeout(&producer, &[e]);
-        }
-        result.map_err(|e| e.to_string())
+            .map_err(|(e, _)| e.to_string())
     }
 }
 
@@ -157,7 +109,7 @@ impl EventPublisher for KafkaPublisher {
     async fn publish(&self, batch: &[OutboxMessage]) -> Vec<Result<(), String>> {
         // All sends are enqueued before any is awaited, in batch order, so one
         // key's messages keep their order and the batch shares round trips.
-        let producer = self.current();
+        let producer = &self.producer;
         let sends = batch.iter().map(|m| {
             let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
             for (k, v) in &m.headers {
@@ -170,25 +122,17 @@ impl EventPublisher for KafkaPublisher {
                 .key(&m.key)
                 .payload(&m.payload)
                 .headers(headers);
-            producer.send(record, Timeout::After(DELIVERY_TIMEOUT))
+            producer.send(record, Timeout::After(self.enqueue_timeout))
         });
-        let results: Vec<Result<(), KafkaError>> = futures::future::join_all(sends)
+        futures::future::join_all(sends)
             .await
             .into_iter()
-            .map(|r| r.map(|_| ()).map_err(|(e, _)| e))
-            .collect();
-        let errors: Vec<&KafkaError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-        if !errors.is_empty() {
-            self.renew_after_timeout(&producer, &errors);
-        }
-        results
-            .into_iter()
-            .map(|r| r.map_err(|e| e.to_string()))
+            .map(|r| r.map(|_| ()).map_err(|(e, _)| e.to_string()))
             .collect()
     }
 
     async fn flush(&self, timeout: Duration) {
-        let producer = self.current();
+        let producer = self.producer.clone();
         let _ = tokio::task::spawn_blocking(move || producer.flush(Timeout::After(timeout))).await;
     }
 }
@@ -213,7 +157,7 @@ impl ReadinessCheck for KafkaReadiness {
     }
 
     async fn check(&self) -> Result<(), String> {
-        let producer = self.publisher.current();
+        let producer = self.publisher.producer.clone();
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
@@ -273,12 +217,57 @@ pub async fn ensure_topics(config: &KafkaConfig, topics: &[TopicSpec]) -> Result
     Ok(())
 }
 
-/// The group consumer, reporting statistics (lag, assignment) to metrics.
-type GroupConsumer = StreamConsumer<ConsumerStats>;
+/// The group consumer's client context: librdkafka's statistics feed the
+/// metrics (lag, assignment) and show that the group coordinator is
+/// reachable; rebalances record which partitions the consumer holds. All of
+/// it comes from callbacks the client makes anyway: readiness costs the
+/// broker no request of its own.
+struct GroupContext {
+    stats: ConsumerStats,
+    status: ConsumerStatus,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        if statistics.cgrp.as_ref().is_some_and(|g| g.state == "up") {
+            self.status.polled();
+        }
+        self.stats.stats(statistics);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => self.status.assigned(&by_topic(partitions)),
+            Rebalance::Revoke(partitions) => self.status.revoked(&by_topic(partitions)),
+            Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
+        }
+    }
+}
+
+/// The partitions of `list`, per topic.
+fn by_topic(list: &TopicPartitionList) -> BTreeMap<String, Vec<i32>> {
+    let mut partitions: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for e in list.elements() {
+        partitions
+            .entry(e.topic().to_string())
+            .or_default()
+            .push(e.partition());
+    }
+    partitions
+}
+
+/// The group consumer.
+type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// Builds the consumer: offsets are stored by hand after each durable effect
 /// and committed in the background and at shutdown.
-fn consumer(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<GroupConsumer, KafkaError> {
+fn consumer(
+    config: &KafkaConfig,
+    metrics: Arc<Metrics>,
+    status: ConsumerStatus,
+) -> Result<GroupConsumer, KafkaError> {
     let session = config.session_timeout_ms;
     ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
@@ -297,12 +286,15 @@ fn consumer(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<GroupConsumer
         // MB keep batches full without holding a backlog in memory.
         .set("queued.max.messages.kbytes", "4096")
         // How long the broker may hold a fetch waiting for data. With
-        // librdkafka's 500 ms default, propagation on the test broker took
-        // about half a second per hop; 10 ms bounds it at the cost of more
-        // (cheap) fetch requests while idle.
+        // librdkafka's 500 ms default, each hop would wait up to half a
+        // second for a message; 10 ms bounds it at the cost of more (cheap)
+        // fetch requests while idle.
         .set("fetch.wait.max.ms", "10")
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
-        .create_with_context(ConsumerStats::new(metrics))
+        .create_with_context(GroupContext {
+            stats: ConsumerStats::new(metrics),
+            status,
+        })
 }
 
 /// Consumes `subscriptions` in the configured group until `stop`.
@@ -314,12 +306,11 @@ fn consumer(config: &KafkaConfig, metrics: Arc<Metrics>) -> Result<GroupConsumer
 /// retried without moving on, so a database outage pauses consumption instead
 /// of skipping events. On stop, stored offsets are committed synchronously.
 ///
-/// Every [`membership_period`] the consumer looks at its group (see
-/// [`look_at_group`]) and records what it holds in `status`. A consumer
-/// found stranded (see [`stranded`]) twice in a row — three looks, at least
-/// two periods without anyone consuming events that wait — leaves the group
-/// and joins it again as a new member, and readiness shows why meanwhile.
-/// librdkafka's statistics feed `metrics` (consumer lag, assigned partitions).
+/// Group membership is the broker's: a member that joins while another's
+/// session is still open (a SIGKILLed replica restarted at once) waits in
+/// the rebalance until the coordinator expires the dead one, then gets its
+/// share; `status` records what it holds for readiness. librdkafka's
+/// statistics feed `metrics` (consumer lag, assigned partitions).
 pub async fn run_consumer(
     config: KafkaConfig,
     subscriptions: Vec<Subscription>,
@@ -332,77 +323,31 @@ pub async fn run_consumer(
         .into_iter()
         .map(|s| (s.topic.clone(), s))
         .collect();
-    let topics: Vec<String> = by_topic.keys().cloned().collect();
-    let mut consumer = Arc::new(joined_consumer(&config, &topics, &metrics)?);
+    let topics: Vec<&str> = by_topic.keys().map(String::as_str).collect();
+    // Shared with the final commit, which blocks and so runs off the runtime.
+    let consumer = Arc::new(consumer(&config, metrics, status.clone())?);
+    consumer.subscribe(&topics)?;
     tracing::info!(group = %config.group_id, ?topics, "consumer started");
-    let mut backoff = Backoff::default();
-    let period = membership_period(&config);
-    let mut looks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut stranded_before = false;
-    let mut previous = GroupLook::default();
-    // A look waits for several answers from the broker, which take long
-    // when it is busy: it runs beside the loop, which keeps applying
-    // messages meanwhile.
-    let mut in_flight: Option<tokio::task::JoinHandle<Option<GroupLook>>> = None;
 
     loop {
-        let woken = tokio::select! {
+        let first = tokio::select! {
             _ = stop.cancelled() => break,
-            _ = looks.tick(), if in_flight.is_none() => {
-                in_flight = Some(tokio::spawn(look_at_group(
-                    consumer.clone(),
-                    topics.clone(),
-                    status.clone(),
-                )));
-                continue;
-            }
-            looked = async { in_flight.as_mut().expect("a look in flight").await }, if in_flight.is_some() => {
-                in_flight = None;
-                Woken::Looked(looked.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "looking at the consumer group failed");
-                    None
-                }))
-            }
-            m = consumer.recv() => Woken::Message(m),
-        };
-        let first = match woken {
-            Woken::Message(m) => m,
-            Woken::Looked(None) => continue,
-            Woken::Looked(Some(look)) => {
-                let reason = stranded(&previous, &look);
-                previous = look;
-                match reason {
-                    Some(reason) if stranded_before => {
-                        status.set_stranded(Some(reason.clone()));
-                        consumer = rejoin(consumer, &config, &topics, &metrics, &reason).await?;
-                        status.rejoined();
-                        stranded_before = false;
-                        previous = GroupLook::default();
-                    }
-                    Some(reason) => {
-                        tracing::warn!(group = %config.group_id, %reason, "consumer holds no partitions");
-                        stranded_before = true;
-                    }
-                    None => {
-                        status.set_stranded(None);
-                        stranded_before = false;
-                    }
-                }
-                continue;
-            }
+            m = consumer.recv() => m,
         };
         let first = match first {
             Ok(m) => m,
+            // An error here is an event librdkafka queued (a broker
+            // connection failed, all brokers are down); the client
+            // reconnects on its own, and its error callback has already
+            // logged it. The loop takes the next event at once: waiting
+            // after each one left a consumer draining a backlog of stale
+            // errors, one per backoff, long after the broker was back
+            // (docs/reliability.md, "Stale client errors").
             Err(e) => {
-                tracing::warn!(error = %e, "consumer error");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.next_delay()) => continue,
-                    _ = stop.cancelled() => break,
-                }
+                tracing::debug!(error = %e, "consumer error");
+                continue;
             }
         };
-        backoff.reset();
         status.received();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -430,14 +375,14 @@ pub async fn run_consumer(
                 .collect();
             let traced = || indexes.iter().map(|&i| traced(&batch[i])).collect();
             let Some(outcomes) = process_traced(sub, &values, traced, &stop).await else {
-                return commit(consumer).await;
+                return commit(consumer.clone()).await;
             };
             for (&i, outcome) in indexes.iter().zip(outcomes) {
                 if let Outcome::DeadLetter { code, reason } = outcome {
                     if !dead_letter(&dead_letters, &batch[i], &sub.topic, code, &reason, &stop)
                         .await
                     {
-                        return commit(consumer).await;
+                        return commit(consumer.clone()).await;
                     }
                 }
             }
@@ -449,13 +394,6 @@ pub async fn run_consumer(
         }
     }
     commit(consumer).await
-}
-
-/// What woke the consumer loop: a message, or a finished look at the group
-/// (`None` when the broker could not be asked).
-enum Woken<M> {
-    Message(M),
-    Looked(Option<GroupLook>),
 }
 
 /// What the consumer's span of `message` needs: its key and trace headers.
@@ -478,119 +416,6 @@ fn traced<'a>(message: &'a BorrowedMessage<'_>) -> Consumed<'a> {
         })
         .unwrap_or_default();
     Consumed { key, headers }
-}
-
-/// A consumer subscribed to `topics`: it joins the group as a new member.
-fn joined_consumer(
-    config: &KafkaConfig,
-    topics: &[String],
-    metrics: &Arc<Metrics>,
-) -> Result<GroupConsumer, KafkaError> {
-    let consumer = consumer(config, metrics.clone())?;
-    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics)?;
-    Ok(consumer)
-}
-
-/// How often the consumer looks at its group: twice per session timeout
-/// (a stranded consumer is so rejoined about one session after it was
-/// stranded), between 1 and 5 seconds.
-fn membership_period(config: &KafkaConfig) -> Duration {
-    Duration::from_millis(u64::from(config.session_timeout_ms / 2))
-        .clamp(Duration::from_secs(1), Duration::from_secs(5))
-}
-
-/// How long one look at the group may wait for the broker.
-const LOOK_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Records which partitions `consumer` holds and, from the broker, how far
-/// the group has read every partition of `topics` (committed offsets and
-/// partition ends); a successful answer counts as a successful poll.
-/// `None` when the broker could not be asked.
-async fn look_at_group(
-    consumer: Arc<GroupConsumer>,
-    topics: Vec<String>,
-    status: ConsumerStatus,
-) -> Option<GroupLook> {
-    let mut held: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    if let Ok(list) = consumer.assignment() {
-        for e in list.elements() {
-            held.entry(e.topic().to_string())
-                .or_default()
-                .push(e.partition());
-        }
-    }
-    status.set_assigned(held.clone());
-    let looked = tokio::task::spawn_blocking(move || -> Result<GroupLook, KafkaError> {
-        let mut wanted = TopicPartitionList::new();
-        for topic in &topics {
-            let metadata = consumer.fetch_metadata(Some(topic), LOOK_TIMEOUT)?;
-            for t in metadata.topics() {
-                for p in t.partitions() {
-                    wanted.add_partition(topic, p.id());
-                }
-            }
-        }
-        let committed = consumer.committed_offsets(wanted, LOOK_TIMEOUT)?;
-        let mut progress: BTreeMap<String, Vec<PartitionProgress>> = BTreeMap::new();
-        for e in committed.elements() {
-            let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), LOOK_TIMEOUT)?;
-            let committed = match e.offset() {
-                Offset::Offset(n) => n,
-                _ => low,
-            };
-            progress
-                .entry(e.topic().to_string())
-                .or_default()
-                .push(PartitionProgress {
-                    partition: e.partition(),
-                    committed,
-                    high,
-                });
-        }
-        Ok(GroupLook { held, progress })
-    })
-    .await;
-    match looked {
-        Ok(Ok(look)) => {
-            status.polled();
-            Some(look)
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "cannot look at the consumer group");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "looking at the consumer group panicked");
-            None
-        }
-    }
-}
-
-/// Leaves the group (closing `old`) and joins it again as a new member,
-/// which makes the coordinator rebalance the group with this member in it.
-/// `old` holds no partitions, so it has nothing to commit.
-async fn rejoin(
-    old: Arc<GroupConsumer>,
-    config: &KafkaConfig,
-    topics: &[String],
-    metrics: &Arc<Metrics>,
-    reason: &str,
-) -> Result<Arc<GroupConsumer>, KafkaError> {
-    tracing::error!(
-        group = %config.group_id,
-        %reason,
-        "consumer stranded on three looks in a row; leaving and rejoining the group"
-    );
-    // Closing sends LeaveGroup; it may wait for the broker, so off the runtime.
-    let closed = tokio::task::spawn_blocking(move || drop(old));
-    if tokio::time::timeout(LOOK_TIMEOUT * 2, closed)
-        .await
-        .is_err()
-    {
-        tracing::warn!("the stranded consumer did not close in time; joining anyway");
-    }
-    Ok(Arc::new(joined_consumer(config, topics, metrics)?))
 }
 
 /// Publishes `message` to its topic's `.dlq` with the reason in headers,
