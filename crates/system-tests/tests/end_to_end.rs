@@ -1,5 +1,5 @@
 //! End to end: traveler-service and owner-service as separate processes,
-//! talking over the real Kafka-protocol broker (tansu) and storing in the
+//! talking over the real broker (Apache Kafka 4.1.1) and storing in the
 //! real MongoDB-protocol server (SecantusDB), started by
 //! `scripts/test-servers.sh`. Each test gets fresh databases, topics and
 //! consumer groups.

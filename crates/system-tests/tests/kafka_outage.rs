@@ -2,7 +2,7 @@
 //! readiness reports Kafka down, and once the broker is back the event is
 //! published exactly once and owner-service receives the booking.
 //!
-//! The test runs its own tansu broker (durable SQLite storage) so that
+//! The test runs its own Apache Kafka broker (its own log directory) so that
 //! stopping it disturbs no other test.
 
 mod faults_support;

@@ -1,5 +1,5 @@
 //! Notification streams on the real stack: both binaries as processes on
-//! the real broker (tansu) and database (SecantusDB), several replicas of
+//! the real broker (Apache Kafka 4.1.1) and database (SecantusDB), several replicas of
 //! each. What only processes can show: a stream on the replica that did not
 //! consume an event still carries it; resuming after a disconnect in the
 //! middle of a burst loses and repeats nothing; SIGTERM is not held up by

@@ -163,6 +163,7 @@ async fn one_booking_is_one_trace_from_request_through_kafka_to_the_other_servic
         traveler_db: format!("{run}_traveler"),
         owner_db: format!("{run}_owner"),
         topic_prefix: run.clone(),
+        extra_env: Vec::new(),
     };
     // Export every 100 ms rather than the default 5 s, so the test waits less.
     let extra = [

@@ -103,6 +103,26 @@ impl ReadMessage {
     }
 }
 
+/// A partition's low and high watermarks. Right after a broker restart its
+/// partitions have no leader for a moment (`NotLeaderForPartition`): asks
+/// again until `deadline`, then panics with the last error.
+fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    deadline: std::time::Instant,
+) -> (i64, i64) {
+    loop {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
+            Ok(w) => return w,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                panic!("watermarks of {topic}/{partition}: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// Reads every message currently in `topic` (all partitions, from the start),
 /// without joining a consumer group. Returns once each partition's end (its
 /// high watermark when the read started) is reached; panics if `timeout`
@@ -120,12 +140,11 @@ pub fn read_topic(brokers: &str, topic: &str, timeout: Duration) -> Vec<ReadMess
     let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Vec::new();
     };
+    let deadline = std::time::Instant::now() + timeout;
     let mut assignment = TopicPartitionList::new();
     let mut ends = Vec::new();
     for p in meta.partitions() {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p.id(), Duration::from_secs(5))
-            .expect("watermarks");
+        let (low, high) = watermarks(&consumer, topic, p.id(), deadline);
         if high > low {
             assignment
                 .add_partition_offset(topic, p.id(), rdkafka::Offset::Offset(low))
@@ -137,14 +156,17 @@ pub fn read_topic(brokers: &str, topic: &str, timeout: Duration) -> Vec<ReadMess
         return Vec::new();
     }
     consumer.assign(&assignment).expect("assign partitions");
-    let deadline = std::time::Instant::now() + timeout;
     let mut out = Vec::new();
     let mut done = std::collections::HashSet::new();
     while done.len() < ends.len() && std::time::Instant::now() < deadline {
         let Some(result) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let m = result.expect("read message");
+        // A partition without a leader for a moment (a broker that just
+        // restarted elects them) is retried by the client: wait on.
+        let Ok(m) = result else {
+            continue;
+        };
         out.push(ReadMessage {
             key: m.key().map(<[u8]>::to_vec),
             value: m.payload().unwrap_or_default().to_vec(),

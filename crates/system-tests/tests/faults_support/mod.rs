@@ -100,9 +100,13 @@ impl Figures {
 
 // ---- private servers -----------------------------------------------------------
 
+/// How long a private server may take to start: a JVM's start-up is
+/// seconds, many more while other tests keep both cores busy.
+const SERVER_START: Duration = Duration::from_secs(90);
+
 /// Waits until something listens on `127.0.0.1:port`.
 pub fn wait_port(port: u16, what: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + SERVER_START;
     loop {
         if TcpStream::connect_timeout(
             &format!("127.0.0.1:{port}").parse().unwrap(),
@@ -117,6 +121,30 @@ pub fn wait_port(port: u16, what: &str, child: &mut Child) {
         }
         assert!(Instant::now() < deadline, "{what} did not open port {port}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until the broker at `brokers` answers a metadata request naming
+/// itself (it opens its port before it can serve one).
+fn wait_metadata(brokers: &str, child: &mut Child) {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("metadata client");
+    let deadline = Instant::now() + SERVER_START;
+    loop {
+        match client.fetch_metadata(None, Duration::from_secs(2)) {
+            Ok(m) if !m.brokers().is_empty() => return,
+            _ => {}
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the Kafka broker at {brokers} exited with {status} before serving metadata");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Kafka broker at {brokers} did not serve metadata"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -145,9 +173,9 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Result<std::process::E
     }
 }
 
-/// A tansu broker of this test alone, with durable SQLite storage in a
-/// temporary directory, so it can be killed and restarted on the same port
-/// with its data.
+/// An Apache Kafka broker of this test alone (`scripts/kafka-broker.sh`: the
+/// same KRaft broker as the shared one), on its own log directory, so it can
+/// be killed and restarted on the same port with its data.
 pub struct PrivateKafka {
     dir: PathBuf,
     pub port: u16,
@@ -156,7 +184,7 @@ pub struct PrivateKafka {
 
 impl PrivateKafka {
     pub fn start() -> Self {
-        let dir = std::env::temp_dir().join(unique("faults-tansu"));
+        let dir = std::env::temp_dir().join(unique("private-kafka"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut broker = Self {
             dir,
@@ -171,33 +199,32 @@ impl PrivateKafka {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The broker's own log (`server.log` of the Apache Kafka distribution).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("kafka.log")
+    }
+
+    /// Starts the broker (formatting its log directory the first time) and
+    /// returns once it answers metadata, not only once its port is open.
     fn spawn(&mut self) {
-        let tansu = std::env::var("TEST_TANSU_BIN")
-            .expect("TEST_TANSU_BIN (set by scripts/test-servers.sh start)");
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-broker.sh");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join("tansu.log"))
+            .open(self.log_path())
             .unwrap();
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        // A relative sqlite path, resolved in the working directory (an
-        // absolute one does not work in tansu 0.6.0).
-        let mut child = Command::new(tansu)
-            .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "sqlite://kafka.db",
-            ])
-            .stdout(Stdio::null())
+        let mut child = Command::new("bash")
+            .arg(script)
+            .arg("run")
+            .arg(self.dir.join("broker"))
+            .arg(self.port.to_string())
+            .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("start private tansu");
-        wait_port(self.port, "private tansu", &mut child);
+            .expect("start a private Apache Kafka broker");
+        wait_port(self.port, "private Kafka broker", &mut child);
+        wait_metadata(&self.brokers(), &mut child);
         self.child = Some(child);
     }
 
@@ -695,6 +722,18 @@ pub struct Burst {
 impl Burst {
     /// Sends `requests` to `traveler_url` with `concurrency` at a time.
     pub fn start(traveler_url: &str, requests: &[BookingRequest], concurrency: usize) -> Self {
+        Self::paced(traveler_url, requests, concurrency, Duration::ZERO)
+    }
+
+    /// Like [`Burst::start`], sending request `i` no earlier than `i × every`
+    /// after the start: a burst that lasts while something else happens.
+    pub fn paced(
+        traveler_url: &str,
+        requests: &[BookingRequest],
+        concurrency: usize,
+        every: Duration,
+    ) -> Self {
+        let began = tokio::time::Instant::now();
         let finished = Arc::new(AtomicUsize::new(0));
         let created = Arc::new(AtomicUsize::new(0));
         let client = Client::default();
@@ -708,6 +747,7 @@ impl Burst {
                         let (client, url, f, c) =
                             (client.clone(), url.clone(), f.clone(), c.clone());
                         async move {
+                            tokio::time::sleep_until(began + every * i as u32).await;
                             let a = client
                                 .send(
                                     Method::POST,

@@ -297,12 +297,22 @@ impl System {
     /// Both binaries as separate processes on the real servers, with a fresh
     /// database pair and fresh topic names and consumer groups for this test.
     pub async fn processes(servers: &RealServers) -> Self {
+        Self::processes_with(servers, &[]).await
+    }
+
+    /// [`System::processes`] with settings that override the defaults in
+    /// every process, replicas and restarts included.
+    pub async fn processes_with(servers: &RealServers, settings: &[(&str, &str)]) -> Self {
         let run = unique("run").replace('-', "_");
         let env = ProcessEnv {
             servers: servers.clone(),
             traveler_db: format!("{run}_traveler"),
             owner_db: format!("{run}_owner"),
             topic_prefix: run.clone(),
+            extra_env: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         Self::restart(env).await
     }
@@ -576,6 +586,9 @@ pub struct ProcessEnv {
     pub traveler_db: String,
     pub owner_db: String,
     pub topic_prefix: String,
+    /// Settings every process of this environment gets beside the defaults
+    /// (a test that provokes a path with a shorter timeout, say).
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// Where `cargo build` put the binaries (`BOOKING_BIN_DIR` overrides).
@@ -648,6 +661,7 @@ impl ProcessEnv {
             traveler_db: self.traveler_db.clone(),
             owner_db: self.owner_db.clone(),
             topic_prefix: self.topic_prefix.clone(),
+            extra_env: self.extra_env.clone(),
         }
     }
 
@@ -687,6 +701,9 @@ impl ProcessEnv {
                 "RUST_LOG",
                 std::env::var("TEST_SERVICE_LOG").unwrap_or_else(|_| "info".into()),
             );
+        for (k, v) in &self.extra_env {
+            command.env(k, v);
+        }
         for (k, v) in extra {
             command.env(k, v);
         }
