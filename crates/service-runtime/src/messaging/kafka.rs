@@ -324,7 +324,7 @@ pub async fn run_consumer(
         .collect();
     let topics: Vec<&str> = by_topic.keys().map(String::as_str).collect();
     // Shared with the final commit, which blocks and so runs off the runtime.
-    let consumer = Arc::new(consumer(&config, metrics, status.clone())?);
+    let consumer = Arc::new(consumer(&config, metrics.clone(), status.clone())?);
     consumer.subscribe(&topics)?;
     tracing::info!(group = %config.group_id, ?topics, "consumer started");
 
@@ -373,6 +373,7 @@ pub async fn run_consumer(
                 .map(|&i| batch[i].payload().unwrap_or_default())
                 .collect();
             let traced = || indexes.iter().map(|&i| traced(&batch[i])).collect();
+            let began = std::time::Instant::now();
             let Some(outcomes) = process_traced(sub, &values, traced, &stop).await else {
                 return commit(consumer.clone()).await;
             };
@@ -385,6 +386,7 @@ pub async fn run_consumer(
                     }
                 }
             }
+            metrics.consumer_batch(topic, indexes.len(), began.elapsed());
         }
         for m in &batch {
             if let Err(e) = consumer.store_offset_from_message(m) {

@@ -39,6 +39,14 @@ fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS.iter().copied())
 }
 
+/// Upper bounds of `consumer_batch_size`: one event up to the consumer's
+/// largest batch.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+
+fn batch_histogram() -> Histogram {
+    Histogram::new(BATCH_BUCKETS.iter().copied())
+}
+
 /// `http_requests_total` and `http_request_duration_seconds` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -139,6 +147,8 @@ pub struct Metrics {
     mongodb_commands: HistogramFamily<CommandLabels>,
     pub(crate) kafka_lag: Family<PartitionLabels, Gauge>,
     pub(crate) kafka_assigned: Family<TopicLabels, Gauge>,
+    batch_size: HistogramFamily<TopicLabels>,
+    batch_duration: HistogramFamily<TopicLabels>,
 }
 
 impl Default for Metrics {
@@ -214,6 +224,20 @@ impl Metrics {
             "Partitions assigned to this consumer, per topic (librdkafka statistics)",
             kafka_assigned.clone(),
         );
+        let batch_size: HistogramFamily<TopicLabels> =
+            Family::new_with_constructor(batch_histogram);
+        registry.register(
+            "consumer_batch_size",
+            "Events the consumer applied together in one batch, per topic",
+            batch_size.clone(),
+        );
+        let batch_duration: HistogramFamily<TopicLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "consumer_batch_duration_seconds",
+            "Time to apply one batch of events until its effects were durable (retries and dead letters included), per topic",
+            batch_duration.clone(),
+        );
         registry.register_collector(Box::new(process::ProcessCollector));
         Self {
             registry,
@@ -227,6 +251,8 @@ impl Metrics {
             mongodb_commands,
             kafka_lag,
             kafka_assigned,
+            batch_size,
+            batch_duration,
         }
     }
 
@@ -257,6 +283,20 @@ impl Metrics {
                 r#type: event_type.to_string(),
             })
             .inc();
+    }
+
+    /// Records one applied batch: how many events of `topic` it held and how
+    /// long they took to become durable (what bounds a consumer's catch-up).
+    pub fn consumer_batch(&self, topic: &str, events: usize, took: std::time::Duration) {
+        let labels = TopicLabels {
+            topic: topic.to_string(),
+        };
+        self.batch_size
+            .get_or_create(&labels)
+            .observe(events as f64);
+        self.batch_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
     }
 
     /// Counts a consumed event's outcome.
