@@ -7,7 +7,7 @@
 #                                            # rows of the last run
 #
 # The suite is crates/system-tests/tests/faults_system.rs (both binaries as
-# processes on the real Kafka-protocol broker and MongoDB-protocol server)
+# processes on Apache Kafka 4.1.1 and the MongoDB-protocol server)
 # and faults_bad_input.rs (randomized requests, embedded). Each test writes
 # its row to target/reliability/<test>.json; this script renders them. It
 # starts its own set of test servers (under target/, so a set already
