@@ -4,11 +4,21 @@
 #   2. both release binaries on fresh real test servers (Apache Kafka 4.1.1 +
 #      SecantusDB),
 #      with the production settings;
-#   3. the same with the MongoDB driver's retryable writes off (see below).
+#   3. the same with the MongoDB driver's retryable writes off (see below);
+#   4. kafka-memory: Apache Kafka 4.1.1 with each service's stores in memory
+#      (the embedded runner pointed at the broker): our code and the broker,
+#      without the test database.
+# For each stack it also measures the database commands per second of the
+# idle services (10 s before any load), the flow at increasing offered rates
+# until the whole flow's p99 (POST -> owner's stream -> approve -> traveler's
+# stream) first exceeds 1 s (the sustained rate is the step before), and
+# prints a summary per stack at the end.
 # Prints the figures and keeps them in target/bench/. Not a test: nothing is
-# asserted about speed. Extra arguments go to booking-load in every run, e.g.
+# asserted about speed. Extra arguments go to booking-load in every main run, e.g.
 #   scripts/bench.sh --clients 32 --bookings 10000 --rate 100 --flow-bookings 1000
-# BENCH_STACKS picks some of "embedded real real-noretry" (default: all three);
+# BENCH_STACKS picks some of "embedded real real-noretry kafka-memory"
+# (default: all four); BENCH_RATES the rates of the search (default
+# "100 200 400 800 1600", 5 s of bookings each);
 # BENCH_EXTRA_ENV adds variables to both services on the real stack (e.g.
 # MALLOC_ARENA_MAX=2); BENCH_BIN runs the binaries of another build (e.g. a
 # worktree of an older commit) instead of target/release.
@@ -34,10 +44,69 @@ cleanup() {
 trap cleanup EXIT
 machine="$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
 
-stacks=" ${BENCH_STACKS:-embedded real real-noretry} "
+stacks=" ${BENCH_STACKS:-embedded real real-noretry kafka-memory} "
 # The load generator signs up every client from this one address, more than
 # the production limit per address allows.
 SIGNUPS=1000000
+load_args=("$@")
+
+# Sum of mongodb_command_duration_seconds_count over the services' /metrics.
+db_commands() { # url...
+  local total=0 n
+  for u in "$@"; do
+    n=$(curl -sf "$u/metrics" | awk '/^mongodb_command_duration_seconds_count/ {s += $NF} END {printf "%d", s}')
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+
+# The measurements every stack gets, against services already running.
+#   $1: stack name; $2: label; $3: traveler URL; $4: owner URL; then the
+#   booking-load options naming processes and the database.
+measure() {
+  local name=$1 label=$2 tu=$3 ou=$4; shift 4
+  local extra=("$@") before after
+  before=$(db_commands "$tu" "$ou"); sleep 10; after=$(db_commands "$tu" "$ou")
+  echo "idle: $(python3 -c "print(f'{($after - $before) / 10 / 2:.2f}')") database commands per second per service (10 s, no load, no stream open)" \
+    | tee "$OUT/$name-idle.txt"
+  "$BIN/booking-load" --label "$label, $(date -u +%F)" --traveler "$tu" --owner "$ou" \
+    "${extra[@]}" "${load_args[@]}" | tee "$OUT/$name.txt"
+  curl -sf "$ou/metrics" | python3 -c '
+import sys, re
+count, total = {}, {}
+for line in sys.stdin:
+    m = re.match(r"consumer_batch_(size|duration_seconds)_(count|sum)[{]topic=.([^,}]*booking-requests).[}] (\S+)", line)
+    if m:
+        (count if m.group(2) == "count" else total)[m.group(1)] = float(m.group(4))
+n = count.get("size", 0)
+if n:
+    size, took = total["size"] / n, 1000 * total["duration_seconds"] / n
+    print(f"owner-service consumer: {n:.0f} batches of booking-requests, mean {size:.1f} events, mean {took:.1f} ms")
+' | tee -a "$OUT/$name.txt" || true
+  : >"$OUT/$name-rates.txt"
+  local rate p99
+  for rate in ${BENCH_RATES:-100 200 400 800 1600}; do
+    "$BIN/booking-load" --label "$label, sustained-rate step $rate/s" --traveler "$tu" --owner "$ou" \
+      "${extra[@]}" --bookings 0 --flow-bookings $((rate * 5)) --rate "$rate" >"$OUT/$name-rate-$rate.txt" 2>&1 || true
+    p99=$(sed -n 's/^whole flow .*p99 \([0-9.]*\) .*/\1/p' "$OUT/$name-rate-$rate.txt")
+    echo "offered $rate bookings/s: whole flow p99 ${p99:-none} ms; $(grep '^end state' "$OUT/$name-rate-$rate.txt" | cut -c1-90 || true)" \
+      | tee -a "$OUT/$name-rates.txt"
+    [ -n "$p99" ] && python3 -c "import sys; sys.exit(0 if float('$p99') <= 1000 else 1)" || break
+  done
+}
+
+# The lines of one stack's results worth comparing, from its files.
+summary() { # name
+  local f=$OUT/$1.txt
+  echo "-- $1"
+  grep -h -E '^idle:' "$OUT/$1-idle.txt" || true
+  grep -E '^POST /api/travelers/bookings:|^arrival check|^database operations|^propagation|^whole flow|^end state|^owner-service consumer' "$f" | sed 's/^/  /' || true
+  grep -E '^POST latency' "$f" | head -1 | sed 's/^/  create phase /' || true
+  sed 's/^/  /' "$OUT/$1-rates.txt"
+  awk '/whole flow p99/ { if ($7 != "none" && $7 + 0 <= 1000) ok = $2; else over = $2 }
+    END { print "  sustained rate: " (ok ? ok " bookings/s" : "below the first step") \
+      (over ? " (whole-flow p99 first over 1 s at " over "/s)" : " (p99 within 1 s at every step tried)") }' "$OUT/$1-rates.txt"
+}
 
 if [[ $stacks == *" embedded "* ]]; then
 echo "== embedded mode ($machine)"
@@ -45,9 +114,7 @@ tp=$(free_port); op=$(free_port)
 TRAVELER_PORT=$tp OWNER_PORT=$op RUST_LOG=warn SIGNUP_LIMIT_PER_ADDRESS=$SIGNUPS "$BIN/booking-embedded" >"$OUT/embedded.log" 2>&1 &
 embedded=$!; pids+=("$embedded")
 wait_ready "http://127.0.0.1:$tp/health"; wait_ready "http://127.0.0.1:$op/health"
-"$BIN/booking-load" --label "embedded mode, $(date -u +%F)" \
-  --traveler "http://127.0.0.1:$tp" --owner "http://127.0.0.1:$op" \
-  --pid "booking-embedded=$embedded" "$@" | tee "$OUT/embedded.txt"
+measure embedded "embedded mode" "http://127.0.0.1:$tp" "http://127.0.0.1:$op" --pid "booking-embedded=$embedded"
 kill "$embedded"; wait "$embedded" 2>/dev/null || true
 fi
 
@@ -77,14 +144,11 @@ run_real() {
     KAFKA_PROPERTY_TOPIC="$run.property-listings" "$BIN/traveler-service" >"$OUT/$name-traveler.log" 2>&1 &
   traveler=$!; pids+=("$traveler")
   wait_ready "http://127.0.0.1:$tp/health/ready"; wait_ready "http://127.0.0.1:$op/health/ready"
-  "$BIN/booking-load" --label "$label, $(date -u +%F)" \
-    --traveler "http://127.0.0.1:$tp" --owner "http://127.0.0.1:$op" \
-    --pid "traveler-service=$traveler" --pid "owner-service=$owner" \
-    --mongodb-uri "$TEST_MONGODB_URI" "${load_args[@]}" | tee "$OUT/$name.txt"
+  measure "$name" "$label" "http://127.0.0.1:$tp" "http://127.0.0.1:$op" \
+    --pid "traveler-service=$traveler" --pid "owner-service=$owner" --mongodb-uri "$TEST_MONGODB_URI"
   kill "$owner" "$traveler"; wait "$owner" "$traveler" 2>/dev/null || true
   scripts/test-servers.sh stop >/dev/null 2>&1
 }
-load_args=("$@")
 
 # Production settings: the MongoDB driver's retryable writes are on.
 if [[ $stacks == *" real "* ]]; then
@@ -99,3 +163,27 @@ fi
 if [[ $stacks == *" real-noretry "* ]]; then
   run_real real-noretry "&retryWrites=false" "real stack, retryable writes off (Apache Kafka 4.1.1 + SecantusDB)"
 fi
+
+# Apache Kafka with in-memory stores: the embedded runner on the broker,
+# with the production producer and consumer settings.
+if [[ $stacks == *" kafka-memory "* ]]; then
+  echo; echo "== kafka-memory: Apache Kafka 4.1.1, each service's stores in memory ($machine)"
+  export TEST_SERVERS_DIR=$PWD/$OUT/servers
+  scripts/test-servers.sh start
+  # shellcheck disable=SC1091
+  . "$TEST_SERVERS_DIR/env"
+  tp=$(free_port); op=$(free_port)
+  KAFKA_BROKERS=$TEST_KAFKA_BROKERS TRAVELER_PORT=$tp OWNER_PORT=$op RUST_LOG=warn LOG_FORMAT=json \
+    SIGNUP_LIMIT_PER_ADDRESS=$SIGNUPS ${BENCH_EXTRA_ENV:-} "$BIN/booking-embedded" >"$OUT/kafka-memory.log" 2>&1 &
+  embedded=$!; pids+=("$embedded")
+  wait_ready "http://127.0.0.1:$tp/health/ready"; wait_ready "http://127.0.0.1:$op/health/ready"
+  measure kafka-memory "kafka-memory (Apache Kafka 4.1.1, in-memory stores)" "http://127.0.0.1:$tp" "http://127.0.0.1:$op" \
+    --pid "booking-embedded=$embedded"
+  kill "$embedded"; wait "$embedded" 2>/dev/null || true
+  scripts/test-servers.sh stop >/dev/null 2>&1
+fi
+
+echo; echo "== summary ($machine, $(date -u +%F))"
+for s in embedded real real-noretry kafka-memory; do
+  [[ $stacks == *" $s "* ]] && summary "$s"
+done | tee "$OUT/summary.txt"

@@ -9,12 +9,24 @@
 //! `SIGNUP_LIMIT_PER_ADDRESS` are read as the service binaries read them, and
 //! so is `NOTIFICATION_STREAMS_PER_USER`: notification streams work here too,
 //! fed by the in-memory inbox as soon as a notification is written.
+//!
+//! With `KAFKA_BROKERS` set, the two services keep their in-memory stores
+//! but talk over that Apache Kafka instead of the in-process bus (topics
+//! `booking-requests`, `booking-updates`, `property-listings`, created if
+//! missing; groups `traveler-service` and `owner-service`; the producer and
+//! consumer settings of the binaries). Each service owns its data, so this
+//! is the real flow minus the database: `scripts/bench.sh`'s
+//! `kafka-memory` stack.
 
 use std::{sync::Arc, time::Duration};
 
 use service_runtime::{
-    config::LogFormat, identity::IdentityConfig, messaging::memory::InMemoryBus,
-    notifications::hub::StreamConfig, shutdown, telemetry,
+    config::{KafkaConfig, LogFormat},
+    identity::IdentityConfig,
+    messaging::memory::InMemoryBus,
+    notifications::hub::StreamConfig,
+    runner::Wiring,
+    shutdown, telemetry,
 };
 use tokio::net::TcpListener;
 
@@ -25,6 +37,22 @@ fn port(var: &str, default: u16) -> u16 {
             std::process::exit(2);
         }),
         Err(_) => default,
+    }
+}
+
+/// The binaries' Kafka settings with the default topics, for the consumer
+/// group `group` (each service has its own).
+fn kafka_config(brokers: &str, group: &str) -> KafkaConfig {
+    KafkaConfig {
+        brokers: brokers.to_string(),
+        group_id: group.to_string(),
+        request_topic: events::topics::BOOKING_REQUESTS.into(),
+        response_topic: events::topics::BOOKING_UPDATES.into(),
+        property_topic: events::topics::PROPERTY_LISTINGS.into(),
+        topic_partitions: 6,
+        topic_replication_factor: 1,
+        session_timeout_ms: 10_000,
+        delivery_timeout_ms: 60_000,
     }
 }
 
@@ -63,24 +91,51 @@ async fn run() {
         eprintln!("booking-embedded: {e}");
         std::process::exit(2);
     });
-    let bus = Arc::new(InMemoryBus::new());
-
-    let traveler = traveler_service::wiring::in_memory(
-        traveler_service::wiring::Settings {
-            identity: identity.clone(),
-            streams,
-            ..traveler_service::wiring::Settings::with_default_topics(&secret, grace)
-        },
-        bus.clone(),
-    );
-    let owner = owner_service::wiring::in_memory(
-        owner_service::wiring::Settings {
-            identity,
-            streams,
-            ..owner_service::wiring::Settings::with_default_topics(&secret, grace)
-        },
-        bus,
-    );
+    let traveler_settings = traveler_service::wiring::Settings {
+        identity: identity.clone(),
+        streams,
+        ..traveler_service::wiring::Settings::with_default_topics(&secret, grace)
+    };
+    let owner_settings = owner_service::wiring::Settings {
+        identity,
+        streams,
+        ..owner_service::wiring::Settings::with_default_topics(&secret, grace)
+    };
+    let (traveler, owner) = match std::env::var("KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty())
+    {
+        None => {
+            let bus = Arc::new(InMemoryBus::new());
+            (
+                traveler_service::wiring::in_memory(traveler_settings, bus.clone()),
+                owner_service::wiring::in_memory(owner_settings, bus),
+            )
+        }
+        Some(brokers) => {
+            let on_kafka = |group: &str| {
+                let kafka = kafka_config(&brokers, group);
+                async move {
+                    Wiring::in_memory_on_kafka(&kafka)
+                        .await
+                        .unwrap_or_else(|e| {
+                            eprintln!("booking-embedded: {e}");
+                            std::process::exit(1);
+                        })
+                }
+            };
+            (
+                traveler_service::wiring::with_in_memory_stores(
+                    traveler_settings,
+                    on_kafka(traveler_service::DEFAULTS.name).await,
+                ),
+                owner_service::wiring::with_in_memory_stores(
+                    owner_settings,
+                    on_kafka(owner_service::DEFAULTS.name).await,
+                ),
+            )
+        }
+    };
 
     let bind = |p: u16| async move {
         TcpListener::bind(("0.0.0.0", p)).await.unwrap_or_else(|e| {

@@ -532,12 +532,16 @@ async fn flow_phase(world: &Arc<World>, args: &Args) {
     let total = started.elapsed().as_secs_f64();
 
     let (mut to_owner, mut to_traveler) = (Samples::default(), Samples::default());
+    let mut whole = Samples::default();
     let (mut never_at_owner, mut never_at_traveler) = (0, 0);
     for m in timeline.lock().await.values() {
         let Some(ack) = m.acknowledged else { continue };
         match m.at_owner {
             Some(t) => to_owner.push(t.saturating_duration_since(ack)),
             None => never_at_owner += 1,
+        }
+        if let Some(t) = m.at_traveler {
+            whole.push(t.saturating_duration_since(ack));
         }
         match (m.approved, m.at_traveler) {
             (Some(a), Some(t)) => to_traveler.push(t.saturating_duration_since(a)),
@@ -575,6 +579,10 @@ async fn flow_phase(world: &Arc<World>, args: &Args) {
     println!(
         "propagation approve 200 -> traveler sees ACCEPTED: {}",
         to_traveler.summary()
+    );
+    println!(
+        "whole flow POST 201 -> owner's stream -> approve -> traveler's stream: {}",
+        whole.summary()
     );
     println!(
         "end state: {accepted} of {} acknowledged bookings ACCEPTED at traveler-service; never seen at owner-service: {never_at_owner}; approved but not seen ACCEPTED within 30 s: {never_at_traveler}",

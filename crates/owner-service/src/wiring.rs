@@ -13,6 +13,7 @@ use service_runtime::{
     metrics::MetricsEndpoint,
     notifications::{self, hub::StreamConfig, Notifications},
     openapi::{service_document, ApiSpec},
+    outbox::InMemoryOutbox,
     runner::{retry_store, Service, Wiring},
     web,
 };
@@ -177,6 +178,14 @@ pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
 
 /// owner-service entirely in memory, on a shared in-process bus.
 pub fn in_memory(settings: Settings, bus: Arc<InMemoryBus>) -> Service {
-    let (outbox, wiring) = Wiring::in_memory(bus);
+    with_in_memory_stores(settings, Wiring::in_memory(bus))
+}
+
+/// owner-service on in-memory stores and the messaging of `wiring`
+/// ([`Wiring::in_memory`] or [`Wiring::in_memory_on_kafka`]).
+pub fn with_in_memory_stores(
+    settings: Settings,
+    (outbox, wiring): (Arc<InMemoryOutbox>, Wiring),
+) -> Service {
     assemble(settings, wiring, Arc::new(InMemoryOwnerStore::new(outbox)))
 }

@@ -248,40 +248,54 @@ impl Infrastructure {
         )
         .await
         .map_err(|e| e.to_string())?;
-        let publisher = KafkaPublisher::new(&config.kafka).map_err(|e| e.to_string())?;
+        let (messaging, kafka_checks) = Messaging::kafka(&config.kafka).await?;
+        let mut checks: Vec<Arc<dyn ReadinessCheck>> = vec![Arc::new(MongoReadiness::new(&db))];
+        checks.extend(kafka_checks);
+        Ok(Self {
+            db,
+            messaging,
+            readiness: Readiness::new(checks),
+        })
+    }
+}
+
+impl Messaging {
+    /// Kafka messaging: the producer, the topics created (retrying while
+    /// the broker starts), and the broker's and the consumer's readiness
+    /// checks.
+    pub async fn kafka(
+        config: &crate::config::KafkaConfig,
+    ) -> Result<(Self, Vec<Arc<dyn ReadinessCheck>>), String> {
+        let publisher = KafkaPublisher::new(config).map_err(|e| e.to_string())?;
         let topics = [
             TopicSpec {
-                name: config.kafka.request_topic.clone(),
+                name: config.request_topic.clone(),
                 compacted: false,
             },
             TopicSpec {
-                name: config.kafka.response_topic.clone(),
+                name: config.response_topic.clone(),
                 compacted: false,
             },
             TopicSpec {
-                name: config.kafka.property_topic.clone(),
+                name: config.property_topic.clone(),
                 compacted: true,
             },
         ];
         retry_startup("create Kafka topics", || {
-            kafka::ensure_topics(&config.kafka, &topics)
+            kafka::ensure_topics(config, &topics)
         })
         .await?;
-        let consumer_status = ConsumerStatus::new(&config.kafka.group_id);
+        let consumer_status = ConsumerStatus::new(&config.group_id);
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
-            Arc::new(MongoReadiness::new(&db)),
             Arc::new(KafkaReadiness::new(&publisher)),
             Arc::new(consumer_status.clone()),
         ];
-        Ok(Self {
-            db,
-            messaging: Messaging::Kafka {
-                config: config.kafka.clone(),
-                publisher,
-                consumer_status,
-            },
-            readiness: Readiness::new(checks),
-        })
+        let messaging = Messaging::Kafka {
+            config: config.clone(),
+            publisher,
+            consumer_status,
+        };
+        Ok((messaging, checks))
     }
 }
 
@@ -353,6 +367,25 @@ impl Wiring {
     /// In-memory wiring on a shared bus. Returns the outbox for the
     /// service's own in-memory store to push to.
     pub fn in_memory(bus: Arc<InMemoryBus>) -> (Arc<crate::outbox::InMemoryOutbox>, Self) {
+        Self::in_memory_stores(Messaging::InMemory(bus), Readiness::default())
+    }
+
+    /// In-memory stores on Apache Kafka: the service owns its data, so its
+    /// stores may live in its process while its events cross a real broker
+    /// (the benchmarks' `kafka-memory` stack measures our code and the
+    /// broker without a test database). Nothing persists across restarts.
+    pub async fn in_memory_on_kafka(
+        kafka: &crate::config::KafkaConfig,
+    ) -> Result<(Arc<crate::outbox::InMemoryOutbox>, Self), String> {
+        let (messaging, checks) = Messaging::kafka(kafka).await?;
+        Ok(Self::in_memory_stores(messaging, Readiness::new(checks)))
+    }
+
+    /// In-memory stores and outbox with `messaging`.
+    fn in_memory_stores(
+        messaging: Messaging,
+        readiness: Readiness,
+    ) -> (Arc<crate::outbox::InMemoryOutbox>, Self) {
         let common = CommonStores::in_memory();
         let outbox = Arc::new(crate::outbox::InMemoryOutbox::new(common.signal.clone()));
         (
@@ -360,8 +393,8 @@ impl Wiring {
             Self {
                 common,
                 outbox,
-                messaging: Messaging::InMemory(bus),
-                readiness: Readiness::default(),
+                messaging,
+                readiness,
                 metrics: Arc::new(Metrics::new()),
             },
         )
