@@ -220,6 +220,11 @@ mod checks {
         );
         let last = store.last_position().await.unwrap();
         assert_eq!(last, entries.last().unwrap().position);
+        assert_eq!(
+            store.last_taken().await.unwrap(),
+            last,
+            "with no write in flight the counter is at the last position written"
+        );
         let (pa, pc, pd) = (
             position(&entries, &a.id),
             position(&entries, &c.id),

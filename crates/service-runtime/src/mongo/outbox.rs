@@ -29,11 +29,16 @@ use crate::{
 ///
 /// The relay publishes what this process's writes hand it
 /// ([`OutboxSignal::committed`]) without reading it back, and sweeps the
-/// collections for everything else: at least every [`FULL_SWEEP`] while
-/// writes keep handing events over, and when woken with nothing handed over
-/// (idle), at most every [`MIN_SWEEP_GAP`]. Sweeps find other replicas'
-/// events, a previous process's leftovers and events the hand-over queue
-/// dropped.
+/// collections for everything else: other replicas' events, a previous
+/// process's leftovers and events the hand-over queue dropped. How often
+/// is adaptive ([`SweepPace`]): every [`FULL_SWEEP`] while writes keep
+/// handing events over and every [`MIN_SWEEP_GAP`] when woken with nothing
+/// handed over, doubling after each sweep that found nothing up to
+/// [`MAX_SWEEP_GAP`], and back to the start as soon as one finds something.
+/// A sweep is also made at once after a batch was not (fully) delivered and
+/// when the lease was just taken. So an idle service costs a sweep per
+/// collection every few seconds instead of five a second, and a replica
+/// that sees other replicas' events keeps sweeping often.
 ///
 /// Only one replica relays at a time, holding a lease in `outbox_leases`, so
 /// events of one aggregate are published in order and not twice in normal
@@ -44,8 +49,8 @@ use crate::{
 pub struct MongoOutbox {
     collections: Vec<Collection<Document>>,
     signal: OutboxSignal,
-    /// When the collections were last swept.
-    last_sweep: Mutex<Option<Instant>>,
+    /// When the collections were last swept, and how often to.
+    sweep_pace: Mutex<SweepPace>,
     /// Events the last two sweeps returned: a hand-over of one of them that
     /// arrives after the sweep read it is not published a second time.
     swept: Mutex<[HashSet<String>; 2]>,
@@ -58,6 +63,14 @@ pub struct MongoOutbox {
     /// monotonic clock: from before it asked, so never later than the
     /// server's expiry.
     held_until: Mutex<Option<Instant>>,
+    /// While this process does not hold the lease: when the relay's next
+    /// batch may ask for it again ([`lease_retry`]).
+    retry_lease_at: Mutex<Option<Instant>>,
+    /// Whether events of the last batch returned may still be undelivered:
+    /// set by a look that returned some, cleared by `mark_published` when
+    /// it names them all. Set at the next look means a publish failed, and
+    /// the failed events (no longer in the hand-over queue) are swept at once.
+    outstanding: Mutex<bool>,
     /// Which of `collections` each event of the last `pending` batch came
     /// from, so `mark_published` updates only those.
     origins: Mutex<HashMap<String, usize>>,
@@ -93,12 +106,61 @@ const MARK_AT: usize = 16;
 /// 32 documents take about 12 ms on SecantusDB, 200 take 130 ms.
 const MARK_CHUNK: usize = 32;
 
-/// Longest time between two sweeps while writes keep handing events over.
+/// Time between two sweeps while writes keep handing events over and the
+/// last sweep found something; it grows as [`SweepPace`] says.
 const FULL_SWEEP: Duration = Duration::from_secs(1);
 
 /// Shortest time between two sweeps when the relay looks with nothing handed
 /// over (its idle poll, or a wake-up whose events an earlier look took).
 const MIN_SWEEP_GAP: Duration = Duration::from_millis(200);
+
+/// Longest time between two sweeps: how late, at worst, an event another
+/// replica wrote is published after a quiet spell (measured idle: a sweep
+/// per collection five times a second was most of an idle service's
+/// database commands, and found nothing).
+const MAX_SWEEP_GAP: Duration = Duration::from_secs(3);
+
+/// When the next sweep is due. Each sweep that finds nothing doubles the
+/// gap (from [`MIN_SWEEP_GAP`] or [`FULL_SWEEP`], up to [`MAX_SWEEP_GAP`]);
+/// one that finds something resets it.
+#[derive(Debug, Default)]
+struct SweepPace {
+    last: Option<Instant>,
+    /// Sweeps in a row that found nothing.
+    quiet: u32,
+}
+
+impl SweepPace {
+    /// The gap after the last sweep, from `base`.
+    fn gap(&self, base: Duration) -> Duration {
+        let grown = base.saturating_mul(1 << self.quiet.min(8));
+        grown.min(MAX_SWEEP_GAP).max(base)
+    }
+
+    /// Records a sweep made now that found `found` events.
+    fn swept(&mut self, found: usize) {
+        self.last = Some(Instant::now());
+        self.quiet = if found == 0 {
+            self.quiet.saturating_add(1)
+        } else {
+            0
+        };
+    }
+
+    /// Makes the next look sweep, at the shortest gaps again.
+    fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// How long the relay waits between two requests for a lease another
+/// replica holds: it can only be taken once expired (or released), so
+/// asking on every idle poll (five a second) buys nothing. A fifth of the
+/// TTL, so a replica takes over within 1.2 TTL of the holder's death and
+/// within a fifth of it after a release.
+fn lease_retry(ttl: Duration) -> Duration {
+    ttl / 5
+}
 
 /// How long a relay lease lasts without renewal.
 const LEASE_TTL: Duration = Duration::from_secs(10);
@@ -144,13 +206,15 @@ impl MongoOutbox {
         Ok(Self {
             collections: colls,
             signal,
-            last_sweep: Mutex::new(None),
+            sweep_pace: Mutex::default(),
             swept: Mutex::default(),
             leases: db.collection(LEASES),
             lease_name: lease_name(service),
             holder: Uuid::new_v4().to_string(),
             lease_ttl: LEASE_TTL,
             held_until: Mutex::new(None),
+            retry_lease_at: Mutex::new(None),
+            outstanding: Mutex::new(false),
             origins: Mutex::default(),
             delivered: Mutex::default(),
         })
@@ -163,8 +227,13 @@ impl MongoOutbox {
         self
     }
 
-    /// Takes or renews the relay lease; asks the database only once a third
-    /// of it is used.
+    /// Takes or renews the relay lease; asks the database only once half of
+    /// the TTL is left of it (a renewal every 0.3 TTL while held, 3 s by
+    /// default: renewing after 0.13 TTL was most of an idle service's
+    /// writes, and half the TTL still leaves the relay's renewals during a
+    /// publish, every [`RelayConfig::lease_renewal`], seconds to spare).
+    ///
+    /// [`RelayConfig::lease_renewal`]: crate::outbox::RelayConfig::lease_renewal
     ///
     /// The database server decides, by its own clock, in one atomic update:
     /// the lease is this process's if it holds it already or if it has
@@ -177,10 +246,15 @@ impl MongoOutbox {
     async fn hold_lease(&self) -> Result<bool, StoreError> {
         let asked = Instant::now();
         if let Some(until) = *self.held_until.lock().expect("lease lock") {
-            if until > asked + self.lease_ttl * 2 / 3 {
+            if until > asked + self.lease_ttl / 2 {
                 return Ok(true);
             }
         }
+        let was_held = self
+            .held_until
+            .lock()
+            .expect("lease lock")
+            .is_some_and(|until| until > asked);
         let ttl_ms = self.lease_ttl.as_millis() as i64;
         let mine = doc! {"$or": [
             {"$eq": ["$holder", &self.holder]},
@@ -215,22 +289,43 @@ impl MongoOutbox {
         // relaying before the server would let another replica start.
         *self.held_until.lock().expect("lease lock") =
             held.then(|| asked + self.lease_ttl - self.lease_ttl / 5);
+        *self.retry_lease_at.lock().expect("lease lock") =
+            (!held).then(|| asked + lease_retry(self.lease_ttl));
+        if held && !was_held {
+            // Just taken: the previous holder may have left events behind.
+            self.sweep_pace.lock().expect("sweep lock").reset();
+        }
         Ok(held)
     }
 
-    /// Whether this look should sweep the collections, and if so, records it.
+    /// Whether the relay should skip asking for the lease now: another
+    /// replica held it when this one last asked, less than [`lease_retry`] ago.
+    fn lease_refused_lately(&self) -> bool {
+        let held = self
+            .held_until
+            .lock()
+            .expect("lease lock")
+            .is_some_and(|until| until > Instant::now());
+        !held
+            && self
+                .retry_lease_at
+                .lock()
+                .expect("lease lock")
+                .is_some_and(|at| Instant::now() < at)
+    }
+
+    /// Whether this look should sweep the collections ([`SweepPace`]).
+    /// Events dropped from the hand-over queue are swept for at the
+    /// shortest gap.
     fn sweep_due(&self, nothing_handed: bool, dropped: bool) -> bool {
-        let mut last = self.last_sweep.lock().expect("sweep lock");
-        let gap = if nothing_handed || dropped {
+        let pace = self.sweep_pace.lock().expect("sweep lock");
+        let base = if nothing_handed || dropped {
             MIN_SWEEP_GAP
         } else {
             FULL_SWEEP
         };
-        let due = last.is_none_or(|at| at.elapsed() >= gap);
-        if due {
-            *last = Some(Instant::now());
-        }
-        due
+        let gap = if dropped { base } else { pace.gap(base) };
+        pace.last.is_none_or(|at| at.elapsed() >= gap)
     }
 
     /// Up to `limit` events found in the collections, skipping the ones
@@ -357,6 +452,10 @@ impl MongoOutbox {
     /// `hand_over`), up to `limit` in all.
     async fn look(&self, limit: usize, hand_over: bool) -> Result<Vec<OutboxMessage>, StoreError> {
         self.remove_delivered(false).await?;
+        if hand_over && self.lease_refused_lately() {
+            self.signal.discard_committed();
+            return Ok(Vec::new());
+        }
         if !self.hold_lease().await? {
             // The replica holding the lease sweeps these up.
             self.signal.discard_committed();
@@ -400,14 +499,23 @@ impl MongoOutbox {
                 messages.push(c.message);
             }
         }
-        let sweep = !hand_over || held_back || self.sweep_due(nothing_handed, dropped);
+        // A batch returned earlier and not confirmed delivered: its events
+        // left the hand-over queue, so only a sweep returns them.
+        let undelivered = std::mem::take(&mut *self.outstanding.lock().expect("outstanding lock"));
+        let sweep =
+            !hand_over || held_back || undelivered || self.sweep_due(nothing_handed, dropped);
         if messages.len() < limit && sweep {
             let found = self.sweep(limit - messages.len(), &mut origins).await?;
+            self.sweep_pace
+                .lock()
+                .expect("sweep lock")
+                .swept(found.len());
             let mut swept = self.swept.lock().expect("swept lock");
             swept.swap(0, 1);
             swept[0] = found.iter().map(|m| m.event_id.clone()).collect();
             messages.extend(found);
         }
+        *self.outstanding.lock().expect("outstanding lock") = !messages.is_empty();
         *self.origins.lock().expect("origins lock") = origins;
         Ok(messages)
     }
@@ -447,6 +555,9 @@ impl OutboxStore for MongoOutbox {
     async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
         {
             let origins = self.origins.lock().expect("origins lock");
+            let named: HashSet<&String> = event_ids.iter().collect();
+            *self.outstanding.lock().expect("outstanding lock") =
+                origins.keys().any(|id| !named.contains(id));
             let mut delivered = self.delivered.lock().expect("delivered lock");
             for id in event_ids {
                 if delivered.ids.insert(id.clone()) {

@@ -10,13 +10,19 @@
 //! now receives every entry after that position live, so a resumed stream
 //! replays exactly the positions up to it from the store: no gap, no
 //! duplicate (see [`super::stream`]).
+//!
+//! While no stream is open here the watcher may go *dormant*: it then reads
+//! the inbox only every few seconds, so the last position published lags.
+//! A stream opened then first asks the watcher to catch up
+//! ([`StreamHub::subscribe_current`]), so it still starts from now.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::{InboxEntry, Notification};
 use crate::config::ConfigError;
@@ -76,16 +82,29 @@ pub enum Refused {
     Closed,
 }
 
+/// Longest a stream being opened waits for a dormant watcher to catch up
+/// before it starts from where the hub is (a little behind, at worst: it
+/// then receives as live a few notifications written just before).
+pub const SYNC_PATIENCE: Duration = Duration::from_secs(1);
+
 /// The streams of one process, by recipient.
 pub struct StreamHub {
     config: StreamConfig,
     state: Arc<Mutex<HubState>>,
+    /// Wakes the watcher: a stream is opening or was opened.
+    wake: Notify,
+    /// The last catch-up request the watcher has answered.
+    synced: watch::Sender<u64>,
 }
 
 #[derive(Default)]
 struct HubState {
     /// The last position published.
     published: u64,
+    /// Whether the watcher is reading the inbox only rarely (no stream open).
+    dormant: bool,
+    /// Catch-up requests made so far.
+    sync_wanted: u64,
     closed: bool,
     next_stream: u64,
     users: HashMap<String, UserStreams>,
@@ -136,7 +155,71 @@ impl StreamHub {
         Self {
             config,
             state: Arc::default(),
+            wake: Notify::new(),
+            synced: watch::Sender::new(0),
         }
+    }
+
+    /// Opens a stream for `user` like [`Self::subscribe`], but first, when
+    /// the watcher is dormant, waits (up to [`SYNC_PATIENCE`]) for it to
+    /// catch up with the inbox, so the stream starts from now; then wakes
+    /// the watcher so it follows at the pace of open streams.
+    pub async fn subscribe_current(&self, user: &str) -> Result<Subscription, Refused> {
+        let ticket = {
+            let mut state = self.state.lock().expect("hub lock");
+            if state.closed {
+                return Err(Refused::Closed);
+            }
+            state.dormant.then(|| {
+                state.sync_wanted += 1;
+                state.sync_wanted
+            })
+        };
+        if let Some(ticket) = ticket {
+            let mut synced = self.synced.subscribe();
+            self.wake.notify_one();
+            let caught_up = synced.wait_for(|&done| done >= ticket);
+            if tokio::time::timeout(SYNC_PATIENCE, caught_up)
+                .await
+                .is_err()
+            {
+                tracing::debug!(
+                    "the inbox watcher did not catch up in time; the stream starts where it is"
+                );
+            }
+        }
+        let subscription = self.subscribe(user)?;
+        self.wake.notify_one();
+        Ok(subscription)
+    }
+
+    /// Resolves when a stream is opening or was opened: the watcher should
+    /// catch up and keep the pace of open streams.
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+
+    /// Tells the hub whether the watcher is dormant (reading rarely, since
+    /// no stream is open); while it is, opening a stream waits for a catch-up.
+    pub fn set_dormant(&self, dormant: bool) {
+        self.state.lock().expect("hub lock").dormant = dormant;
+    }
+
+    /// The catch-up requests made so far: a catch-up that starts now
+    /// answers all of them ([`Self::synced`]).
+    pub fn sync_wanted(&self) -> u64 {
+        self.state.lock().expect("hub lock").sync_wanted
+    }
+
+    /// The watcher has caught up for every request up to `ticket`.
+    pub fn synced(&self, ticket: u64) {
+        self.synced.send_if_modified(|done| {
+            let newer = ticket > *done;
+            if newer {
+                *done = ticket;
+            }
+            newer
+        });
     }
 
     /// Opens a stream for `user`, unless they hold their limit of streams

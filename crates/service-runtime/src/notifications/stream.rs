@@ -88,7 +88,8 @@ pub async fn open(
     let resume_after = last_event_id(&headers, params.last_event_id)?;
     let subscription = notifications
         .streams
-        .subscribe(&caller.id)
+        .subscribe_current(&caller.id)
+        .await
         .map_err(refused)?;
     let replay_after = match resume_after {
         None => None,

@@ -5,11 +5,20 @@
 //! Why polling, and why positions: any replica's consumer may write a
 //! notification, and a client's stream may be on any other replica. The
 //! inbox in the database is the source of truth, so every replica reads new
-//! entries from it: one indexed query (`position > last published`) per
-//! [`POLL`], whatever the number of streams, and at once when this
-//! process wrote something itself. Change streams would push instead, but
-//! they need a replica set, and the MongoDB-protocol server the tests run on
+//! entries from it. Between reads the watcher looks only at the position
+//! counter (one document by `_id`, [`NotificationStore::last_taken`]) every
+//! [`POLL`], whatever the number of streams, and reads the entries when the
+//! counter is ahead of what it published, or at once when this process
+//! wrote something itself. Change streams would push instead, but they
+//! need a replica set, and the MongoDB-protocol server the tests run on
 //! does not offer them reliably; polling works on every deployment.
+//!
+//! While no stream is open in this process the watcher is *dormant*: it
+//! ignores this process's own writes and looks only every
+//! [`DORMANT_POLL`], since nobody here waits for an entry; a stream opened
+//! meanwhile makes it catch up first ([`StreamHub::subscribe_current`]).
+//! An idle service so costs one read every two seconds instead of two a
+//! second plus one per write.
 //!
 //! `created_at` cannot be the order to follow: it is the time of the event,
 //! and an event consumed late (a redelivery, a consumer catching up after an
@@ -31,19 +40,17 @@ use tokio_util::sync::CancellationToken;
 use super::{hub::StreamHub, InboxEntry, NotificationStore};
 use crate::backoff::Backoff;
 
-/// How often the watcher asks the database for entries other processes
-/// wrote. Bounds how late a notification written on another replica
-/// reaches a stream here.
+/// How often the watcher looks for entries other processes wrote while a
+/// stream is open here. Bounds how late a notification written on another
+/// replica reaches a stream here; each look is one read of the position
+/// counter, and the entries are read only when it moved.
 pub const POLL: Duration = Duration::from_millis(25);
 
-/// How often the watcher polls while no stream is open in this process. It
-/// still publishes every entry in order (so a stream opened later starts
-/// from an up-to-date position), at a cost of a few queries a second
-/// instead of forty: measured on the test database, where every query
-/// counts, 40 polls a second per replica took a large share of its capacity
-/// during the benchmark's create phase (docs/benchmarks.md). A stream
-/// opened meanwhile gets its first live event within this much later.
-pub const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How often the watcher looks while no stream is open in this process
+/// (dormant). It still publishes every entry in order, so the catch-up a
+/// stream opened later waits for is short; measured idle, the 500 ms range
+/// query this replaced was a sixth of an idle service's database commands.
+pub const DORMANT_POLL: Duration = Duration::from_secs(2);
 
 /// How long the watcher waits for a missing position before passing over
 /// it. Only a writer that failed mid-write leaves one.
@@ -58,6 +65,16 @@ pub struct InboxWatcher {
     hub: Arc<StreamHub>,
     poll: Duration,
     patience: Duration,
+}
+
+/// What a wake-up of the watcher reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// The entries after the last published (a write of its own, a hole, a
+    /// stream opening).
+    Entries,
+    /// The position counter first; the entries only if it moved.
+    Counter,
 }
 
 impl InboxWatcher {
@@ -78,6 +95,7 @@ impl InboxWatcher {
             self.hub.start_at(last);
             self.follow(&stop).await;
         }
+        self.hub.set_dormant(false);
         self.hub.close();
     }
 
@@ -101,39 +119,91 @@ impl InboxWatcher {
 
     async fn follow(&self, stop: &CancellationToken) {
         let written = self.store.written();
+        let shared = self.store.shared();
         let mut gaps = Gaps::default();
+        let mut tail = Tail::default();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let mut delay = Some(Duration::ZERO);
+        // The first look reads the entries at once.
+        let mut next: Option<Instant> = Some(Instant::now());
+        let mut look = Look::Entries;
         loop {
-            // Another process's entries (or a hole) are only found by
-            // asking again; this process's own wake the watcher.
+            // Dormant: no stream here, and other processes write too (an
+            // unshared store wakes the watcher on every write, for free).
+            let dormant = shared && !self.hub.has_streams();
+            self.hub.set_dormant(dormant);
             let poll = async move {
-                match delay {
-                    Some(d) => tokio::time::sleep(d).await,
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
+            // A catch-up that starts now answers these stream openings.
+            let mut ticket = None;
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = written.notified() => {}
+                // This process's own entries, read at once unless nobody
+                // here streams them (then the wake-up is only used up, and
+                // the next poll stays when it was).
+                _ = written.notified() => {
+                    if dormant {
+                        continue;
+                    }
+                    look = Look::Entries;
+                }
+                _ = self.hub.woken() => {
+                    ticket = Some(self.hub.sync_wanted());
+                    look = Look::Entries;
+                }
                 _ = poll => {}
             }
-            delay = match self.catch_up(&mut gaps).await {
+            let result = match look {
+                Look::Entries => self.catch_up(&mut gaps).await,
+                Look::Counter => self.look_at_counter(&mut gaps, &mut tail).await,
+            };
+            if let Some(ticket) = ticket {
+                // Answered even after a failure: the stream then starts
+                // where the hub is rather than wait.
+                self.hub.synced(ticket);
+            }
+            let dormant = shared && !self.hub.has_streams();
+            (next, look) = match result {
                 Ok(()) => {
                     backoff.reset();
-                    let pace = if self.hub.has_streams() {
-                        self.poll
+                    if gaps.waiting.is_some() {
+                        // A write in flight: look for it again soon.
+                        (Some(Instant::now() + self.poll), Look::Entries)
+                    } else if shared {
+                        let pace = if dormant { DORMANT_POLL } else { self.poll };
+                        (Some(Instant::now() + pace), Look::Counter)
                     } else {
-                        self.poll.max(IDLE_POLL)
-                    };
-                    (self.store.shared() || gaps.waiting.is_some()).then_some(pace)
+                        (None, Look::Entries)
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "inbox watcher cannot read new notifications; retrying");
-                    Some(backoff.next_delay())
+                    (Some(Instant::now() + backoff.next_delay()), Look::Entries)
                 }
             };
         }
+    }
+
+    /// Reads the position counter, and the entries only when it is ahead
+    /// of what was published: a tick with nothing new costs one read of
+    /// one document. A counter left ahead by a writer that failed after
+    /// taking its positions is looked past once [`Self::patience`] has shown
+    /// nothing comes.
+    async fn look_at_counter(
+        &self,
+        gaps: &mut Gaps,
+        tail: &mut Tail,
+    ) -> Result<(), crate::store::StoreError> {
+        let taken = self.store.last_taken().await?;
+        if taken <= self.hub.published()
+            || !tail.worth_reading(taken, Instant::now(), self.patience)
+        {
+            return Ok(());
+        }
+        self.catch_up(gaps).await
     }
 
     /// Publishes every contiguous entry after the last published one.
@@ -145,6 +215,30 @@ impl InboxWatcher {
             self.hub.publish(&entries[..ready]);
             if ready < entries.len() || entries.len() < BATCH {
                 return Ok(());
+            }
+        }
+    }
+}
+
+/// The counter value the watcher last found ahead of what it published, and
+/// since when: positions taken there but not (yet) written.
+#[derive(Debug, Default)]
+struct Tail {
+    ahead: Option<(u64, Instant)>,
+}
+
+impl Tail {
+    /// Whether a counter at `taken` (ahead of what was published) is worth
+    /// reading the entries for: yes while it moves, and for `patience`
+    /// after it stopped (a write in flight becomes visible); after that, a
+    /// writer failed after taking those positions, and only a new write
+    /// (the counter moving) brings anything.
+    fn worth_reading(&mut self, taken: u64, now: Instant, patience: Duration) -> bool {
+        match self.ahead {
+            Some((at, since)) if at == taken => now - since < patience,
+            _ => {
+                self.ahead = Some((taken, now));
+                true
             }
         }
     }
@@ -228,6 +322,140 @@ mod tests {
             3
         );
         assert!(gaps.waiting.is_none());
+    }
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use tokio::sync::Notify;
+
+    use crate::{
+        notifications::{hub::StreamConfig, InMemoryNotificationStore, Notification},
+        paging::{Page, PageRequest},
+        store::StoreError,
+    };
+
+    /// The in-memory store posing as one other processes write to too, so
+    /// the watcher polls it; counts the watcher's reads.
+    #[derive(Default)]
+    struct Shared {
+        inner: InMemoryNotificationStore,
+        range_reads: AtomicUsize,
+        counter_reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl NotificationStore for Shared {
+        async fn add(&self, n: &Notification) -> Result<(), StoreError> {
+            self.inner.add(n).await
+        }
+        async fn add_many(&self, ns: &[Notification]) -> Result<(), StoreError> {
+            self.inner.add_many(ns).await
+        }
+        async fn list(&self, r: &str, p: &PageRequest) -> Result<Page<Notification>, StoreError> {
+            self.inner.list(r, p).await
+        }
+        async fn entries_after(&self, p: u64, l: usize) -> Result<Vec<InboxEntry>, StoreError> {
+            self.range_reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.entries_after(p, l).await
+        }
+        async fn last_position(&self) -> Result<u64, StoreError> {
+            self.inner.last_position().await
+        }
+        async fn last_taken(&self) -> Result<u64, StoreError> {
+            self.counter_reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.last_position().await
+        }
+        async fn position_of(&self, r: &str, id: &str) -> Result<Option<u64>, StoreError> {
+            self.inner.position_of(r, id).await
+        }
+        async fn recipient_entries(
+            &self,
+            r: &str,
+            after: u64,
+            upto: u64,
+            l: usize,
+        ) -> Result<Vec<InboxEntry>, StoreError> {
+            self.inner.recipient_entries(r, after, upto, l).await
+        }
+        fn written(&self) -> Arc<Notify> {
+            self.inner.written()
+        }
+        fn shared(&self) -> bool {
+            true
+        }
+    }
+
+    fn note(id: &str, recipient: &str) -> Notification {
+        Notification {
+            id: id.into(),
+            recipient_id: recipient.into(),
+            kind: "status_changed".into(),
+            booking_id: "b".into(),
+            status: events::BookingStatus::Accepted,
+            reason: None,
+            message: "m".into(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    /// Dormant, the watcher reads nothing, not even this process's own
+    /// writes; a stream opened then waits for one catch-up and starts from
+    /// now; with it open, ticks read the counter, and entries only when
+    /// something was written.
+    #[tokio::test]
+    async fn a_dormant_watcher_reads_nothing_until_a_stream_opens_and_then_starts_it_from_now() {
+        let store = Arc::new(Shared::default());
+        let hub = Arc::new(StreamHub::new(StreamConfig::default()));
+        let stop = CancellationToken::new();
+        let watcher = tokio::spawn(InboxWatcher::new(store.clone(), hub.clone()).run(stop.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reads = |s: &Shared| {
+            (
+                s.range_reads.load(Ordering::SeqCst),
+                s.counter_reads.load(Ordering::SeqCst),
+            )
+        };
+        let start = reads(&store);
+        store.add(&note("n1", "ada")).await.unwrap();
+        store.add(&note("n2", "bob")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(reads(&store), start, "dormant: nothing read");
+
+        let mut stream = hub.subscribe_current("ada").await.unwrap();
+        assert_eq!(stream.from, 2, "caught up before the stream started");
+        assert!(stream.live.try_recv().is_err(), "nothing old arrives live");
+
+        let before = reads(&store);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (range, counter) = reads(&store);
+        assert!(counter - before.1 >= 4, "the counter is polled: {counter}");
+        assert!(range - before.0 <= 1, "no entries re-read: {range}");
+
+        store.add(&note("n3", "ada")).await.unwrap();
+        let live = tokio::time::timeout(Duration::from_secs(1), stream.live.recv())
+            .await
+            .expect("arrives live")
+            .unwrap();
+        assert_eq!(live.id, "n3");
+        stop.cancel();
+        watcher.await.unwrap();
+    }
+
+    #[test]
+    fn a_counter_ahead_is_read_while_it_moves_and_for_the_patience_after() {
+        let mut tail = Tail::default();
+        let t0 = Instant::now();
+        assert!(tail.worth_reading(5, t0, PATIENCE));
+        assert!(tail.worth_reading(5, t0 + PATIENCE / 2, PATIENCE));
+        assert!(
+            !tail.worth_reading(5, t0 + PATIENCE, PATIENCE),
+            "nothing came"
+        );
+        assert!(
+            tail.worth_reading(6, t0 + PATIENCE * 2, PATIENCE),
+            "it moved"
+        );
     }
 
     #[test]
