@@ -134,7 +134,7 @@ fn exposed_series() -> BTreeSet<String> {
     metrics.event_consumed("booking-requests", "booking.requested", Consumed::Applied);
     metrics.outbox_backlog(0, None);
     metrics.booking_transition("PENDING", "ACCEPTED");
-    metrics.mongodb_command("find", ms);
+    metrics.mongodb_command("find", "bookings", ms);
     metrics.kafka_assigned_partitions("booking-requests", 1);
     metrics.kafka_partition_lag("booking-requests", 0, 0);
     let mut series = BTreeSet::new();

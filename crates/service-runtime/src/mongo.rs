@@ -64,16 +64,65 @@ pub async fn connect_observed(
         .get_or_insert(SERVER_SELECTION_TIMEOUT);
     options.app_name.get_or_insert(app_name.to_string());
     if let Some(metrics) = metrics {
+        // A command's collection is named only in its started event; its
+        // outcome carries the same request id.
+        let collections = InFlightCollections::default();
         options.command_event_handler = Some(EventHandler::callback(move |event| match event {
-            CommandEvent::Succeeded(e) => metrics.mongodb_command(&e.command_name, e.duration),
-            CommandEvent::Failed(e) => metrics.mongodb_command(&e.command_name, e.duration),
-            CommandEvent::Started(_) => {}
+            CommandEvent::Started(e) => collections.started(e.request_id, &e.command),
+            CommandEvent::Succeeded(e) => metrics.mongodb_command(
+                &e.command_name,
+                &collections.finished(e.request_id),
+                e.duration,
+            ),
+            CommandEvent::Failed(e) => metrics.mongodb_command(
+                &e.command_name,
+                &collections.finished(e.request_id),
+                e.duration,
+            ),
             // The enum is non-exhaustive.
             _ => {}
         }));
     }
     let client = Client::with_options(options).map_err(read_error)?;
     Ok(client.database(database))
+}
+
+/// The collection of each command in flight, by request id, from its
+/// started event until its outcome: what labels
+/// `mongodb_command_duration_seconds` by collection.
+#[derive(Default)]
+struct InFlightCollections(std::sync::Mutex<std::collections::HashMap<i32, String>>);
+
+impl InFlightCollections {
+    fn started(&self, request_id: i32, command: &Document) {
+        let collection = command_collection(command);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(request_id, collection);
+    }
+
+    fn finished(&self, request_id: i32) -> String {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&request_id)
+            .unwrap_or_default()
+    }
+}
+
+/// The collection a command names: the value of its first field for
+/// `find`, `insert`, `update`, `findAndModify`, `aggregate` and the like,
+/// `collection` for `getMore`; empty for database commands (`ping`,
+/// `hello`, `serverStatus`).
+fn command_collection(command: &Document) -> String {
+    if let Ok(name) = command.get_str("collection") {
+        return name.to_string();
+    }
+    match command.iter().next() {
+        Some((_, bson::Bson::String(name))) => name.clone(),
+        _ => String::new(),
+    }
 }
 
 /// Options for a unique index.
@@ -301,5 +350,27 @@ impl ReadinessCheck for MongoReadiness {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_is_labelled_with_the_collection_it_names() {
+        assert_eq!(
+            command_collection(&doc! {"find": "bookings", "filter": {}}),
+            "bookings"
+        );
+        assert_eq!(
+            command_collection(&doc! {"getMore": 42_i64, "collection": "catalog"}),
+            "catalog"
+        );
+        assert_eq!(command_collection(&doc! {"ping": 1}), "");
+        let collections = InFlightCollections::default();
+        collections.started(7, &doc! {"insert": "notifications"});
+        assert_eq!(collections.finished(7), "notifications");
+        assert_eq!(collections.finished(7), "", "forgotten once finished");
     }
 }

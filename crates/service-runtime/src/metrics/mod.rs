@@ -115,6 +115,9 @@ struct TransitionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CommandLabels {
     command: String,
+    /// The collection the command names (empty for database commands such
+    /// as `ping`): which collection's reads or writes a load costs.
+    collection: String,
 }
 
 /// `kafka_consumer_lag` labels.
@@ -209,7 +212,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         registry.register(
             "mongodb_command_duration_seconds",
-            "Round trip of MongoDB commands (succeeded or failed), by command name",
+            "Round trip of MongoDB commands (succeeded or failed), by command name and collection",
             mongodb_commands.clone(),
         );
         let kafka_lag = Family::<PartitionLabels, Gauge>::default();
@@ -326,10 +329,11 @@ impl Metrics {
     }
 
     /// Records a MongoDB command's round trip.
-    pub fn mongodb_command(&self, command: &str, took: Duration) {
+    pub fn mongodb_command(&self, command: &str, collection: &str, took: Duration) {
         self.mongodb_commands
             .get_or_create(&CommandLabels {
                 command: command.to_string(),
+                collection: collection.to_string(),
             })
             .observe(took.as_secs_f64());
     }
