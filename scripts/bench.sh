@@ -18,7 +18,7 @@
 #   scripts/bench.sh --clients 32 --bookings 10000 --rate 100 --flow-bookings 1000
 # BENCH_STACKS picks some of "embedded real real-noretry kafka-memory"
 # (default: all four); BENCH_RATES the rates of the search (default
-# "100 200 400 800 1600", 5 s of bookings each);
+# "100 200 400 800 1600 3200 6400", 5 s of bookings each);
 # BENCH_EXTRA_ENV adds variables to both services on the real stack (e.g.
 # MALLOC_ARENA_MAX=2); BENCH_BIN runs the binaries of another build (e.g. a
 # worktree of an older commit) instead of target/release.
@@ -60,6 +60,41 @@ db_commands() { # url...
   echo "$total"
 }
 
+# Every service's MongoDB command counts by command and collection
+# (mongodb_command_duration_seconds_count), one "service command collection
+# count" line each.
+db_command_counts() { # url...
+  local u
+  for u in "$@"; do
+    curl -sf "$u/metrics" | awk -v svc="${u##*:}" '
+      /^mongodb_command_duration_seconds_count/ {
+        match($0, /command="[^"]*"/); c = substr($0, RSTART + 9, RLENGTH - 10)
+        match($0, /collection="[^"]*"/); k = substr($0, RSTART + 12, RLENGTH - 13)
+        print svc, c, (k == "" ? "-" : k), $NF }'
+  done
+}
+# What changed between two db_command_counts snapshots, per booking, the
+# largest first: which reads and writes a flow booking costs.
+db_command_breakdown() { # before-file after-file bookings label
+  python3 - "$@" <<'PY'
+import sys
+before, after, bookings, label = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+def read(path):
+    out = {}
+    for line in open(path):
+        port, command, collection, n = line.split()
+        out[(port, command, collection)] = float(n)
+    return out
+b, a = read(before), read(after)
+rows = sorted(((a[k] - b.get(k, 0)) / bookings, k) for k in a if a[k] - b.get(k, 0) > 0)
+rows.reverse()
+total = sum(r for r, _ in rows)
+print(f"database commands per booking, {label}: {total:.2f} in all, from the services' metrics (port command collection: per booking)")
+for r, (port, command, collection) in rows[:12]:
+    print(f"  :{port} {command} {collection}: {r:.2f}")
+PY
+}
+
 # The measurements every stack gets, against services already running.
 #   $1: stack name; $2: label; $3: traveler URL; $4: owner URL; then the
 #   booking-load options naming processes and the database.
@@ -85,9 +120,15 @@ if n:
 ' | tee -a "$OUT/$name.txt" || true
   : >"$OUT/$name-rates.txt"
   local rate p99
-  for rate in ${BENCH_RATES:-100 200 400 800 1600}; do
+  local rates=${BENCH_RATES:-100 200 400 800 1600 3200 6400}
+  for rate in $rates; do
+    db_command_counts "$tu" "$ou" >"$OUT/$name-counts-before"
     "$BIN/booking-load" --label "$label, sustained-rate step $rate/s" --traveler "$tu" --owner "$ou" \
       "${extra[@]}" --bookings 0 --flow-bookings $((rate * 5)) --rate "$rate" >"$OUT/$name-rate-$rate.txt" 2>&1 || true
+    db_command_counts "$tu" "$ou" >"$OUT/$name-counts-after"
+    [ "$rate" = "${rates%% *}" ] && [ -s "$OUT/$name-counts-after" ] &&
+      db_command_breakdown "$OUT/$name-counts-before" "$OUT/$name-counts-after" $((rate * 5)) \
+        "flow at $rate/s" >"$OUT/$name-commands.txt"
     p99=$(sed -n 's/^whole flow .*p99 \([0-9.]*\) .*/\1/p' "$OUT/$name-rate-$rate.txt")
     echo "offered $rate bookings/s: whole flow p99 ${p99:-none} ms; $(grep '^end state' "$OUT/$name-rate-$rate.txt" | cut -c1-90 || true)" \
       | tee -a "$OUT/$name-rates.txt"
@@ -103,6 +144,7 @@ summary() { # name
   grep -E '^POST /api/travelers/bookings:|^arrival check|^database operations|^propagation|^whole flow|^end state|^owner-service consumer' "$f" | sed 's/^/  /' || true
   grep -E '^POST latency' "$f" | head -1 | sed 's/^/  create phase /' || true
   sed 's/^/  /' "$OUT/$1-rates.txt"
+  [ -s "$OUT/$1-commands.txt" ] && sed 's/^/  /' "$OUT/$1-commands.txt"
   awk '/whole flow p99/ { if ($7 != "none" && $7 + 0 <= 1000) ok = $2; else over = $2 }
     END { print "  sustained rate: " (ok ? ok " bookings/s" : "below the first step") \
       (over ? " (whole-flow p99 first over 1 s at " over "/s)" : " (p99 within 1 s at every step tried)") }' "$OUT/$1-rates.txt"
