@@ -404,8 +404,9 @@ async fn owner_driver(
         let (world, timeline, approvals) = (world.clone(), timeline.clone(), approvals.clone());
         tokio::spawn(async move {
             let url = format!("{}/api/owners/bookings/{id}/approve", world.api.owner);
-            // The consumer writes the notification just before the booking:
-            // a 404 means "a moment more".
+            // The consumer writes the booking before its notification, so a
+            // 404 should not happen; it is retried rather
+            // than taken for a lost booking, should a store ever reorder.
             let mut a = world
                 .api
                 .call(Method::PUT, &url, Some(&world.flow_owner.token), None)

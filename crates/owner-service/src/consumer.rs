@@ -43,7 +43,7 @@ impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
     }
 
     /// New requests are applied together in two round trips (the
-    /// notifications, then the bookings), after reading the properties they
+    /// bookings, then the notifications), after reading the properties they
     /// name unless the cache has them; cancellations then one by one, in
     /// order. A cancellation always comes after its own booking's request
     /// (same key, same partition), so every booking keeps its order.
@@ -124,10 +124,12 @@ impl BookingRequestsHandler {
             });
             bookings.push(Booking::from_request(req));
         }
-        // The notifications first: whoever sees a booking can already read
-        // the notification about it.
-        self.notifications.add_many(&notifications).await?;
+        // The bookings first: an owner told of a request can act on it at
+        // once (a notification tells of what is already there). A failure
+        // between the two writes retries the batch, and both are
+        // idempotent (booking id, event id).
         self.store.insert_bookings(&bookings).await?;
+        self.notifications.add_many(&notifications).await?;
         self.apply_parked(&bookings).await
     }
 

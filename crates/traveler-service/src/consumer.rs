@@ -38,8 +38,8 @@ impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
     }
 
     /// A batch of decisions in three round trips: the bookings they concern,
-    /// the notifications, then the statuses (in order, version-guarded, so a
-    /// repeated or older decision changes nothing).
+    /// the statuses (in order, version-guarded, so a repeated or older
+    /// decision changes nothing), then the notifications.
     async fn handle_batch(&self, events: Vec<Envelope<BookingUpdateEvent>>) -> Vec<Handled> {
         match self.apply(&events).await {
             Ok(results) => results,
@@ -124,10 +124,13 @@ impl BookingUpdatesHandler {
                 results.push(Ok(Applied::Changed));
             }
         }
-        // The notifications first: whoever sees the new status can already
-        // read the notification about it.
-        self.notifications.add_many(&notifications).await?;
+        // The statuses first: a traveler told of a decision finds the
+        // booking in its new status (a notification tells of what is
+        // already there). A failure between the two writes retries the
+        // batch; a repeated status changes nothing and a repeated
+        // notification is stored once (event id).
         self.store.apply_statuses(&changes).await?;
+        self.notifications.add_many(&notifications).await?;
         for (from, to) in transitions {
             self.metrics.booking_transition(from.as_str(), to.as_str());
         }
