@@ -48,6 +48,19 @@ impl<V: Clone> TtlCache<V> {
         entries.insert(key.into(), (Instant::now(), value));
     }
 
+    /// Up to `limit` keys stored more than `age` ago (expired, or about to
+    /// be): what one read can refresh together, so that a hot path reads
+    /// the database once for many keys instead of once per key and TTL.
+    pub fn older_than(&self, age: Duration, limit: usize) -> Vec<String> {
+        let entries = self.entries.lock().expect("cache lock");
+        entries
+            .iter()
+            .filter(|(_, (at, _))| at.elapsed() >= age)
+            .map(|(key, _)| key.clone())
+            .take(limit)
+            .collect()
+    }
+
     /// Forgets `key` (its data just changed).
     pub fn invalidate(&self, key: &str) {
         self.entries.lock().expect("cache lock").remove(key);
@@ -69,6 +82,20 @@ mod tests {
         cache.insert("a", 2);
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get("a"), None, "expired");
+    }
+
+    #[test]
+    fn names_the_keys_stored_longer_ago_than_an_age() {
+        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        cache.insert("old", 1);
+        std::thread::sleep(Duration::from_millis(30));
+        cache.insert("new", 2);
+        assert_eq!(cache.older_than(Duration::from_millis(20), 10), vec!["old"]);
+        assert_eq!(
+            cache.older_than(Duration::ZERO, 1).len(),
+            1,
+            "at most the limit"
+        );
     }
 
     #[test]

@@ -316,8 +316,16 @@ mod checks {
         // Another listing is independent.
         let other = listing(&unique("q"), "Other", "Faro", 2, 1);
         store.upsert_listing(&other).await.unwrap();
-        assert_eq!(store.listing(&other.id).await.unwrap(), Some(other));
-        assert_eq!(store.listing(&v1.id).await.unwrap(), Some(v2));
+        assert_eq!(store.listing(&other.id).await.unwrap(), Some(other.clone()));
+        assert_eq!(store.listing(&v1.id).await.unwrap(), Some(v2.clone()));
+        let mut both = store
+            .listings(&[v1.id.clone(), "no-such-listing".into(), other.id.clone()])
+            .await
+            .unwrap();
+        both.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut expected = vec![v2, other];
+        expected.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(both, expected, "the listings that exist, one read");
         assert_eq!(
             pending(outbox).await,
             vec![],

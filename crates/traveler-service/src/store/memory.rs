@@ -76,6 +76,14 @@ impl TravelerStore for InMemoryTravelerStore {
         Ok(self.state.lock().await.catalog.get(id).cloned())
     }
 
+    async fn listings(&self, ids: &[String]) -> Result<Vec<CatalogProperty>, StoreError> {
+        let state = self.state.lock().await;
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.catalog.get(id).cloned())
+            .collect())
+    }
+
     async fn search_listings(
         &self,
         q: &CatalogQuery,

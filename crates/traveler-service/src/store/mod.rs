@@ -134,6 +134,9 @@ pub trait TravelerStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError>;
+    /// The listings among `ids` that exist, in no particular order: one
+    /// read for many (the listing cache's refresh).
+    async fn listings(&self, ids: &[String]) -> Result<Vec<CatalogProperty>, StoreError>;
     /// A page of the active listings matching `q`, in [`CATALOG_LIST`] order.
     async fn search_listings(
         &self,

@@ -178,6 +178,16 @@ impl TravelerStore for MongoTravelerStore {
             .map_err(mongo::read_error)
     }
 
+    async fn listings(&self, ids: &[String]) -> Result<Vec<CatalogProperty>, StoreError> {
+        self.catalog
+            .find(doc! {"_id": {"$in": ids}})
+            .await
+            .map_err(mongo::read_error)?
+            .try_collect()
+            .await
+            .map_err(mongo::read_error)
+    }
+
     async fn search_listings(
         &self,
         q: &CatalogQuery,
