@@ -141,7 +141,7 @@ summary() { # name
   local f=$OUT/$1.txt
   echo "-- $1"
   grep -h -E '^idle:' "$OUT/$1-idle.txt" || true
-  grep -E '^POST /api/travelers/bookings:|^arrival check|^database operations|^propagation|^whole flow|^end state|^owner-service consumer' "$f" | sed 's/^/  /' || true
+  grep -E '^POST /api/travelers/bookings:|^owner catch-up|^arrival check|^database operations|^propagation|^whole flow|^end state|^owner-service consumer' "$f" | sed 's/^/  /' || true
   grep -E '^POST latency' "$f" | head -1 | sed 's/^/  create phase /' || true
   sed 's/^/  /' "$OUT/$1-rates.txt"
   [ -s "$OUT/$1-commands.txt" ] && sed 's/^/  /' "$OUT/$1-commands.txt"

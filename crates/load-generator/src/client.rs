@@ -35,6 +35,32 @@ impl Api {
         }
     }
 
+    /// The booking requests owner-service's consumer has taken in so far
+    /// (any outcome), from its `events_consumed_total`: how far it has
+    /// caught up, read without touching its database. `None` when the
+    /// metrics cannot be read.
+    pub async fn owner_requests_consumed(&self) -> Option<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.owner))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        Some(
+            text.lines()
+                .filter(|l| {
+                    l.starts_with("events_consumed_total{")
+                        && l.contains("booking-requests\"")
+                        && l.contains("type=\"booking.requested\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>() as u64,
+        )
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,
