@@ -100,13 +100,20 @@ PY
 # owner-service has stopped consuming, so that one run's backlog does not
 # land on the next step of the search.
 settle() { # url...
-  local last="" now u
+  local last="" now u still=0
   for _ in $(seq 120); do
     now=""
     for u in "$@"; do
       now+="$(curl -sf "$u/metrics" | awk '/^outbox_pending_events / {p += $NF} /^events_consumed_total/ {c += $NF} END {printf "%d/%d ", p, c}')"
     done
-    if [ "$now" = "$last" ] && ! grep -qE '(^| )[1-9][0-9]*/' <<<"$now"; then return 0; fi
+    if [ "$now" = "$last" ] && ! grep -qE '(^| )[1-9][0-9]*/' <<<"$now"; then
+      still=$((still + 1))
+      # Nothing consumed for 5 s: a batch the database is slow to take
+      # has had time to land.
+      [ "$still" -ge 5 ] && return 0
+    else
+      still=0
+    fi
     last=$now; sleep 1
   done
 }

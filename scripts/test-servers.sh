@@ -90,6 +90,14 @@ stop_quietly() {
   # shellcheck disable=SC1091
   . "$STATE/env"
   kill "$TEST_MONGODB_PID" "$TEST_KAFKA_PID" 2>/dev/null || true
+  # Until both have exited (a broker still flushing its log directory
+  # would race the next start's fresh one), SIGKILL after 30 s.
+  local _
+  for _ in $(seq 300); do
+    kill -0 "$TEST_MONGODB_PID" 2>/dev/null || kill -0 "$TEST_KAFKA_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$TEST_MONGODB_PID" "$TEST_KAFKA_PID" 2>/dev/null || true
   rm -f "$STATE/env"
 }
 
