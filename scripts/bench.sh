@@ -148,6 +148,7 @@ if n:
     print(f"owner-service consumer: {n:.0f} batches of booking-requests, mean {size:.1f} events, mean {took:.1f} ms")
 ' | tee -a "$OUT/$name.txt" || true
   : >"$OUT/$name-rates.txt"
+  rm -f "$OUT/$name-commands.txt"
   local rate p99
   local rates=${BENCH_RATES:-$RATES}
   for rate in $rates; do

@@ -7,7 +7,9 @@ Starts a private in-memory SecantusDB, then prints:
      bookings already stored), in the order the pipeline issues them;
   3. what a `$pull` of delivered outbox events costs by documents per command;
   4. what a single insert costs as retryable writes accumulate, with the
-     driver's retryable writes on and off.
+     driver's retryable writes on and off;
+  5. what an update of one booking by `_id` costs by the number of bookings
+     stored, as `findAndModify` (the approval) and as `update`.
 Not a test; figures move with the machine's load.
 
 Run with the test-servers virtualenv (scripts/test-servers.sh install):
@@ -190,6 +192,37 @@ def retryable_costs(port):
         print(f"retryWrites={str(retry).lower():5s} writes 1-2000 ... 10001-12000: {' '.join(means)}")
 
 
+def size_costs(client):
+    print("\n## one booking updated by _id, by bookings stored (ms, p50 of 60)")
+    for n in (0, 1000, 5000):
+        coll = client["size%d" % n].bookings
+        coll.create_index([("owner_id", 1), ("status", 1), ("created_at", -1), ("_id", -1)])
+        coll.create_index("claimed_nights", unique=True, sparse=True)
+        coll.create_index([("outbox.event_id", 1)], sparse=True)
+        stored = [booking(i, "t%d" % (i % 32)) for i in range(n)]
+        for i in range(0, n, 500):
+            coll.insert_many(stored[i:i + 500])
+        times = {"find": [], "findAndModify": [], "update": []}
+        for i in range(60):
+            for name in times:
+                b = booking(100000 + i, "ft", "fo")
+                coll.insert_one(dict(b))
+                change = {"$set": {"status": "ACCEPTED", "version": 1,
+                                   "claimed_nights": ["%s|%s|%d" % (name, b["_id"], i)]},
+                          "$push": {"outbox": event()}}
+                start = time.perf_counter()
+                if name == "find":
+                    coll.find_one({"_id": b["_id"]})
+                elif name == "findAndModify":
+                    coll.find_one_and_update({"_id": b["_id"], "version": 0}, change,
+                                             projection={"outbox.event_id": 1})
+                else:
+                    coll.update_one({"_id": b["_id"], "version": 0}, change)
+                times[name].append((time.perf_counter() - start) * 1000)
+        print(f"{n:5d} stored: " + "; ".join(
+            f"{name} {statistics.median(t):.2f}" for name, t in times.items()))
+
+
 def main():
     proc, client, port = start_server()
     try:
@@ -197,6 +230,7 @@ def main():
         flow_costs(client)
         pull_costs(client.costs)
         retryable_costs(port)
+        size_costs(client)
     finally:
         proc.terminate()
 
