@@ -20,7 +20,9 @@
 
 use std::{sync::Arc, time::Duration};
 
+use owner_service::OwnerService;
 use service_runtime::{
+    assembly::{self, ServiceSettings},
     config::{KafkaConfig, LogFormat},
     identity::IdentityConfig,
     messaging::memory::InMemoryBus,
@@ -29,6 +31,7 @@ use service_runtime::{
     shutdown, telemetry,
 };
 use tokio::net::TcpListener;
+use traveler_service::TravelerService;
 
 fn port(var: &str, default: u16) -> u16 {
     match std::env::var(var) {
@@ -91,15 +94,10 @@ async fn run() {
         eprintln!("booking-embedded: {e}");
         std::process::exit(2);
     });
-    let traveler_settings = traveler_service::wiring::Settings {
-        identity: identity.clone(),
-        streams,
-        ..traveler_service::wiring::Settings::with_default_topics(&secret, grace)
-    };
-    let owner_settings = owner_service::wiring::Settings {
+    let settings = ServiceSettings {
         identity,
         streams,
-        ..owner_service::wiring::Settings::with_default_topics(&secret, grace)
+        ..ServiceSettings::with_default_topics(&secret, grace)
     };
     let (traveler, owner) = match std::env::var("KAFKA_BROKERS")
         .ok()
@@ -108,8 +106,8 @@ async fn run() {
         None => {
             let bus = Arc::new(InMemoryBus::new());
             (
-                traveler_service::wiring::in_memory(traveler_settings, bus.clone()),
-                owner_service::wiring::in_memory(owner_settings, bus),
+                assembly::in_memory::<TravelerService>(settings.clone(), bus.clone()).await,
+                assembly::in_memory::<OwnerService>(settings, bus).await,
             )
         }
         Some(brokers) => {
@@ -125,14 +123,16 @@ async fn run() {
                 }
             };
             (
-                traveler_service::wiring::with_in_memory_stores(
-                    traveler_settings,
+                assembly::with_in_memory_stores::<TravelerService>(
+                    settings.clone(),
                     on_kafka(traveler_service::DEFAULTS.name).await,
-                ),
-                owner_service::wiring::with_in_memory_stores(
-                    owner_settings,
+                )
+                .await,
+                assembly::with_in_memory_stores::<OwnerService>(
+                    settings,
                     on_kafka(owner_service::DEFAULTS.name).await,
-                ),
+                )
+                .await,
             )
         }
     };

@@ -10,7 +10,8 @@
 //! - `store/` — the storage port and its MongoDB and in-memory adapters.
 //! - `consumer.rs` — applying `booking-requests`.
 //! - `property_cache.rs` — the properties the consumer checks requests against.
-//! - `wiring.rs` — assembling the service for production or in memory.
+//! - `wiring.rs` — what the shared assembly (`service_runtime::assembly`)
+//!   needs to know of this service: name, role, store, routes, subscriptions.
 
 pub mod consumer;
 pub mod decisions;
@@ -22,13 +23,23 @@ pub mod wiring;
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-use service_runtime::{
-    config::ServiceDefaults, identity::IdentityState, metrics::Metrics,
-    notifications::Notifications,
-};
+use service_runtime::config::ServiceDefaults;
 
 use crate::{property_cache::PropertyCache, store::OwnerStore};
+
+/// What every handler can reach: identity, notifications, topics, metrics,
+/// and (through `Deref`) the store and the property cache.
+pub type AppState = service_runtime::assembly::AppState<OwnerService>;
+
+/// owner-service's own part of the state its handlers reach (the rest,
+/// shared with traveler-service, is in [`AppState`]); `wiring.rs` tells the
+/// assembly how to build it.
+pub struct OwnerService {
+    /// Properties and the authoritative bookings.
+    pub store: Arc<dyn OwnerStore>,
+    /// Dropped entries on every property change this process makes.
+    pub property_cache: Arc<PropertyCache>,
+}
 
 /// Service name, port and database when the environment does not say otherwise.
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -38,36 +49,4 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 };
 
 /// The CloudEvents `source` of every event this service publishes.
-pub const SOURCE: &str = "owner-service";
-
-/// Topics this service publishes to.
-#[derive(Debug, Clone)]
-pub struct Topics {
-    pub booking_updates: String,
-    pub property_listings: String,
-}
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub identity: IdentityState,
-    pub notifications: Notifications,
-    pub store: Arc<dyn OwnerStore>,
-    /// Dropped entries on every property change this process makes.
-    pub property_cache: Arc<PropertyCache>,
-    pub topics: Topics,
-    /// Where decisions are counted (`booking_transitions_total`).
-    pub metrics: Arc<Metrics>,
-}
-
-impl FromRef<AppState> for IdentityState {
-    fn from_ref(s: &AppState) -> Self {
-        s.identity.clone()
-    }
-}
-
-impl FromRef<AppState> for Notifications {
-    fn from_ref(s: &AppState) -> Self {
-        s.notifications.clone()
-    }
-}
+pub const SOURCE: &str = DEFAULTS.name;

@@ -3,8 +3,5 @@
 
 #[tokio::main]
 async fn main() {
-    service_runtime::runner::run_binary(owner_service::DEFAULTS, |config| async move {
-        owner_service::wiring::production(&config).await
-    })
-    .await
+    service_runtime::assembly::main::<owner_service::OwnerService>().await
 }

@@ -3,8 +3,10 @@
 //! Everything here is the same for both services, so it is written once:
 //! configuration, the HTTP error shape and extractors, authentication and the
 //! identity endpoints, notifications, the outbox relay, a TTL cache, the Kafka and
-//! in-memory messaging adapters, MongoDB helpers, health, metrics, and shutdown.
+//! in-memory messaging adapters, MongoDB helpers, health, metrics, shutdown, and the
+//! assembly of a service from what is particular to it ([`assembly`]).
 
+pub mod assembly;
 pub mod auth;
 pub mod backoff;
 pub mod cache;

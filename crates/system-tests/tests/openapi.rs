@@ -11,15 +11,19 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use service_runtime::assembly::openapi_document;
 use support::System;
 
 fn documents() -> [(&'static str, Value); 2] {
     [
         (
             "traveler-service",
-            traveler_service::wiring::openapi_document(),
+            openapi_document::<traveler_service::TravelerService>(),
         ),
-        ("owner-service", owner_service::wiring::openapi_document()),
+        (
+            "owner-service",
+            openapi_document::<owner_service::OwnerService>(),
+        ),
     ]
 }
 

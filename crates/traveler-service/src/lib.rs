@@ -9,7 +9,8 @@
 //! - `domain/` — booking rules and pricing, the catalog.
 //! - `store/` — the storage port and its MongoDB and in-memory adapters.
 //! - `consumer.rs` — applying `booking-updates` and `property-listings`.
-//! - `wiring.rs` — assembling the service for production or in memory.
+//! - `wiring.rs` — what the shared assembly (`service_runtime::assembly`)
+//!   needs to know of this service: name, role, store, routes, subscriptions.
 
 pub mod consumer;
 pub mod domain;
@@ -20,12 +21,23 @@ pub mod wiring;
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-use service_runtime::{
-    config::ServiceDefaults, identity::IdentityState, notifications::Notifications,
-};
+use service_runtime::config::ServiceDefaults;
 
 use crate::store::TravelerStore;
+
+/// What every handler can reach: identity, notifications, topics, metrics,
+/// and (through `Deref`) the store and the listing cache.
+pub type AppState = service_runtime::assembly::AppState<TravelerService>;
+
+/// traveler-service's own part of the state its handlers reach (the rest,
+/// shared with owner-service, is in [`AppState`]); `wiring.rs` tells the
+/// assembly how to build it.
+pub struct TravelerService {
+    /// The traveler's bookings and the catalog.
+    pub store: Arc<dyn TravelerStore>,
+    /// Catalog entries for booking creation, up to a second old.
+    pub listings: Arc<listing_cache::ListingCache>,
+}
 
 /// Service name, port and database when the environment does not say otherwise.
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -35,33 +47,4 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 };
 
 /// The CloudEvents `source` of every event this service publishes.
-pub const SOURCE: &str = "traveler-service";
-
-/// Topics this service publishes to.
-#[derive(Debug, Clone)]
-pub struct Topics {
-    pub booking_requests: String,
-}
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub identity: IdentityState,
-    pub notifications: Notifications,
-    pub store: Arc<dyn TravelerStore>,
-    /// Catalog entries for booking creation, up to a second old.
-    pub listings: Arc<listing_cache::ListingCache>,
-    pub topics: Topics,
-}
-
-impl FromRef<AppState> for IdentityState {
-    fn from_ref(s: &AppState) -> Self {
-        s.identity.clone()
-    }
-}
-
-impl FromRef<AppState> for Notifications {
-    fn from_ref(s: &AppState) -> Self {
-        s.notifications.clone()
-    }
-}
+pub const SOURCE: &str = DEFAULTS.name;

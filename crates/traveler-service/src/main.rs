@@ -3,8 +3,5 @@
 
 #[tokio::main]
 async fn main() {
-    service_runtime::runner::run_binary(traveler_service::DEFAULTS, |config| async move {
-        traveler_service::wiring::production(&config).await
-    })
-    .await
+    service_runtime::assembly::main::<traveler_service::TravelerService>().await
 }

@@ -1,200 +1,60 @@
-//! Assembling traveler-service: the same router and handlers over either the
-//! production adapters (MongoDB + Kafka) or the in-memory ones.
+//! What sets traveler-service apart when it is assembled; the assembly
+//! itself (router, state, start-up, adapters) is `service_runtime::assembly`,
+//! one for both services.
 
 use std::sync::Arc;
 
-use axum::Router;
 use service_runtime::{
+    assembly::{ServiceSpec, StoreAt},
     auth::Role,
-    config::{ExposeSecret, SecretString, ServiceConfig},
-    http::{service_router, Readiness},
-    identity::{self, IdentityConfig, IdentityState},
-    messaging::{memory::InMemoryBus, Subscription},
-    metrics::MetricsEndpoint,
-    notifications::{self, hub::StreamConfig, Notifications},
-    openapi::{service_document, ApiSpec},
-    outbox::InMemoryOutbox,
-    runner::{retry_store, Service, Wiring},
-    web,
+    config::ServiceDefaults,
+    messaging::Subscription,
+    store::StoreError,
 };
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     consumer::{BookingUpdatesHandler, PropertyListingsHandler},
-    listing_cache::ListingCache,
-    routes,
-    store::{InMemoryTravelerStore, MongoTravelerStore, TravelerStore, OUTBOX_COLLECTIONS},
-    AppState, Topics, DEFAULTS,
+    routes, store, AppState, TravelerService, DEFAULTS,
 };
 
-/// What tells this service's OpenAPI document from owner-service's.
-pub const API: ApiSpec = ApiSpec {
-    title: "traveler-service",
-    description: "The traveler-facing API of the booking platform: sign up and log in, browse the catalog of active properties and price a stay, request bookings and ask to cancel them, and read notifications (also live, as server-sent events).\n\nEvery error is a problem document (`application/problem+json`, RFC 9457) with a stable `code`. Authenticate with the `token` that sign-up and login return, as `Authorization: Bearer <token>`; the web app uses the `traveler_session` cookie instead.",
-    role: Role::Traveler,
-    prefix: "/api/travelers",
-};
+impl ServiceSpec for TravelerService {
+    const DEFAULTS: ServiceDefaults = DEFAULTS;
+    const ROLE: Role = Role::Traveler;
+    const DESCRIPTION: &'static str = "The traveler-facing API of the booking platform: sign up and log in, browse the catalog of active properties and price a stay, request bookings and ask to cancel them, and read notifications (also live, as server-sent events).\n\nEvery error is a problem document (`application/problem+json`, RFC 9457) with a stable `code`. Authenticate with the `token` that sign-up and login return, as `Authorization: Bearer <token>`; the web app uses the `traveler_session` cookie instead.";
 
-/// Every API endpoint, mounted under [`API`]'s prefix: identity,
-/// notifications, catalog and bookings, each described by its annotations.
-pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(identity::routes())
-        .merge(notifications::routes())
-        .merge(routes::catalog::routes())
-        .merge(routes::bookings::routes())
-}
-
-/// The service's OpenAPI document, as `GET /openapi.json` serves it
-/// (committed as `docs/openapi/traveler-service.json`).
-pub fn openapi_document() -> serde_json::Value {
-    service_document(&API, api_routes().into_openapi())
-}
-
-/// The HTTP API: identity, notifications, catalog and bookings under
-/// `/api/travelers`, health, metrics and the API description at the root, and
-/// the traveler app at `/`.
-pub fn router(state: AppState, readiness: Readiness, metrics: MetricsEndpoint) -> Router {
-    service_router(
-        &API,
-        api_routes().with_state(state),
-        readiness,
-        metrics,
-        web::routes(web::App::Traveler),
-    )
-}
-
-/// Topic names and other settings that do not depend on the adapters.
-/// `Debug` shows no secret.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub jwt_secret: SecretString,
-    pub topics: Topics,
-    pub updates_topic: String,
-    pub listings_topic: String,
-    pub shutdown_timeout: std::time::Duration,
-    /// Limits on logins and sign-ups, and whose `X-Forwarded-For` to believe.
-    pub identity: IdentityConfig,
-    /// Limits on notification streams.
-    pub streams: StreamConfig,
-}
-
-impl Settings {
-    /// The default topic names, for the embedded mode and tests.
-    pub fn with_default_topics(jwt_secret: &str, shutdown_timeout: std::time::Duration) -> Self {
-        Self {
-            jwt_secret: SecretString::from(jwt_secret),
-            topics: Topics {
-                booking_requests: events::topics::BOOKING_REQUESTS.into(),
-            },
-            updates_topic: events::topics::BOOKING_UPDATES.into(),
-            listings_topic: events::topics::PROPERTY_LISTINGS.into(),
-            shutdown_timeout,
-            identity: IdentityConfig::default(),
-            streams: StreamConfig::default(),
-        }
+    /// `booking-updates` (status changes and their notifications) and
+    /// `property-listings` (the catalog, and the cache booking creation reads).
+    fn subscriptions(state: &AppState) -> Vec<Subscription> {
+        let updates = BookingUpdatesHandler {
+            store: state.store.clone(),
+            notifications: state.notifications.store.clone(),
+            metrics: state.metrics.clone(),
+        };
+        let listings = PropertyListingsHandler {
+            store: state.store.clone(),
+            cache: state.listings.clone(),
+        };
+        vec![
+            Subscription::new(state.topics.booking_updates.clone(), Arc::new(updates)),
+            Subscription::new(state.topics.property_listings.clone(), Arc::new(listings)),
+        ]
     }
 
-    pub fn from_config(c: &ServiceConfig) -> Self {
-        Self {
-            jwt_secret: c.jwt_secret.clone(),
-            topics: Topics {
-                booking_requests: c.kafka.request_topic.clone(),
-            },
-            updates_topic: c.kafka.response_topic.clone(),
-            listings_topic: c.kafka.property_topic.clone(),
-            shutdown_timeout: c.shutdown_timeout,
-            identity: c.identity.clone(),
-            streams: c.streams,
-        }
+    async fn open(at: StoreAt<'_>) -> Result<Self, StoreError> {
+        let store: Arc<dyn store::TravelerStore> = match at {
+            StoreAt::Mongo(db, signal) => {
+                Arc::new(store::MongoTravelerStore::new(db, signal).await?)
+            }
+            StoreAt::Memory(outbox) => Arc::new(store::InMemoryTravelerStore::new(outbox)),
+        };
+        let listings = Arc::default();
+        Ok(Self { store, listings })
     }
-}
 
-fn assemble(settings: Settings, wiring: Wiring, store: Arc<dyn TravelerStore>) -> Service {
-    let Wiring {
-        common,
-        outbox,
-        messaging,
-        readiness,
-        metrics,
-    } = wiring;
-    let updates = Arc::new(BookingUpdatesHandler {
-        store: store.clone(),
-        notifications: common.notifications.clone(),
-        metrics: metrics.clone(),
-    });
-    let notifications = Notifications::new(common.notifications.clone(), settings.streams);
-    let cache = Arc::new(ListingCache::default());
-    let listings = Arc::new(PropertyListingsHandler {
-        store: store.clone(),
-        cache: cache.clone(),
-    });
-    let state = AppState {
-        identity: IdentityState::new(
-            common.users,
-            common.attempts,
-            settings.jwt_secret.expose_secret(),
-            Role::Traveler,
-            &settings.identity,
-        ),
-        notifications: notifications.clone(),
-        store,
-        listings: cache,
-        topics: settings.topics.clone(),
-    };
-    Service {
-        name: DEFAULTS.name,
-        supervisor: readiness.supervisor(),
-        router: router(
-            state,
-            readiness,
-            MetricsEndpoint {
-                metrics: metrics.clone(),
-                outbox: outbox.clone(),
-            },
-        ),
-        inbox_watcher: notifications.watcher(),
-        outbox,
-        metrics,
-        signal: common.signal,
-        subscriptions: vec![
-            Subscription::new(settings.updates_topic.clone(), updates),
-            Subscription::new(settings.listings_topic.clone(), listings),
-        ],
-        messaging,
-        shutdown_timeout: settings.shutdown_timeout,
+    const OUTBOX_COLLECTIONS: &'static [&'static str] = &store::OUTBOX_COLLECTIONS;
+
+    fn routes() -> OpenApiRouter<AppState> {
+        routes::catalog::routes().merge(routes::bookings::routes())
     }
-}
-
-/// traveler-service on MongoDB and Kafka.
-pub async fn production(config: &ServiceConfig) -> Result<Service, String> {
-    let (db, wiring) = Wiring::production(config, &OUTBOX_COLLECTIONS).await?;
-    let signal = wiring.common.signal.clone();
-    let store = retry_store("prepare bookings", || {
-        MongoTravelerStore::new(&db, signal.clone())
-    })
-    .await?;
-    Ok(assemble(
-        Settings::from_config(config),
-        wiring,
-        Arc::new(store),
-    ))
-}
-
-/// traveler-service entirely in memory, on a shared in-process bus.
-pub fn in_memory(settings: Settings, bus: Arc<InMemoryBus>) -> Service {
-    with_in_memory_stores(settings, Wiring::in_memory(bus))
-}
-
-/// traveler-service on in-memory stores and the messaging of `wiring`
-/// ([`Wiring::in_memory`] or [`Wiring::in_memory_on_kafka`]).
-pub fn with_in_memory_stores(
-    settings: Settings,
-    (outbox, wiring): (Arc<InMemoryOutbox>, Wiring),
-) -> Service {
-    assemble(
-        settings,
-        wiring,
-        Arc::new(InMemoryTravelerStore::new(outbox)),
-    )
 }

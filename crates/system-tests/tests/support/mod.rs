@@ -15,11 +15,17 @@ use std::{
 };
 
 use chrono::{Duration as Days, Utc};
+use owner_service::OwnerService;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use service_runtime::{identity::IdentityConfig, messaging::memory::InMemoryBus};
+use service_runtime::{
+    assembly::{self, ServiceSettings},
+    identity::IdentityConfig,
+    messaging::memory::InMemoryBus,
+};
 use test_support::{eventually, unique, RealServers};
 use tokio_util::sync::CancellationToken;
+use traveler_service::TravelerService;
 
 /// How long asynchronous effects (events crossing services) may take in tests.
 pub const PROPAGATION: Duration = Duration::from_secs(30);
@@ -263,20 +269,12 @@ impl System {
     pub async fn embedded_with(identity: IdentityConfig) -> Self {
         let bus = Arc::new(InMemoryBus::new());
         let grace = Duration::from_secs(5);
-        let traveler = traveler_service::wiring::in_memory(
-            traveler_service::wiring::Settings {
-                identity: identity.clone(),
-                ..traveler_service::wiring::Settings::with_default_topics(JWT_SECRET, grace)
-            },
-            bus.clone(),
-        );
-        let owner = owner_service::wiring::in_memory(
-            owner_service::wiring::Settings {
-                identity,
-                ..owner_service::wiring::Settings::with_default_topics(JWT_SECRET, grace)
-            },
-            bus.clone(),
-        );
+        let settings = ServiceSettings {
+            identity,
+            ..ServiceSettings::with_default_topics(JWT_SECRET, grace)
+        };
+        let traveler = assembly::in_memory::<TravelerService>(settings.clone(), bus.clone()).await;
+        let owner = assembly::in_memory::<OwnerService>(settings, bus.clone()).await;
         let t = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let o = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (t_addr, o_addr) = (t.local_addr().unwrap(), o.local_addr().unwrap());
