@@ -15,11 +15,13 @@ use mongodb::{
 
 mod insert_batcher;
 mod outbox;
+mod outbox_write;
 
 pub use insert_batcher::{InsertBatcher, Inserted};
 pub use outbox::{
     outbox_entry, outbox_ids, outbox_report, MongoOutbox, OutboxReport, RelayLease, OUTBOX_FIELD,
 };
+pub use outbox_write::{OutboxWriteError, OutboxWrites};
 
 use crate::{
     config::{scrub_uri_password, ExposeSecret, SecretString},

@@ -3,12 +3,12 @@ use bson::{doc, Document};
 use events::{BookingCancellationRequested, BookingStatus};
 use futures::TryStreamExt;
 use mongodb::{
-    options::{FindOptions, IndexOptions, ReturnDocument},
+    options::{FindOptions, IndexOptions},
     Collection, Database, IndexModel,
 };
 
 use service_runtime::{
-    mongo::{self, outbox_entry},
+    mongo::{self, OutboxWrites},
     outbox::{OutboxMessage, OutboxSignal},
     paging::{Page, PageRequest},
     store::StoreError,
@@ -45,7 +45,10 @@ pub struct MongoOwnerStore {
     /// Cancellations that arrived before their booking (see
     /// [`OwnerStore::park_cancellation`]).
     parked: Collection<Document>,
-    signal: OutboxSignal,
+    /// Property writes with their `property-listings` events.
+    property_writes: OutboxWrites,
+    /// Decisions with their `booking-updates` events.
+    booking_writes: OutboxWrites,
 }
 
 /// The field of an accepted booking that holds its nights.
@@ -94,15 +97,16 @@ impl MongoOwnerStore {
         mongo::drop_superseded_indexes(&properties, &["owner_id_1_created_at_-1"]).await?;
         mongo::drop_superseded_indexes(&bookings, &["owner_id_1_status_1_created_at_-1"]).await?;
         Ok(Self {
+            property_writes: OutboxWrites::new(
+                PROPERTIES,
+                properties.clone_with_type(),
+                signal.clone(),
+            ),
+            booking_writes: OutboxWrites::new(BOOKINGS, bookings.clone_with_type(), signal),
             properties,
             bookings,
             parked,
-            signal,
         })
-    }
-
-    fn raw_properties(&self) -> Collection<Document> {
-        self.properties.clone_with_type()
     }
 
     fn raw_bookings(&self) -> Collection<Document> {
@@ -147,9 +151,11 @@ fn with_id<T: serde::Serialize>(value: &T, id: &str) -> Result<Document, StoreEr
 /// The update that saves a decision with its event. An acceptance claims the
 /// stay's nights; any other decision releases them (a no-op unless the
 /// booking was accepted).
-fn decision_update(next: &Booking, event: &OutboxMessage) -> Result<Document, StoreError> {
+/// A decision's change to the booking document (its event is appended by
+/// [`OutboxWrites::update`]).
+fn decision_update(next: &Booking) -> Result<Document, StoreError> {
     let mut set = bson::to_document(next).map_err(mongo::encode_error)?;
-    let mut update = doc! {"$push": {"outbox": outbox_entry(event)?}};
+    let mut update = doc! {};
     if next.status == BookingStatus::Accepted {
         set.insert(CLAIMED_NIGHTS, night_keys(next));
     } else {
@@ -169,14 +175,10 @@ where
 #[async_trait]
 impl OwnerStore for MongoOwnerStore {
     async fn insert_property(&self, p: &Property, event: OutboxMessage) -> Result<(), StoreError> {
-        let mut d = with_id(p, &p.id)?;
-        d.insert("outbox", vec![outbox_entry(&event)?]);
-        self.raw_properties()
-            .insert_one(d)
+        self.property_writes
+            .insert(with_id(p, &p.id)?, event)
             .await
-            .map_err(|e| mongo::write_error(e, "property"))?;
-        self.signal.committed(PROPERTIES, [event]);
-        Ok(())
+            .map_err(|e| e.into_store_error("property"))
     }
 
     async fn update_property(
@@ -187,19 +189,15 @@ impl OwnerStore for MongoOwnerStore {
     ) -> Result<bool, StoreError> {
         let set = bson::to_document(p).map_err(mongo::encode_error)?;
         let updated = self
-            .raw_properties()
-            .find_one_and_update(
+            .property_writes
+            .update(
                 doc! {"_id": &p.id, "version": expected_version as i64},
-                doc! {"$set": set, "$push": {"outbox": outbox_entry(&event)?}},
+                doc! {"$set": set},
+                Some(doc! {}),
+                event,
             )
-            .projection(doc! {"outbox.event_id": 1})
-            .return_document(ReturnDocument::After)
             .await
-            .map_err(mongo::read_error)?;
-        if let Some(document) = &updated {
-            self.signal
-                .appended(PROPERTIES, event, &mongo::outbox_ids(document));
-        }
+            .map_err(|e| e.into_store_error("property"))?;
         Ok(updated.is_some())
     }
 
@@ -319,31 +317,29 @@ impl OwnerStore for MongoOwnerStore {
         event: OutboxMessage,
     ) -> Result<(), SaveDecisionError> {
         let updated = match self
-            .raw_bookings()
-            .find_one_and_update(
+            .booking_writes
+            .update(
                 doc! {"_id": &next.id, "version": expected_version},
-                decision_update(next, &event)?,
+                decision_update(next)?,
+                Some(doc! {}),
+                event,
             )
-            .projection(doc! {"outbox.event_id": 1})
-            .return_document(ReturnDocument::After)
             .await
         {
             Ok(updated) => updated,
             // Only `claimed_nights` is unique among the fields written.
-            Err(e) if mongo::is_duplicate_key(&e) => {
+            Err(e) if e.is_duplicate_key() => {
                 return Err(match self.night_holder(next).await? {
                     Some(holder) => SaveDecisionError::Overlap(holder),
                     // Released since: the caller may simply try again.
                     None => SaveDecisionError::Conflict,
                 });
             }
-            Err(e) => return Err(mongo::read_error(e).into()),
+            Err(e) => return Err(e.into_store_error("booking").into()),
         };
-        let Some(document) = updated else {
+        if updated.is_none() {
             return Err(SaveDecisionError::Conflict);
-        };
-        self.signal
-            .appended(BOOKINGS, event, &mongo::outbox_ids(&document));
+        }
         Ok(())
     }
 

@@ -3,12 +3,9 @@ use bson::{doc, Document};
 use chrono::{DateTime, Utc};
 use events::{BookingStatus, BookingStatusChanged};
 use futures::TryStreamExt;
-use mongodb::{
-    options::{FindOptions, ReturnDocument},
-    Collection, Database, IndexModel,
-};
+use mongodb::{options::FindOptions, Collection, Database, IndexModel};
 use service_runtime::{
-    mongo::{self, outbox_entry, InsertBatcher, Inserted},
+    mongo::{self, InsertBatcher, Inserted, OutboxWrites},
     outbox::{OutboxMessage, OutboxSignal},
     paging::{Page, PageRequest},
     store::StoreError,
@@ -47,7 +44,8 @@ pub struct MongoTravelerStore {
     catalog: Collection<CatalogProperty>,
     bookings: Collection<Booking>,
     booking_inserts: InsertBatcher,
-    signal: OutboxSignal,
+    /// Bookings with the events they publish (`booking-requests`).
+    booking_writes: OutboxWrites,
 }
 
 impl MongoTravelerStore {
@@ -104,8 +102,8 @@ impl MongoTravelerStore {
             db: db.clone(),
             catalog,
             booking_inserts: InsertBatcher::new(bookings.clone_with_type()),
+            booking_writes: OutboxWrites::new(BOOKINGS, bookings.clone_with_type(), signal),
             bookings,
-            signal,
         })
     }
 
@@ -226,14 +224,14 @@ impl TravelerStore for MongoTravelerStore {
     ) -> Result<CreateOutcome, StoreError> {
         let mut d = to_doc(b)?;
         d.insert("_id", &b.id);
-        d.insert("outbox", vec![outbox_entry(&event)?]);
+        let mut d = OutboxWrites::new_document(d, &event)?;
         if let Some(key) = key {
             d.insert("idempotency_key", &key.scoped_key);
             d.insert("request_fingerprint", &key.fingerprint);
         }
         match (self.booking_inserts.insert(d).await?, key) {
             (Inserted::Yes, _) => {
-                self.signal.committed(BOOKINGS, [event]);
+                self.booking_writes.inserted(event);
                 Ok(CreateOutcome::Created)
             }
             (Inserted::DuplicateKey, Some(key)) => {
@@ -311,27 +309,23 @@ impl TravelerStore for MongoTravelerStore {
     ) -> Result<CancelOutcome, StoreError> {
         let at_text = events::timestamp::format(&at);
         let updated = self
-            .raw_bookings()
-            .find_one_and_update(
+            .booking_writes
+            .update(
                 doc! {
                     "_id": id,
                     "traveler_id": traveler_id,
                     "status": {"$in": [BookingStatus::Pending.as_str(), BookingStatus::Accepted.as_str()]},
                     "cancellation_requested_at": null,
                 },
-                doc! {
-                    "$set": {"cancellation_requested_at": &at_text, "updated_at": &at_text},
-                    "$push": {"outbox": outbox_entry(&event)?},
-                },
+                doc! {"$set": {"cancellation_requested_at": &at_text, "updated_at": &at_text}},
+                None,
+                event,
             )
-            .return_document(ReturnDocument::After)
             .await
-            .map_err(mongo::read_error)?;
+            .map_err(|e| e.into_store_error("booking"))?;
         if let Some(document) = updated {
-            let outbox = mongo::outbox_ids(&document);
             let booking: Booking =
                 bson::from_document(document).map_err(|e| mongo::decode_error("a booking", e))?;
-            self.signal.appended(BOOKINGS, event, &outbox);
             return Ok(CancelOutcome::Requested(booking));
         }
         Ok(match self.booking(id).await? {
