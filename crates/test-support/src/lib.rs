@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+pub mod store;
+
 use rdkafka::{
     config::ClientConfig,
     consumer::{BaseConsumer, Consumer},
@@ -245,35 +247,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Generates a store contract suite: for each check, `in_memory::<check>`
-/// and `mongodb::<check>` tests that run `checks::<check>` against the
-/// subject made by the calling file's `in_memory()` and `mongodb(name)`
-/// (`None` when the real servers are absent outside CI). One suite, both
-/// adapters, so they cannot drift apart.
-#[macro_export]
-macro_rules! store_contract {
-    ($service:literal; $($check:ident),+ $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    super::checks::$check(super::in_memory()).await;
-                }
-            )+
-        }
-        mod mongodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    let name = concat!($service, " store_contract mongodb::", stringify!($check));
-                    let Some(subject) = super::mongodb(name).await else { return };
-                    super::checks::$check(subject).await;
-                }
-            )+
-        }
-    };
 }
 
 /// The sum of the samples of `name` in a Prometheus/OpenMetrics text
