@@ -5,16 +5,10 @@ use crate::helpers::*;
 #[tokio::test]
 async fn every_protected_endpoint_refuses_missing_bad_expired_forged_and_wrong_role_tokens() {
     let scene = Scene::new("Lisbon").await;
-    let Scene {
-        sys,
-        owner,
-        traveler,
-        pid,
-        bid,
-        t,
-        o,
-        ..
-    } = &scene;
+    let sys = &scene.sys;
+    let (owner, traveler) = (&scene.owner, &scene.traveler);
+    let (pid, bid) = (&scene.pid, &scene.bid);
+    let (t, o) = (&scene.t, &scene.o);
 
     let traveler_cases = bad_credentials(traveler, Role::Traveler, owner);
     let owner_cases = bad_credentials(owner, Role::Owner, traveler);

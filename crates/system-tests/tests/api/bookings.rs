@@ -5,11 +5,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn a_booking_is_created_priced_listed_and_read_with_the_contract_shape() {
     let sys = System::embedded().await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let property = sys.create_property(&owner, "Lisbon").await;
-    let pid = str_of(&property["id"]);
-    sys.wait_catalog(&traveler, &pid, 1).await;
+    let (owner, traveler, pid) = sys.listed_property("Lisbon").await;
     let t = format!("{}/api/travelers", sys.traveler);
 
     let reply = create_booking(&sys, &traveler, stay(&pid, 7, 4, 3)).await;

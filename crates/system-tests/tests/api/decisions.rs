@@ -5,11 +5,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_told() {
     let sys = System::embedded().await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let property = sys.create_property(&owner, "Lisbon").await;
-    let pid = str_of(&property["id"]);
-    sys.wait_catalog(&traveler, &pid, 1).await;
+    let (owner, traveler, pid) = sys.listed_property("Lisbon").await;
     let b1 = str_of(&sys.book(&traveler, &pid, 10, 3).await["id"]); // nights 10, 11, 12
     let b2 = str_of(&sys.book(&traveler, &pid, 30, 2).await["id"]);
     let b3 = str_of(&sys.book(&traveler, &pid, 40, 2).await["id"]);
@@ -208,11 +204,7 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
 #[tokio::test]
 async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() {
     let sys = System::embedded().await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let property = sys.create_property(&owner, "Lisbon").await;
-    let pid = str_of(&property["id"]);
-    sys.wait_catalog(&traveler, &pid, 1).await;
+    let (owner, traveler, pid) = sys.listed_property("Lisbon").await;
     let t = format!("{}/api/travelers", sys.traveler);
 
     // A PENDING booking, cancelled with a reason.

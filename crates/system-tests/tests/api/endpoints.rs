@@ -107,11 +107,7 @@ pub struct Scene {
 impl Scene {
     pub async fn new(city: &str) -> Self {
         let sys = System::embedded().await;
-        let owner = sys.owner_signup("Olga").await;
-        let traveler = sys.traveler_signup("Tom").await;
-        let property = sys.create_property(&owner, city).await;
-        let pid = str_of(&property["id"]);
-        sys.wait_catalog(&traveler, &pid, 1).await;
+        let (owner, traveler, pid) = sys.listed_property(city).await;
         let bid = str_of(&sys.book(&traveler, &pid, 10, 2).await["id"]);
         sys.wait_owner_sees(&owner, &bid).await;
         wait_requested_published(&sys, &bid).await;

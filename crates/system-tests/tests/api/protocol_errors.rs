@@ -6,16 +6,10 @@ use crate::helpers::*;
 #[tokio::test]
 async fn protocol_errors_are_problem_documents_with_the_right_status() {
     let scene = Scene::new("Braga").await;
-    let Scene {
-        sys,
-        raw,
-        owner,
-        traveler,
-        pid,
-        bid,
-        t,
-        o,
-    } = &scene;
+    let (sys, raw) = (&scene.sys, &scene.raw);
+    let (owner, traveler) = (&scene.owner, &scene.traveler);
+    let (pid, bid) = (&scene.pid, &scene.bid);
+    let (t, o) = (&scene.t, &scene.o);
     let t_auth = format!("Bearer {}", traveler.token);
     let o_auth = format!("Bearer {}", owner.token);
     let (t_auth, o_auth) = (t_auth.as_str(), o_auth.as_str());

@@ -5,16 +5,10 @@ use crate::helpers::*;
 #[tokio::test]
 async fn weird_input_on_any_endpoint_never_causes_a_server_error() {
     let scene = Scene::new("Lisbon").await;
-    let Scene {
-        sys,
-        raw,
-        owner,
-        traveler,
-        pid,
-        bid,
-        t,
-        o,
-    } = &scene;
+    let (sys, raw) = (&scene.sys, &scene.raw);
+    let (owner, traveler) = (&scene.owner, &scene.traveler);
+    let (pid, bid) = (&scene.pid, &scene.bid);
+    let (t, o) = (&scene.t, &scene.o);
 
     let nested = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
     let nested_obj = format!("{}1{}", r#"{"a":"#.repeat(200), "}".repeat(200));
