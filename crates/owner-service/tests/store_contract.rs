@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use events::{
     topics, Actor, ActorRole, BookingStatus, BookingUpdateEvent, Envelope, PropertyDetails,
     PropertyEvent,
@@ -25,77 +25,44 @@ use owner_service::{
 };
 use service_runtime::{
     metrics::Metrics,
-    mongo::MongoOutbox,
-    outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
+    outbox::{OutboxMessage, OutboxSignal},
     paging::{Page, PageRequest},
     store::StoreError,
 };
+use test_support::store::{at, event_type, payload, pending, sorted, walk};
 use tokio::sync::Barrier;
 
-/// A store under test and the outbox its writes go to.
-struct Subject {
-    store: Arc<dyn OwnerStore>,
-    outbox: Arc<dyn OutboxStore>,
-}
-
-fn in_memory() -> Subject {
-    let outbox = Arc::new(InMemoryOutbox::new(OutboxSignal::default()));
-    Subject {
-        store: Arc::new(InMemoryOwnerStore::new(outbox.clone())),
-        outbox,
-    }
-}
-
-async fn mongodb(test: &str) -> Option<Subject> {
-    let servers = test_support::real_servers(test)?;
-    let db = test_support::fresh_database(&servers, "owner_contract").await;
-    let store = MongoOwnerStore::new(&db, OutboxSignal::default())
-        .await
-        .expect("MongoOwnerStore::new");
-    let outbox = MongoOutbox::new(
-        &db,
-        &OUTBOX_COLLECTIONS,
-        "owner-service",
-        OutboxSignal::default(),
-    )
-    .await
-    .expect("MongoOutbox::new");
-    Some(Subject {
-        store: Arc::new(store),
-        outbox: Arc::new(outbox),
-    })
-}
-
 // Each check runs as `in_memory::<check>` and `mongodb::<check>`.
-test_support::store_contract!(
-    "owner";
-    property_insert_get_and_list_by_owner,
-    property_insert_refuses_a_duplicate_id,
-    outbox_pending_honours_the_limit_and_write_order,
-    update_property_requires_the_expected_version,
-    concurrent_property_updates_admit_exactly_one,
-    insert_booking_is_idempotent,
-    concurrent_redeliveries_store_a_booking_once,
-    bookings_of_filters_by_owner_status_and_property_newest_first,
-    property_pages_walk_every_property_once_by_name_while_new_ones_arrive,
-    booking_pages_walk_every_booking_once_newest_first_with_any_filter,
-    save_decision_requires_the_expected_version,
-    accept_refuses_an_overlapping_accepted_booking,
-    accept_allows_back_to_back_stays_and_other_properties,
-    cancelled_and_rejected_bookings_do_not_block_acceptance,
-    concurrent_acceptances_of_overlapping_stays_admit_exactly_one,
-    concurrent_decisions_on_one_booking_admit_exactly_one,
-    batched_requests_are_stored_once_and_properties_found_together,
-    parked_cancellations_wait_per_booking_in_order_until_unparked,
-);
+test_support::store_contract! {
+    service: "owner",
+    database: "owner_contract",
+    store: dyn OwnerStore,
+    in_memory: |outbox| InMemoryOwnerStore::new(outbox),
+    mongodb: |db| MongoOwnerStore::new(db, OutboxSignal::default()),
+    outbox: (&OUTBOX_COLLECTIONS, "owner-service"),
+    checks: [
+        property_insert_get_and_list_by_owner,
+        property_insert_refuses_a_duplicate_id,
+        outbox_pending_honours_the_limit_and_write_order,
+        update_property_requires_the_expected_version,
+        concurrent_property_updates_admit_exactly_one,
+        insert_booking_is_idempotent,
+        concurrent_redeliveries_store_a_booking_once,
+        bookings_of_filters_by_owner_status_and_property_newest_first,
+        property_pages_walk_every_property_once_by_name_while_new_ones_arrive,
+        booking_pages_walk_every_booking_once_newest_first_with_any_filter,
+        save_decision_requires_the_expected_version,
+        accept_refuses_an_overlapping_accepted_booking,
+        accept_allows_back_to_back_stays_and_other_properties,
+        cancelled_and_rejected_bookings_do_not_block_acceptance,
+        concurrent_acceptances_of_overlapping_stays_admit_exactly_one,
+        concurrent_decisions_on_one_booking_admit_exactly_one,
+        batched_requests_are_stored_once_and_properties_found_together,
+        parked_cancellations_wait_per_booking_in_order_until_unparked,
+    ],
+}
 
 // ---------------------------------------------------------------- test data
-
-/// A fixed instant with millisecond precision (what the stores keep).
-fn at(seconds: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2031, 1, 1, 9, 0, 0).unwrap()
-        + Duration::milliseconds(seconds * 1000 + 123)
-}
 
 fn day(month: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2031, month, d).unwrap()
@@ -189,23 +156,6 @@ async fn decide_ok(store: &dyn OwnerStore, b: &Booking, to: BookingStatus) -> Bo
     next
 }
 
-/// The pending outbox messages (the relay's view).
-async fn pending(outbox: &dyn OutboxStore) -> Vec<OutboxMessage> {
-    outbox.pending(100).await.expect("outbox pending")
-}
-
-fn event_type(m: &OutboxMessage) -> String {
-    let payload: serde_json::Value = serde_json::from_str(&m.payload).expect("payload is JSON");
-    payload["event_type"]
-        .as_str()
-        .expect("event_type")
-        .to_string()
-}
-
-fn payload(m: &OutboxMessage) -> serde_json::Value {
-    serde_json::from_str(&m.payload).expect("payload is JSON")
-}
-
 /// (topic, key, event_type) of each message, sorted, for order-free comparison.
 fn summary(messages: &[OutboxMessage]) -> Vec<(String, String, String)> {
     let mut list: Vec<_> = messages
@@ -216,38 +166,8 @@ fn summary(messages: &[OutboxMessage]) -> Vec<(String, String, String)> {
     list
 }
 
-fn sorted(mut messages: Vec<OutboxMessage>) -> Vec<OutboxMessage> {
-    messages.sort_by(|a, b| a.event_id.cmp(&b.event_id));
-    messages
-}
-
 fn ids(bookings: &[Booking]) -> Vec<&str> {
     bookings.iter().map(|b| b.id.as_str()).collect()
-}
-
-/// Every item of a list, read `limit` at a time by following each page's
-/// cursor; checks that every page but the last is full and the last one
-/// says so.
-async fn walk<T, F, Fut>(limit: usize, mut read: F) -> Vec<T>
-where
-    F: FnMut(PageRequest) -> Fut,
-    Fut: std::future::Future<Output = Page<T>>,
-{
-    let mut request = PageRequest::first(limit);
-    let mut all = Vec::new();
-    loop {
-        let page = read(request.clone()).await;
-        assert!(page.items.len() <= limit, "a page holds at most its limit");
-        let full = page.items.len() == limit;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => {
-                assert!(full, "only the last page may be short");
-                request.after = Some(next);
-            }
-            None => return all,
-        }
-    }
 }
 
 async fn stored(store: &dyn OwnerStore, id: &str) -> Booking {

@@ -3,9 +3,7 @@
 //! cannot drift apart: idempotent adds, pages newest first, and positions
 //! in write order (what notification streams follow and resume from).
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use events::BookingStatus;
 use service_runtime::{
     notifications::{
@@ -14,42 +12,23 @@ use service_runtime::{
     },
     paging::{Page, PageRequest},
 };
-use test_support::unique;
+use test_support::{
+    store::{at, walk_from},
+    unique,
+};
 
-/// A store under test.
-struct Subject {
-    store: Arc<dyn NotificationStore>,
-}
-
-fn in_memory() -> Subject {
-    Subject {
-        store: Arc::new(InMemoryNotificationStore::default()),
-    }
-}
-
-async fn mongodb(test: &str) -> Option<Subject> {
-    let servers = test_support::real_servers(test)?;
-    let db = test_support::fresh_database(&servers, "notification_contract").await;
-    let store = MongoNotificationStore::new(&db)
-        .await
-        .expect("MongoNotificationStore::new");
-    Some(Subject {
-        store: Arc::new(store),
-    })
-}
-
-test_support::store_contract!(
-    "service-runtime";
-    adding_is_idempotent_by_event_id,
-    pages_walk_every_notification_once_newest_first_while_new_ones_arrive,
-    positions_follow_the_write_order_with_no_hole_even_for_redeliveries,
-    concurrent_writers_take_distinct_positions,
-);
-
-/// A fixed instant with millisecond precision (what the stores keep).
-fn at(seconds: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2031, 1, 1, 9, 0, 0).unwrap()
-        + Duration::milliseconds(seconds * 1000 + 123)
+test_support::store_contract! {
+    service: "service-runtime",
+    database: "notification_contract",
+    store: dyn NotificationStore,
+    in_memory: || InMemoryNotificationStore::default(),
+    mongodb: |db| MongoNotificationStore::new(db),
+    checks: [
+        adding_is_idempotent_by_event_id,
+        pages_walk_every_notification_once_newest_first_while_new_ones_arrive,
+        positions_follow_the_write_order_with_no_hole_even_for_redeliveries,
+        concurrent_writers_take_distinct_positions,
+    ],
 }
 
 fn notification(id: &str, recipient: &str, created_at: DateTime<Utc>) -> Notification {
@@ -78,24 +57,14 @@ async fn walk(
     limit: usize,
     from: Option<&Page<Notification>>,
 ) -> Vec<Notification> {
-    let mut request = PageRequest {
+    let request = PageRequest {
         limit,
         after: from.and_then(|p| p.next.clone()),
     };
-    let mut all = Vec::new();
-    loop {
-        let page = store.list(recipient, &request).await.expect("page");
-        assert!(page.items.len() <= limit);
-        let full = page.items.len() == limit;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => {
-                assert!(full, "only the last page may be short");
-                request.after = Some(next);
-            }
-            None => return all,
-        }
-    }
+    walk_from(request, |r| async move {
+        store.list(recipient, &r).await.expect("page")
+    })
+    .await
 }
 
 mod checks {

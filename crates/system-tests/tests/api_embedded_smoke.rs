@@ -7,12 +7,8 @@ use support::System;
 #[tokio::test]
 async fn booking_flow_reaches_accepted_in_memory() {
     let sys = System::embedded().await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let property = sys.create_property(&owner, "Lisbon").await;
-    let pid = property["id"].as_str().unwrap();
-    sys.wait_catalog(&traveler, pid, 1).await;
-    let booking = sys.book(&traveler, pid, 10, 3).await;
+    let (owner, traveler, pid) = sys.listed_property("Lisbon").await;
+    let booking = sys.book(&traveler, &pid, 10, 3).await;
     assert_eq!(booking["status"], "PENDING");
     assert_eq!(booking["total_price_cents"], 3 * 10000 + 2000 + 500);
     let id = booking["id"].as_str().unwrap();

@@ -4,7 +4,6 @@
 //! backlog while Kafka is down, the bookings' status mirror repaired, and a
 //! booking's events tailed.
 
-mod faults_support;
 mod support;
 
 use std::{
@@ -17,9 +16,9 @@ use std::{
 
 use bson::doc;
 use events::{cloud_event_headers, BookingRequestEvent, BookingRequested, BookingStatus, Envelope};
-use faults_support::private_broker;
 use serde_json::Value;
 use support::{bin_dir, ProcessEnv, System, User, PROPAGATION};
+use test_support::private::private_broker;
 use test_support::{eventually, produce_raw, real_servers};
 
 /// What one `bookingctl` run printed and how it exited.

@@ -5,7 +5,6 @@
 //! restarted here) and the shared MongoDB; every test ends with both
 //! services agreeing.
 
-mod faults_support;
 mod support;
 
 use std::time::Duration;
@@ -14,9 +13,9 @@ use events::{
     cloud_event_headers, BookingCancellationRequested, BookingRequestEvent, BookingRequested,
     BookingStatus, Envelope,
 };
-use faults_support::{private_broker, PrivateKafka};
 use serde_json::Value;
 use support::{System, User, PROPAGATION};
+use test_support::private::{private_broker, PrivateKafka};
 use test_support::{eventually, produce_raw, read_topic, real_servers, RealServers};
 
 /// Waits until owner-service shows the booking in `status`.

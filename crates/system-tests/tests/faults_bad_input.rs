@@ -11,9 +11,8 @@
 //! failure reproduces; `FAULTS_FUZZ_SEED` (any text) picks another seed and
 //! `FAULTS_FUZZ_CASES` another number of cases. No failure file is written.
 //! The authorization matrix (every endpoint × no token, expired, forged,
-//! other role, other user) is `api_contract.rs`.
+//! other role, other user) is the `api` test (`tests/api/`).
 
-mod faults_support;
 mod support;
 
 use std::{
@@ -741,7 +740,7 @@ fn random_and_malformed_requests_never_cause_a_server_error() {
         ok && (again.status == 201 || again.status == 404)
     });
 
-    faults_support::Figures {
+    test_support::figures::Figures {
         id: "bad_input",
         order: 9,
         fault: "Random and malformed requests on every endpoint",

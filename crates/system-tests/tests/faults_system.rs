@@ -22,7 +22,12 @@ use faults_support::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::{free_port, ProcessEnv, System, PROPAGATION};
-use test_support::{eventually, real_servers, unique, RealServers};
+use test_support::{
+    eventually,
+    figures::Figures,
+    mongo::{database, stored},
+    real_servers, unique, RealServers,
+};
 
 /// `GET /health/ready` of a service: status and report.
 async fn readiness(sys: &System, base: &str) -> (u16, Value) {

@@ -5,13 +5,12 @@
 //! The test runs its own Apache Kafka broker (its own log directory) so that
 //! stopping it disturbs no other test.
 
-mod faults_support;
 mod support;
 
 use std::time::Duration;
 
-use faults_support::private_broker;
 use support::System;
+use test_support::private::private_broker;
 use test_support::{eventually, read_topic, real_servers};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,13 +4,12 @@
 //! only debug builds read), readiness turns 503 naming it, the error is
 //! logged, and the process exits non-zero so the orchestrator restarts it.
 
-mod faults_support;
 mod support;
 
 use std::time::Duration;
 
-use faults_support::wait_exit;
 use support::{free_port, wait_until_ready, ProcessEnv, System};
+use test_support::process::wait_exit;
 use test_support::{eventually, real_servers};
 
 async fn a_failing_worker_makes_the_service_unready_then_exit_non_zero(

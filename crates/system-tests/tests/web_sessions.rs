@@ -3,7 +3,7 @@
 //! cookie-authenticated changes (bearer clients unaffected), the security
 //! headers of the app pages, and the price quote the traveler app shows.
 //!
-//! Both services embedded in memory, like `api_contract.rs`; the same apps
+//! Both services embedded in memory, like the `api` test (`tests/api/`); the same apps
 //! in a real browser against the binaries are in `web_app.rs`.
 
 mod support;

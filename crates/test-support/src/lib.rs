@@ -8,14 +8,18 @@
 
 use std::time::Duration;
 
-use rdkafka::{
-    config::ClientConfig,
-    consumer::{BaseConsumer, Consumer},
-    message::{Header, Headers, Message, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
-    util::Timeout,
-    TopicPartitionList,
-};
+pub mod figures;
+pub mod kafka;
+pub mod mongo;
+pub mod private;
+pub mod process;
+pub mod store;
+
+pub use kafka::{produce_raw, read_topic, ReadMessage};
+
+/// How long a test waits for effects that cross services after a fault
+/// (reconnect backoffs, rebalances and lease expiry included).
+pub const RECOVERY: Duration = Duration::from_secs(90);
 
 /// Addresses of the real test servers.
 #[derive(Debug, Clone)]
@@ -80,154 +84,6 @@ pub async fn fresh_database(servers: &RealServers, prefix: &str) -> mongodb::Dat
     client.database(&unique(prefix).replace('-', "_"))
 }
 
-/// A message read back from a topic.
-#[derive(Debug, Clone)]
-pub struct ReadMessage {
-    pub key: Option<Vec<u8>>,
-    pub value: Vec<u8>,
-    pub headers: Vec<(String, Vec<u8>)>,
-    pub partition: i32,
-    pub offset: i64,
-}
-
-impl ReadMessage {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.value).expect("message value is JSON")
-    }
-
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    }
-}
-
-/// A partition's low and high watermarks. Right after a broker restart its
-/// partitions have no leader for a moment (`NotLeaderForPartition`): asks
-/// again until `deadline`, then panics with the last error.
-fn watermarks(
-    consumer: &BaseConsumer,
-    topic: &str,
-    partition: i32,
-    deadline: std::time::Instant,
-) -> (i64, i64) {
-    loop {
-        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
-            Ok(w) => return w,
-            Err(e) if std::time::Instant::now() >= deadline => {
-                panic!("watermarks of {topic}/{partition}: {e}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-/// Reads every message currently in `topic` (all partitions, from the start),
-/// without joining a consumer group. Returns once each partition's end (its
-/// high watermark when the read started) is reached; panics if `timeout`
-/// passes first, so a slow broker never passes for a short topic.
-pub fn read_topic(brokers: &str, topic: &str, timeout: Duration) -> Vec<ReadMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("probe"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("probe consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(5))
-        .expect("topic metadata");
-    let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Vec::new();
-    };
-    let deadline = std::time::Instant::now() + timeout;
-    let mut assignment = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in meta.partitions() {
-        let (low, high) = watermarks(&consumer, topic, p.id(), deadline);
-        if high > low {
-            assignment
-                .add_partition_offset(topic, p.id(), rdkafka::Offset::Offset(low))
-                .expect("assign");
-            ends.push((p.id(), high));
-        }
-    }
-    if ends.is_empty() {
-        return Vec::new();
-    }
-    consumer.assign(&assignment).expect("assign partitions");
-    let mut out = Vec::new();
-    let mut done = std::collections::HashSet::new();
-    while done.len() < ends.len() && std::time::Instant::now() < deadline {
-        let Some(result) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        // A partition without a leader for a moment (a broker that just
-        // restarted elects them) is retried by the client: wait on.
-        let Ok(m) = result else {
-            continue;
-        };
-        out.push(ReadMessage {
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().unwrap_or_default().to_vec(),
-            headers: m
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            partition: m.partition(),
-            offset: m.offset(),
-        });
-        if let Some((_, high)) = ends.iter().find(|(p, _)| *p == m.partition()) {
-            if m.offset() + 1 >= *high {
-                done.insert(m.partition());
-            }
-        }
-    }
-    let unfinished: Vec<_> = ends.iter().filter(|(p, _)| !done.contains(p)).collect();
-    assert!(
-        unfinished.is_empty(),
-        "reading {topic}: partitions (id, end offset) {unfinished:?} not read to the end \
-         within {timeout:?}; {} messages read",
-        out.len()
-    );
-    out
-}
-
-/// Writes a raw message straight to a topic, bypassing the services (poison
-/// messages, replays).
-pub async fn produce_raw(
-    brokers: &str,
-    topic: &str,
-    key: &[u8],
-    value: &[u8],
-    headers: &[(&str, &str)],
-) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("message.max.bytes", "4000000")
-        .create()
-        .expect("test producer");
-    let mut hs = OwnedHeaders::new();
-    for (k, v) in headers {
-        hs = hs.insert(Header {
-            key: k,
-            value: Some(*v),
-        });
-    }
-    producer
-        .send(
-            FutureRecord::to(topic).key(key).payload(value).headers(hs),
-            Timeout::After(Duration::from_secs(10)),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .expect("produce test message");
-}
-
 /// Polls `check` every 50 ms until it returns `Some`, or panics after
 /// `timeout` with `what` — for effects that arrive asynchronously.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
@@ -245,35 +101,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Generates a store contract suite: for each check, `in_memory::<check>`
-/// and `mongodb::<check>` tests that run `checks::<check>` against the
-/// subject made by the calling file's `in_memory()` and `mongodb(name)`
-/// (`None` when the real servers are absent outside CI). One suite, both
-/// adapters, so they cannot drift apart.
-#[macro_export]
-macro_rules! store_contract {
-    ($service:literal; $($check:ident),+ $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    super::checks::$check(super::in_memory()).await;
-                }
-            )+
-        }
-        mod mongodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    let name = concat!($service, " store_contract mongodb::", stringify!($check));
-                    let Some(subject) = super::mongodb(name).await else { return };
-                    super::checks::$check(subject).await;
-                }
-            )+
-        }
-    };
 }
 
 /// The sum of the samples of `name` in a Prometheus/OpenMetrics text

@@ -8,18 +8,17 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Barrier;
-
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use events::{
     topics, Actor, ActorRole, BookingCancellationRequested, BookingRequestEvent, BookingStatus,
     BookingStatusChanged, Envelope, PropertyDetails,
 };
 use service_runtime::{
-    mongo::MongoOutbox,
-    outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
+    outbox::{OutboxMessage, OutboxSignal},
     paging::{Page, PageRequest},
 };
+use test_support::store::{at, event_type, payload, pending, sorted, walk};
+use tokio::sync::Barrier;
 use traveler_service::{
     domain::{
         booking::Booking,
@@ -31,69 +30,36 @@ use traveler_service::{
     },
 };
 
-/// A store under test and the outbox its writes go to.
-struct Subject {
-    store: Arc<dyn TravelerStore>,
-    outbox: Arc<dyn OutboxStore>,
-}
-
-fn in_memory() -> Subject {
-    let outbox = Arc::new(InMemoryOutbox::new(OutboxSignal::default()));
-    Subject {
-        store: Arc::new(InMemoryTravelerStore::new(outbox.clone())),
-        outbox,
-    }
-}
-
-async fn mongodb(test: &str) -> Option<Subject> {
-    let servers = test_support::real_servers(test)?;
-    let db = test_support::fresh_database(&servers, "traveler_contract").await;
-    let store = MongoTravelerStore::new(&db, OutboxSignal::default())
-        .await
-        .expect("MongoTravelerStore::new");
-    let outbox = MongoOutbox::new(
-        &db,
-        &OUTBOX_COLLECTIONS,
-        "traveler-service",
-        OutboxSignal::default(),
-    )
-    .await
-    .expect("MongoOutbox::new");
-    Some(Subject {
-        store: Arc::new(store),
-        outbox: Arc::new(outbox),
-    })
-}
-
 // Each check runs as `in_memory::<check>` and `mongodb::<check>`.
-test_support::store_contract!(
-    "traveler";
-    upsert_listing_then_read_it_back,
-    an_older_listing_version_never_overwrites_a_newer_one,
-    delist_applies_only_to_newer_versions,
-    concurrent_listing_versions_converge_on_the_newest,
-    search_returns_active_listings_by_city_and_capacity,
-    create_booking_queues_its_request_event,
-    idempotency_key_replays_the_same_request_and_refuses_a_different_one,
-    concurrent_retries_with_one_idempotency_key_create_one_booking,
-    bookings_of_filters_by_traveler_and_status_newest_first,
-    booking_pages_walk_every_booking_once_newest_first_while_new_ones_arrive,
-    catalog_pages_walk_every_listing_once_by_name_while_the_catalog_changes,
-    cancellation_is_requested_once_and_only_by_the_traveler,
-    cancellation_of_a_final_booking_is_refused,
-    concurrent_cancellation_requests_queue_one_event,
-    apply_status_keeps_the_newest_version,
-    concurrent_status_changes_converge_on_the_newest,
-    batched_status_changes_apply_in_order_and_ignore_stale_ones,
-);
+test_support::store_contract! {
+    service: "traveler",
+    database: "traveler_contract",
+    store: dyn TravelerStore,
+    in_memory: |outbox| InMemoryTravelerStore::new(outbox),
+    mongodb: |db| MongoTravelerStore::new(db, OutboxSignal::default()),
+    outbox: (&OUTBOX_COLLECTIONS, "traveler-service"),
+    checks: [
+        upsert_listing_then_read_it_back,
+        an_older_listing_version_never_overwrites_a_newer_one,
+        delist_applies_only_to_newer_versions,
+        concurrent_listing_versions_converge_on_the_newest,
+        search_returns_active_listings_by_city_and_capacity,
+        create_booking_queues_its_request_event,
+        idempotency_key_replays_the_same_request_and_refuses_a_different_one,
+        concurrent_retries_with_one_idempotency_key_create_one_booking,
+        bookings_of_filters_by_traveler_and_status_newest_first,
+        booking_pages_walk_every_booking_once_newest_first_while_new_ones_arrive,
+        catalog_pages_walk_every_listing_once_by_name_while_the_catalog_changes,
+        cancellation_is_requested_once_and_only_by_the_traveler,
+        cancellation_of_a_final_booking_is_refused,
+        concurrent_cancellation_requests_queue_one_event,
+        apply_status_keeps_the_newest_version,
+        concurrent_status_changes_converge_on_the_newest,
+        batched_status_changes_apply_in_order_and_ignore_stale_ones,
+    ],
+}
 
 // ---------------------------------------------------------------- test data
-
-/// A fixed instant with millisecond precision (what the stores keep).
-fn at(seconds: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2031, 1, 1, 9, 0, 0).unwrap()
-        + Duration::milliseconds(seconds * 1000 + 123)
-}
 
 fn day(month: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2031, month, d).unwrap()
@@ -199,27 +165,6 @@ fn key(scoped_key: &str, fingerprint: &str) -> IdempotencyKey {
     }
 }
 
-/// The pending outbox messages (the relay's view).
-async fn pending(outbox: &dyn OutboxStore) -> Vec<OutboxMessage> {
-    outbox.pending(100).await.expect("outbox pending")
-}
-
-fn payload(m: &OutboxMessage) -> serde_json::Value {
-    serde_json::from_str(&m.payload).expect("payload is JSON")
-}
-
-fn event_type(m: &OutboxMessage) -> String {
-    payload(m)["event_type"]
-        .as_str()
-        .expect("event_type")
-        .to_string()
-}
-
-fn sorted(mut messages: Vec<OutboxMessage>) -> Vec<OutboxMessage> {
-    messages.sort_by(|a, b| a.event_id.cmp(&b.event_id));
-    messages
-}
-
 fn ids<T: HasId>(items: &[T]) -> Vec<&str> {
     items.iter().map(HasId::id).collect()
 }
@@ -246,31 +191,6 @@ async fn stored(store: &dyn TravelerStore, id: &str) -> Booking {
         .await
         .expect("read booking")
         .expect("booking exists")
-}
-
-/// Every item of a list, read `limit` at a time by following each page's
-/// cursor; checks that every page but the last is full and the last one
-/// says so.
-async fn walk<T, F, Fut>(limit: usize, mut read: F) -> Vec<T>
-where
-    F: FnMut(PageRequest) -> Fut,
-    Fut: std::future::Future<Output = Page<T>>,
-{
-    let mut request = PageRequest::first(limit);
-    let mut all = Vec::new();
-    loop {
-        let page = read(request.clone()).await;
-        assert!(page.items.len() <= limit, "a page holds at most its limit");
-        let full = page.items.len() == limit;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => {
-                assert!(full, "only the last page may be short");
-                request.after = Some(next);
-            }
-            None => return all,
-        }
-    }
 }
 
 async fn create(store: &dyn TravelerStore, b: &Booking) -> OutboxMessage {

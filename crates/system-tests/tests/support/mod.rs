@@ -7,7 +7,6 @@
 pub mod sse;
 
 use std::{
-    net::TcpListener as StdListener,
     path::PathBuf,
     process::{Child, Command},
     sync::Arc,
@@ -243,14 +242,7 @@ impl Drop for System {
     }
 }
 
-/// A free loopback port (the OS picks; the tiny race is acceptable in tests).
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use test_support::process::free_port;
 
 /// The consumer-group session timeout the services run with here: how long
 /// the broker keeps a member that stopped heart-beating (e.g. SIGKILLed).

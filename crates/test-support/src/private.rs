@@ -1,0 +1,227 @@
+//! Servers of one test alone (a Kafka broker, a SecantusDB), which it may
+//! kill, stop and restart without disturbing the shared ones or other tests.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use rdkafka::{
+    config::ClientConfig,
+    consumer::{BaseConsumer, Consumer},
+};
+
+use crate::{
+    process::{free_port, sigterm, wait_exit, wait_port, SERVER_START},
+    unique, RealServers,
+};
+
+/// Waits until the broker at `brokers` answers a metadata request naming
+/// itself (it opens its port before it can serve one).
+fn wait_metadata(brokers: &str, child: &mut Child) {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("metadata client");
+    let deadline = Instant::now() + SERVER_START;
+    loop {
+        match client.fetch_metadata(None, Duration::from_secs(2)) {
+            Ok(m) if !m.brokers().is_empty() => return,
+            _ => {}
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the Kafka broker at {brokers} exited with {status} before serving metadata");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Kafka broker at {brokers} did not serve metadata"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A server process of one test, on its own directory and port, which
+/// survive its restarts.
+struct Private {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Private {
+    fn new(prefix: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            dir,
+            port: free_port(),
+            child: None,
+        }
+    }
+
+    /// A log file in the server's directory, appended to across restarts.
+    fn log(&self, name: &str) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(name))
+            .unwrap()
+    }
+
+    /// SIGKILL: the server vanishes without a goodbye.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn assert_down(&self, how: &str) {
+        assert!(self.child.is_none(), "{how} the server first");
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An Apache Kafka broker of this test alone (`scripts/kafka-broker.sh`: the
+/// same KRaft broker as the shared one), on its own log directory, so it can
+/// be killed and restarted on the same port with its data.
+pub struct PrivateKafka {
+    server: Private,
+    pub port: u16,
+}
+
+impl PrivateKafka {
+    pub fn start() -> Self {
+        let server = Private::new("private-kafka");
+        let mut broker = Self {
+            port: server.port,
+            server,
+        };
+        broker.spawn();
+        broker
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The broker's own log (`server.log` of the Apache Kafka distribution).
+    pub fn log_path(&self) -> PathBuf {
+        self.server.dir.join("kafka.log")
+    }
+
+    /// Starts the broker (formatting its log directory the first time) and
+    /// returns once it answers metadata, not only once its port is open.
+    fn spawn(&mut self) {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-broker.sh");
+        let log = self.server.log("kafka.log");
+        let mut child = Command::new("bash")
+            .arg(script)
+            .arg("run")
+            .arg(self.server.dir.join("broker"))
+            .arg(self.port.to_string())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start a private Apache Kafka broker");
+        wait_port(self.port, "private Kafka broker", &mut child);
+        wait_metadata(&self.brokers(), &mut child);
+        self.server.child = Some(child);
+    }
+
+    /// SIGKILL: the broker vanishes without a goodbye.
+    pub fn kill(&mut self) {
+        self.server.kill();
+    }
+
+    pub fn restart(&mut self) {
+        self.server.assert_down("kill");
+        self.spawn();
+    }
+}
+
+/// A private broker beside the shared MongoDB: the broker (to kill and
+/// restart) and the servers to run the services against.
+pub fn private_broker(shared: &RealServers) -> (PrivateKafka, RealServers) {
+    let broker = PrivateKafka::start();
+    let servers = RealServers {
+        mongodb_uri: shared.mongodb_uri.clone(),
+        kafka_brokers: broker.brokers(),
+    };
+    (broker, servers)
+}
+
+/// A SecantusDB server of this test alone, storing on disk (not in memory)
+/// so that its data survives a stop and a restart on the same port.
+pub struct PrivateMongo {
+    server: Private,
+    pub port: u16,
+}
+
+impl PrivateMongo {
+    pub fn start() -> Self {
+        let server = Private::new("faults-secantus");
+        let mut mongo = Self {
+            port: server.port,
+            server,
+        };
+        mongo.spawn();
+        mongo
+    }
+
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let bin = std::env::var("TEST_SECANTUS_BIN")
+            .expect("TEST_SECANTUS_BIN (set by scripts/test-servers.sh start)");
+        let mut child = Command::new(bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--storage-path",
+                &self.server.dir.join("data").to_string_lossy(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(self.server.log("secantus.log"))
+            .spawn()
+            .expect("start private SecantusDB");
+        wait_port(self.port, "private SecantusDB", &mut child);
+        self.server.child = Some(child);
+    }
+
+    /// Stops the server (SIGTERM, as an operator or an orchestrator would;
+    /// SIGKILL if it does not exit in 30 s) and returns once it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.server.child.take() {
+            sigterm(&child);
+            if let Err(e) = wait_exit(&mut child, Duration::from_secs(30)) {
+                eprintln!("private SecantusDB {e}; killed");
+            }
+        }
+    }
+
+    /// SIGKILL: the server crashes.
+    pub fn kill(&mut self) {
+        self.server.kill();
+    }
+
+    pub fn restart(&mut self) {
+        self.server.assert_down("stop");
+        self.spawn();
+    }
+}
