@@ -379,7 +379,18 @@ async fn mongodb_stopped_while_events_arrive_pauses_consumers_and_they_catch_up(
                 .then_some(now)
         })
         .await;
-        let notes = sys.traveler_notifications(traveler).await;
+        // Each notification is written just after its status: a moment more
+        // (bounded, so a lost one is still counted as lost below).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut notes = sys.traveler_notifications(traveler).await;
+        while tokio::time::Instant::now() < deadline
+            && !expected
+                .iter()
+                .all(|(id, _)| notes.iter().any(|n| n["booking_id"] == id.as_str()))
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            notes = sys.traveler_notifications(traveler).await;
+        }
         let per_booking = count_by(&notes, "booking_id");
         for (id, _) in &expected {
             match per_booking.get(*id).copied().unwrap_or(0) {

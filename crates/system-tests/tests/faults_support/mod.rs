@@ -401,12 +401,25 @@ pub async fn verify_bookings(
     let mut v = Verdict::default();
     let acked: BTreeSet<String> = answers.iter().filter_map(created_id).collect();
     let listed = count_by(&owner_bookings(sys, owner, property_id).await, "id");
-    let notes: Vec<Value> = sys
-        .owner_notifications(owner)
-        .await
-        .into_iter()
-        .filter(|n| n["kind"] == "booking_requested")
-        .collect();
+    // Each notification is written just after its booking: a moment more.
+    let requested = || async {
+        sys.owner_notifications(owner)
+            .await
+            .into_iter()
+            .filter(|n| n["kind"] == "booking_requested")
+            .collect::<Vec<Value>>()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut notes = requested().await;
+    while tokio::time::Instant::now() < deadline
+        && !acked
+            .iter()
+            .filter(|id| listed.contains_key(*id))
+            .all(|id| notes.iter().any(|n| n["booking_id"] == id.as_str()))
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        notes = requested().await;
+    }
     let notified = count_by(&notes, "booking_id");
     for id in &acked {
         match listed.get(id).copied().unwrap_or(0) {

@@ -489,14 +489,28 @@ impl System {
             .await
     }
 
-    /// Waits until owner-service shows the booking to its owner.
+    /// Waits until owner-service shows the booking to its owner, and its
+    /// `booking_requested` notification (written just after the booking).
     pub async fn wait_owner_sees(&self, owner: &User, booking_id: &str) -> Value {
         let url = format!("{}/api/owners/bookings/{booking_id}", self.owner);
-        eventually(&format!("owner sees {booking_id}"), PROPAGATION, || async {
+        let booking = eventually(&format!("owner sees {booking_id}"), PROPAGATION, || async {
             let r = self.http.get(&url, Some(&owner.token)).await;
             (r.status == 200).then(|| r.body["booking"].clone())
         })
-        .await
+        .await;
+        eventually(
+            &format!("owner is told of {booking_id}"),
+            PROPAGATION,
+            || async {
+                self.owner_notifications(owner)
+                    .await
+                    .iter()
+                    .any(|n| n["booking_id"] == booking_id && n["kind"] == "booking_requested")
+                    .then_some(())
+            },
+        )
+        .await;
+        booking
     }
 
     /// An owner decision: `approve`, `reject` or `cancel`.
@@ -516,7 +530,8 @@ impl System {
             .await
     }
 
-    /// Waits until the traveler sees the booking in `status`.
+    /// Waits until the traveler sees the booking in `status` and, for a
+    /// decision, the notification about it.
     pub async fn wait_traveler_status(
         &self,
         traveler: &User,
@@ -524,7 +539,7 @@ impl System {
         status: &str,
     ) -> Value {
         let url = format!("{}/api/travelers/bookings/{booking_id}", self.traveler);
-        eventually(
+        let booking = eventually(
             &format!("traveler sees {booking_id} {status}"),
             PROPAGATION,
             || async {
@@ -532,7 +547,23 @@ impl System {
                 (r.body["booking"]["status"] == status).then(|| r.body["booking"].clone())
             },
         )
-        .await
+        .await;
+        // A decision's notification is written just after the status.
+        if status != "PENDING" {
+            eventually(
+                &format!("traveler is told of {booking_id} {status}"),
+                PROPAGATION,
+                || async {
+                    self.traveler_notifications(traveler)
+                        .await
+                        .iter()
+                        .any(|n| n["booking_id"] == booking_id && n["status"] == status)
+                        .then_some(())
+                },
+            )
+            .await;
+        }
+        booking
     }
 
     /// All the traveler's notifications, newest first (every page).
