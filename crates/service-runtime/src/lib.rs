@@ -27,4 +27,5 @@ pub mod shutdown;
 pub mod store;
 pub mod supervision;
 pub mod telemetry;
+pub mod validation;
 pub mod web;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use events::{PropertyDetails, PropertySnapshot};
 use serde::{Deserialize, Serialize};
-use service_runtime::http::Validator;
+use service_runtime::validation::{Invalid, Validator};
 
 /// A property as owner-service stores and serves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -115,11 +115,7 @@ pub struct NewProperty {
 impl PropertyFields {
     /// Applies these fields to `p`, validating the result as a whole so every
     /// problem is reported at once. `creating` makes the required fields required.
-    pub fn apply_to(
-        self,
-        p: &mut Property,
-        creating: bool,
-    ) -> Result<(), service_runtime::http::ApiError> {
+    pub fn apply_to(self, p: &mut Property, creating: bool) -> Result<(), Invalid> {
         if creating {
             Validator::new()
                 .check(self.name.is_some(), "name", "is required")

@@ -2,23 +2,16 @@ use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
 
 use std::sync::Arc;
 
-use crate::store::{Cause, StoreError, StoreErrorKind};
+use crate::{
+    store::{Cause, StoreError, StoreErrorKind},
+    validation::{FieldError, Invalid},
+};
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// One invalid input field, listed in a validation problem's `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    /// The field's name or path, e.g. `guests`, `amenities[2]`, `Idempotency-Key`.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
 
 /// The one error type every handler returns; it renders as an RFC 9457
 /// problem document with a stable `code`, so clients can branch on `code`
@@ -247,48 +240,10 @@ impl std::fmt::Display for Message {
 
 impl std::error::Error for Message {}
 
-/// Collects field errors so a client learns about every invalid field in one
-/// round trip instead of fixing them one by one.
-#[derive(Debug, Default)]
-pub struct Validator {
-    errors: Vec<FieldError>,
-}
-
-impl Validator {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Records `message` for `field` unless `ok`.
-    pub fn check(&mut self, ok: bool, field: &str, message: impl Into<String>) -> &mut Self {
-        if !ok {
-            self.errors.push(FieldError {
-                field: field.to_string(),
-                message: message.into(),
-            });
-        }
-        self
-    }
-
-    /// Checks an optional text field's trimmed length.
-    pub fn text(&mut self, value: &str, field: &str, min: usize, max: usize) -> &mut Self {
-        let len = value.trim().chars().count();
-        self.check(
-            (min..=max).contains(&len),
-            field,
-            if min > 0 {
-                format!("must be {min} to {max} characters")
-            } else {
-                format!("must be at most {max} characters")
-            },
-        )
-    }
-
-    pub fn finish(&mut self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(std::mem::take(&mut self.errors)))
-        }
+/// Invalid input found by a domain rule is a 400 validation problem
+/// listing every field.
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::validation(invalid.0)
     }
 }

@@ -9,9 +9,10 @@ mod health;
 pub mod params;
 mod router;
 
-pub use error::{
-    ApiError, ErrorReport, FieldError, Validator, PROBLEM_JSON, RETRY_UNAVAILABLE_AFTER,
-};
+/// Where the handlers have always found them; the domain's own home is
+/// [`crate::validation`].
+pub use crate::validation::{FieldError, Validator};
+pub use error::{ApiError, ErrorReport, PROBLEM_JSON, RETRY_UNAVAILABLE_AFTER};
 pub use extract::{ApiJson, ApiQuery, OptionalApiJson};
 pub use health::{health_openapi, health_routes, Readiness, ReadinessCheck};
 pub use router::{finish_router, log_errors, serve, service_router, MAX_BODY_BYTES};

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use events::{BookingRequested, BookingStatus};
 use serde::{Deserialize, Serialize};
-use service_runtime::http::{ApiError, Validator};
+use service_runtime::validation::{Invalid, Validator};
 use sha2::{Digest, Sha256};
 
 use super::catalog::CatalogProperty;
@@ -83,7 +83,7 @@ pub struct BookingRequest {
 
 impl BookingRequest {
     /// The checks that need no property: reported together as one 400.
-    pub fn validate(&self, today: NaiveDate) -> Result<u32, ApiError> {
+    pub fn validate(&self, today: NaiveDate) -> Result<u32, Invalid> {
         let nights = (self.check_out - self.check_in).num_days();
         Validator::new()
             .check(
@@ -108,7 +108,7 @@ impl BookingRequest {
     }
 
     /// The guest count against the property's capacity.
-    pub fn validate_for(&self, property: &CatalogProperty) -> Result<(), ApiError> {
+    pub fn validate_for(&self, property: &CatalogProperty) -> Result<(), Invalid> {
         Validator::new()
             .check(
                 self.guests <= property.details.max_guests,
@@ -159,8 +159,8 @@ mod tests {
         }
     }
 
-    fn fields(err: ApiError) -> Vec<String> {
-        err.errors.into_iter().map(|e| e.field).collect()
+    fn fields(err: Invalid) -> Vec<String> {
+        err.0.into_iter().map(|e| e.field).collect()
     }
 
     #[test]
