@@ -36,10 +36,7 @@ pub struct BookingRequestsHandler {
 #[async_trait]
 impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
     async fn handle(&self, event: Envelope<BookingRequestEvent>) -> Handled {
-        self.handle_batch(vec![event])
-            .await
-            .pop()
-            .unwrap_or(Ok(Applied::Changed))
+        service_runtime::messaging::handle_as_batch(self, event).await
     }
 
     /// New requests are applied together in two round trips (the

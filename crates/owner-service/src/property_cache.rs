@@ -72,7 +72,7 @@ impl PropertyCache {
 mod tests {
     use std::sync::Arc;
 
-    use events::{Envelope, PropertyDetails, PropertyEvent};
+    use events::{Envelope, PropertyEvent};
     use service_runtime::outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal};
 
     use super::*;
@@ -83,21 +83,7 @@ mod tests {
         Property {
             id: id.into(),
             owner_id: "o".into(),
-            details: PropertyDetails {
-                name: name.into(),
-                city: "Porto".into(),
-                country: "PT".into(),
-                address: None,
-                description: None,
-                price_per_night_cents: 100,
-                cleaning_fee_cents: 0,
-                service_fee_cents: 0,
-                currency: "EUR".into(),
-                max_guests: 2,
-                bedrooms: None,
-                bathrooms: None,
-                amenities: vec![],
-            },
+            details: test_support::store::property_details(name),
             active: true,
             version,
             created_at: now,

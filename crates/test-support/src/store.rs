@@ -192,3 +192,24 @@ pub fn sorted(mut messages: Vec<OutboxMessage>) -> Vec<OutboxMessage> {
     messages.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     messages
 }
+
+/// Property details that satisfy every rule: a flat for two in Porto at
+/// 1.00 EUR a night, named `name`. For tests in which the details do not
+/// matter, so that a new field of `PropertyDetails` is added in one place.
+pub fn property_details(name: &str) -> events::PropertyDetails {
+    events::PropertyDetails {
+        name: name.into(),
+        city: "Porto".into(),
+        country: "PT".into(),
+        address: None,
+        description: None,
+        price_per_night_cents: 100,
+        cleaning_fee_cents: 0,
+        service_fee_cents: 0,
+        currency: "EUR".into(),
+        max_guests: 2,
+        bedrooms: None,
+        bathrooms: None,
+        amenities: vec![],
+    }
+}

@@ -31,10 +31,7 @@ pub struct BookingUpdatesHandler {
 #[async_trait]
 impl EventHandler<BookingUpdateEvent> for BookingUpdatesHandler {
     async fn handle(&self, event: Envelope<BookingUpdateEvent>) -> Handled {
-        self.handle_batch(vec![event])
-            .await
-            .pop()
-            .unwrap_or(Ok(Applied::Changed))
+        service_runtime::messaging::handle_as_batch(self, event).await
     }
 
     /// A batch of decisions in three round trips: the bookings they concern,

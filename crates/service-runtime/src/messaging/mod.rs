@@ -90,6 +90,19 @@ impl From<StoreError> for HandleError {
     }
 }
 
+/// [`EventHandler::handle`] for a handler that applies batches: the event as
+/// a batch of one, so that one event and many take the same path.
+pub async fn handle_as_batch<P: EventPayload, H: EventHandler<P> + ?Sized>(
+    handler: &H,
+    event: Envelope<P>,
+) -> Handled {
+    handler
+        .handle_batch(vec![event])
+        .await
+        .pop()
+        .unwrap_or(Ok(Applied::Changed))
+}
+
 /// Applies one topic's events. Must be idempotent: the same event may arrive
 /// more than once, and applying it twice must equal applying it once.
 #[async_trait]
