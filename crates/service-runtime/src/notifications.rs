@@ -37,7 +37,7 @@ use crate::{
     http::{params, ApiError, ApiQuery},
     identity::IdentityState,
     mongo,
-    paging::{After, List, Order, Page, PageRequest},
+    paging::{After, List, Page, PageRequest},
     store::StoreError,
 };
 
@@ -58,10 +58,7 @@ pub struct Notification {
 }
 
 /// The paged list of a user's notifications, newest first.
-pub const LIST: List = List {
-    name: "notifications",
-    order: Order::NewestFirst,
-};
+pub const LIST: List = List::newest_first("notifications");
 
 impl Notification {
     /// Its place in [`LIST`].

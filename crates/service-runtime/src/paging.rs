@@ -171,6 +171,22 @@ struct CursorBody {
 }
 
 impl List {
+    /// The list `name`, newest first (by creation time, then id).
+    pub const fn newest_first(name: &'static str) -> Self {
+        Self {
+            name,
+            order: Order::NewestFirst,
+        }
+    }
+
+    /// The list `name`, by name then id.
+    pub const fn by_name(name: &'static str) -> Self {
+        Self {
+            name,
+            order: Order::ByName,
+        }
+    }
+
     /// The cursor a client sends to get the page after `after`: base64url
     /// of a small JSON document. Opaque to clients: its content may change.
     pub fn encode(&self, after: &After) -> String {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use events::{BookingCancellationRequested, BookingStatus};
 use service_runtime::{
     outbox::OutboxMessage,
-    paging::{After, List, Order, Page, PageRequest},
+    paging::{After, List, Page, PageRequest},
     store::StoreError,
 };
 
@@ -18,16 +18,10 @@ pub use memory::InMemoryOwnerStore;
 pub use mongo::{MongoOwnerStore, OUTBOX_COLLECTIONS};
 
 /// An owner's properties, by name then id, a page at a time.
-pub const PROPERTIES_LIST: List = List {
-    name: "properties",
-    order: Order::ByName,
-};
+pub const PROPERTIES_LIST: List = List::by_name("properties");
 
 /// An owner's bookings, newest first, a page at a time.
-pub const BOOKINGS_LIST: List = List {
-    name: "bookings",
-    order: Order::NewestFirst,
-};
+pub const BOOKINGS_LIST: List = List::newest_first("bookings");
 
 /// A property's place in [`PROPERTIES_LIST`].
 pub fn property_key(p: &Property) -> After {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use events::{BookingStatus, BookingStatusChanged};
 use service_runtime::{
     outbox::OutboxMessage,
-    paging::{After, List, Order, Page, PageRequest},
+    paging::{After, List, Page, PageRequest},
     store::StoreError,
 };
 
@@ -23,16 +23,10 @@ pub use memory::InMemoryTravelerStore;
 pub use mongo::{MongoTravelerStore, BOOKINGS, CATALOG, OUTBOX_COLLECTIONS};
 
 /// A traveler's bookings, newest first, a page at a time.
-pub const BOOKINGS_LIST: List = List {
-    name: "bookings",
-    order: Order::NewestFirst,
-};
+pub const BOOKINGS_LIST: List = List::newest_first("bookings");
 
 /// The catalog, by name then id, a page at a time.
-pub const CATALOG_LIST: List = List {
-    name: "catalog",
-    order: Order::ByName,
-};
+pub const CATALOG_LIST: List = List::by_name("catalog");
 
 /// A booking's place in [`BOOKINGS_LIST`].
 pub fn booking_key(b: &Booking) -> After {
