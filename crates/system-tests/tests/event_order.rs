@@ -18,21 +18,6 @@ use support::{System, User, PROPAGATION};
 use test_support::private::{private_broker, PrivateKafka};
 use test_support::{eventually, produce_raw, read_topic, real_servers, RealServers};
 
-/// Waits until owner-service shows the booking in `status`.
-async fn wait_owner_status(sys: &System, owner: &User, booking_id: &str, status: &str) -> Value {
-    let url = format!("{}/api/owners/bookings/{booking_id}", sys.owner);
-    eventually(
-        &format!("owner sees {booking_id} {status}"),
-        PROPAGATION,
-        || async {
-            let r = sys.http.get(&url, Some(&owner.token)).await;
-            (r.status == 200 && r.body["booking"]["status"] == status)
-                .then(|| r.body["booking"].clone())
-        },
-    )
-    .await
-}
-
 /// A system with one owner, one traveler and a property in the catalog.
 async fn ready_system(servers: &RealServers) -> (System, User, User, String) {
     ready_system_with(servers, &[]).await
@@ -116,7 +101,7 @@ async fn a_booking_created_and_cancelled_while_kafka_is_down_ends_cancelled_on_b
     else {
         return;
     };
-    wait_owner_status(&sys, &owner, &id, "CANCELLED").await;
+    sys.wait_owner_status(&owner, &id, "CANCELLED").await;
     sys.wait_traveler_status(&traveler, &id, "CANCELLED").await;
     let dead = read_topic(
         &servers.kafka_brokers,
@@ -147,7 +132,7 @@ async fn after_a_publish_timed_out_the_booking_and_its_cancellation_are_publishe
     else {
         return;
     };
-    wait_owner_status(&sys, &owner, &id, "CANCELLED").await;
+    sys.wait_owner_status(&owner, &id, "CANCELLED").await;
     sys.wait_traveler_status(&traveler, &id, "CANCELLED").await;
     // Nothing was dead-lettered, and each event is on the topic once.
     let dead = read_topic(
@@ -261,7 +246,9 @@ async fn a_cancellation_received_before_its_booking_is_parked_and_applied_when_i
         .await;
     }
 
-    let booking = wait_owner_status(&sys, &owner, &booking_id, "CANCELLED").await;
+    let booking = sys
+        .wait_owner_status(&owner, &booking_id, "CANCELLED")
+        .await;
     assert_eq!(booking["version"], 1, "{booking}");
     let dead = read_topic(
         &servers.kafka_brokers,

@@ -238,7 +238,7 @@ async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() 
     );
     let done = sys.wait_traveler_status(&traveler, &b1, "CANCELLED").await;
     assert_eq!(done["status_reason"], "Plans changed");
-    let owner_side = wait_owner_status(&sys, &owner, &b1, "CANCELLED").await;
+    let owner_side = sys.wait_owner_status(&owner, &b1, "CANCELLED").await;
     assert_eq!(owner_side["status_reason"], "Plans changed");
     let notes = wait_traveler_notifications(&sys, &traveler, 1).await;
     assert_eq!(notes.len(), 1, "{notes:?}");
@@ -277,7 +277,7 @@ async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() 
     assert_eq!(accepted["booking"]["id"], b2.as_str());
     let done = sys.wait_traveler_status(&traveler, &b2, "CANCELLED").await;
     assert!(done["status_reason"].is_null(), "{done}");
-    wait_owner_status(&sys, &owner, &b2, "CANCELLED").await;
+    sys.wait_owner_status(&owner, &b2, "CANCELLED").await;
 
     // The traveler: one notification per change, newest first.
     let notes = wait_traveler_notifications(&sys, &traveler, 3).await;

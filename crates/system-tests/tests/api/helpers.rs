@@ -220,25 +220,6 @@ pub async fn create_property_with(sys: &System, owner: &User, body: Value) -> Re
         .await
 }
 
-/// Waits until owner-service shows the booking in `status`.
-pub async fn wait_owner_status(
-    sys: &System,
-    owner: &User,
-    booking_id: &str,
-    status: &str,
-) -> Value {
-    let url = format!("{}/api/owners/bookings/{booking_id}", sys.owner);
-    eventually(
-        &format!("owner sees {booking_id} {status}"),
-        PROPAGATION,
-        || async {
-            let r = sys.http.get(&url, Some(&owner.token)).await;
-            (r.body["booking"]["status"] == status).then(|| r.body["booking"].clone())
-        },
-    )
-    .await
-}
-
 /// Waits until the traveler has exactly `n` notifications.
 pub async fn wait_traveler_notifications(sys: &System, traveler: &User, n: usize) -> Vec<Value> {
     eventually(

@@ -513,6 +513,21 @@ impl System {
         booking
     }
 
+    /// Waits until owner-service shows the booking to its owner in `status`.
+    pub async fn wait_owner_status(&self, owner: &User, booking_id: &str, status: &str) -> Value {
+        let url = format!("{}/api/owners/bookings/{booking_id}", self.owner);
+        eventually(
+            &format!("owner sees {booking_id} {status}"),
+            PROPAGATION,
+            || async {
+                let r = self.http.get(&url, Some(&owner.token)).await;
+                (r.status == 200 && r.body["booking"]["status"] == status)
+                    .then(|| r.body["booking"].clone())
+            },
+        )
+        .await
+    }
+
     /// An owner decision: `approve`, `reject` or `cancel`.
     pub async fn decide(
         &self,
