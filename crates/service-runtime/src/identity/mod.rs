@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     auth::{JwtKeys, Role},
-    config::ConfigError,
+    config::env::{ConfigError, EnvVar},
     http::{client_address::TrustedProxies, ApiError},
     store::StoreError,
 };
@@ -130,6 +130,29 @@ pub struct IdentityConfig {
 }
 
 impl IdentityConfig {
+    /// The variables [`IdentityConfig::from_lookup`] reads, with their
+    /// defaults, in documentation order (part of
+    /// [`env_spec`](crate::config::env_spec)).
+    pub fn env_spec() -> Vec<EnvVar> {
+        vec![
+            EnvVar {
+                name: "TRUSTED_PROXIES",
+                default: Some(String::new()),
+                description: "comma-separated CIDR ranges of proxies whose X-Forwarded-For names the client; empty: the socket peer is the client",
+            },
+            EnvVar {
+                name: "SIGNUP_LIMIT_PER_ADDRESS",
+                default: Some(throttle::DEFAULT_SIGNUPS_PER_ADDRESS.to_string()),
+                description: "sign-ups per client address in 15 minutes",
+            },
+            EnvVar {
+                name: "COOKIE_SECURE",
+                default: Some("false".into()),
+                description: "mark the web apps' session cookie Secure (sent over HTTPS only); true in production",
+            },
+        ]
+    }
+
     /// Reads `TRUSTED_PROXIES`, `SIGNUP_LIMIT_PER_ADDRESS` and
     /// `COOKIE_SECURE` through `lookup` (unset or empty: no trusted proxy,
     /// the default limit, no `Secure` attribute).

@@ -17,10 +17,11 @@ use std::time::Duration;
 
 pub use secrecy::{ExposeSecret, SecretString};
 
-use crate::{
-    identity::{throttle::DEFAULT_SIGNUPS_PER_ADDRESS, IdentityConfig},
-    notifications::hub::{StreamConfig, DEFAULT_STREAMS_PER_USER},
-};
+pub mod env;
+
+pub use env::{ConfigError, EnvVar};
+
+use crate::{identity::IdentityConfig, notifications::hub::StreamConfig};
 
 /// What differs between the two services' configurations.
 #[derive(Debug, Clone, Copy)]
@@ -76,29 +77,6 @@ pub struct ServiceConfig {
     /// Base URL of the OTLP/HTTP collector spans are exported to
     /// (`OTEL_EXPORTER_OTLP_ENDPOINT`); `None`: no traces are recorded.
     pub otlp_endpoint: Option<String>,
-}
-
-/// One environment variable the binaries read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvVar {
-    pub name: &'static str,
-    /// `None`: required, the binary refuses to start without it.
-    pub default: Option<String>,
-    pub description: &'static str,
-}
-
-/// A configuration problem, phrased as the single line a binary prints.
-/// `value` never holds a secret: see [`ServiceConfig::from_lookup`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration error: {0} is required but not set")]
-    Missing(&'static str),
-    #[error("configuration error: {name}={value:?} is invalid: {reason}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
 }
 
 /// Minimum JWT secret length: shorter HMAC keys are guessable.
@@ -172,32 +150,17 @@ pub fn env_spec(d: ServiceDefaults) -> Vec<EnvVar> {
             Some("20".into()),
             "grace period for in-flight work after SIGTERM",
         ),
-        v(
-            "TRUSTED_PROXIES",
-            Some(String::new()),
-            "comma-separated CIDR ranges of proxies whose X-Forwarded-For names the client; empty: the socket peer is the client",
-        ),
-        v(
-            "SIGNUP_LIMIT_PER_ADDRESS",
-            Some(DEFAULT_SIGNUPS_PER_ADDRESS.to_string()),
-            "sign-ups per client address in 15 minutes",
-        ),
-        v(
-            "COOKIE_SECURE",
-            Some("false".into()),
-            "mark the web apps' session cookie Secure (sent over HTTPS only); true in production",
-        ),
-        v(
-            "NOTIFICATION_STREAMS_PER_USER",
-            Some(DEFAULT_STREAMS_PER_USER.to_string()),
-            "notification streams one user may hold open on one replica",
-        ),
-        v(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            Some(String::new()),
-            "base URL of an OTLP/HTTP collector (spans go to its /v1/traces); empty: no traces",
-        ),
     ]
+    .into_iter()
+    // Each feature names its own variables, in their documentation place.
+    .chain(IdentityConfig::env_spec())
+    .chain(StreamConfig::env_spec())
+    .chain([v(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        Some(String::new()),
+        "base URL of an OTLP/HTTP collector (spans go to its /v1/traces); empty: no traces",
+    )])
+    .collect()
 }
 
 impl ServiceConfig {
@@ -612,6 +575,37 @@ mod tests {
             let err = ServiceConfig::from_lookup(D, lookup(&pairs)).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn spec_lists_every_variable_in_documentation_order() {
+        let names: Vec<_> = env_spec(D).into_iter().map(|v| v.name).collect();
+        assert_eq!(
+            names,
+            [
+                "PORT",
+                "MONGODB_URI",
+                "MONGODB_DATABASE",
+                "KAFKA_BROKERS",
+                "KAFKA_REQUEST_TOPIC",
+                "KAFKA_RESPONSE_TOPIC",
+                "KAFKA_PROPERTY_TOPIC",
+                "KAFKA_GROUP_ID",
+                "KAFKA_TOPIC_PARTITIONS",
+                "KAFKA_TOPIC_REPLICATION_FACTOR",
+                "KAFKA_SESSION_TIMEOUT_MS",
+                "KAFKA_DELIVERY_TIMEOUT_MS",
+                "JWT_SECRET",
+                "RUST_LOG",
+                "LOG_FORMAT",
+                "SHUTDOWN_TIMEOUT_SECS",
+                "TRUSTED_PROXIES",
+                "SIGNUP_LIMIT_PER_ADDRESS",
+                "COOKIE_SECURE",
+                "NOTIFICATION_STREAMS_PER_USER",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ]
+        );
     }
 
     #[test]
