@@ -1,6 +1,9 @@
-//! [`OutboxMessage`], an event exactly as it will go on the wire, and the
-//! port the relay reads pending messages from and marks them published
-//! through ([`OutboxStore`], with its [`Backlog`]).
+//! [`OutboxMessage`], an event exactly as it will go on the wire, the port
+//! the relay reads pending messages from and marks them published through
+//! ([`OutboxStore`], with its [`Backlog`]), and the port it publishes them
+//! through ([`EventPublisher`], which the messaging adapters implement).
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -97,4 +100,13 @@ pub struct Backlog {
     pub pending: u64,
     /// When the oldest of them was written.
     pub oldest: Option<DateTime<Utc>>,
+}
+
+/// Sends outbox messages to the broker and reports delivery per message.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// One result per message, in order; `Ok` only after the broker acknowledged it.
+    async fn publish(&self, batch: &[OutboxMessage]) -> Vec<Result<(), String>>;
+    /// Waits for queued messages to be delivered (at shutdown).
+    async fn flush(&self, _timeout: Duration) {}
 }

@@ -19,7 +19,7 @@ mod relay;
 mod signal;
 
 pub use memory::InMemoryOutbox;
-pub use message::{Backlog, OutboxMessage, OutboxStore};
+pub use message::{Backlog, EventPublisher, OutboxMessage, OutboxStore};
 pub use mongo::{
     outbox_entry, outbox_ids, outbox_report, MongoOutbox, OutboxReport, OutboxWriteError,
     OutboxWrites, RelayLease, OUTBOX_FIELD,

@@ -7,10 +7,10 @@ use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    message::{OutboxMessage, OutboxStore},
+    message::{EventPublisher, OutboxMessage, OutboxStore},
     signal::OutboxSignal,
 };
-use crate::{backoff::Backoff, messaging::EventPublisher, metrics::Metrics};
+use crate::{backoff::Backoff, metrics::Metrics};
 
 /// Relay tuning.
 #[derive(Debug, Clone)]

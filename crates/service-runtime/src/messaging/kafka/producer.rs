@@ -14,7 +14,9 @@ use rdkafka::{
 };
 
 use crate::{
-    config::KafkaConfig, http::ReadinessCheck, messaging::EventPublisher, outbox::OutboxMessage,
+    config::KafkaConfig,
+    http::ReadinessCheck,
+    outbox::{EventPublisher, OutboxMessage},
 };
 
 /// Largest message the producer sends: room for dead-lettering a poison
