@@ -5,12 +5,17 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
+use tracing::Span;
 
 use super::{
     message::{EventPublisher, OutboxMessage, OutboxStore},
     signal::OutboxSignal,
 };
-use crate::{backoff::Backoff, metrics::Metrics};
+use crate::{
+    backoff::Backoff,
+    metrics::Metrics,
+    telemetry::{self, Published},
+};
 
 /// Relay tuning.
 #[derive(Debug, Clone)]
@@ -69,7 +74,7 @@ pub async fn run_relay(
             wait_for_work(&signal, config.idle_poll, &stop).await;
             continue;
         }
-        let traced = crate::telemetry::publish_spans(&batch);
+        let traced = publish_spans(&batch);
         let sent = traced.as_ref().map_or(&batch[..], |(traced, _)| traced);
         let results = publish_keeping_lease(
             &*store,
@@ -79,7 +84,7 @@ pub async fn run_relay(
         )
         .await;
         if let Some((_, spans)) = &traced {
-            crate::telemetry::publish_results(spans, &results);
+            telemetry::publish_results(spans, &results);
         }
         let delivered: Vec<String> = batch
             .iter()
@@ -118,6 +123,34 @@ pub async fn run_relay(
         }
     }
     store.release().await;
+}
+
+/// A span for each event of an outbox batch, child of the span that wrote
+/// it (its stored `traceparent`; a new trace when it has none), and the
+/// batch with each event's `traceparent`/`tracestate` replaced by its
+/// publish span's, so the consumer's span is a child of the publish.
+/// `None` when traces are off: the batch goes out unchanged.
+fn publish_spans(batch: &[OutboxMessage]) -> Option<(Vec<OutboxMessage>, Vec<Span>)> {
+    if !telemetry::traces_enabled() {
+        return None;
+    }
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut spans = Vec::with_capacity(batch.len());
+    for m in batch {
+        let mut message = m.clone();
+        let span = telemetry::publish_span(
+            Published {
+                topic: &m.topic,
+                event_id: &m.event_id,
+                key: &m.key,
+                event_type: m.event_type(),
+            },
+            &mut message.headers,
+        );
+        messages.push(message);
+        spans.push(span);
+    }
+    Some((messages, spans))
 }
 
 /// Why an event was held back from a publish.
