@@ -13,7 +13,7 @@ mod router;
 pub use error::{
     ApiError, ErrorReport, FieldError, Validator, PROBLEM_JSON, RETRY_UNAVAILABLE_AFTER,
 };
-pub use extract::{ApiJson, ApiQuery, OptionalApiJson};
+pub use extract::{ApiJson, ApiQuery, OptionalApiJson, MAX_BODY_BYTES};
 pub use health::{health_openapi, health_routes, Readiness};
 pub use readiness::ReadinessCheck;
-pub use router::{finish_router, log_errors, serve, service_router, MAX_BODY_BYTES};
+pub use router::{finish_router, log_errors, serve, service_router};
