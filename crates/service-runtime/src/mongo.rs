@@ -13,13 +13,14 @@ use mongodb::{
     options::{ClientOptions, IndexOptions},
     Client, Collection, Database, IndexModel,
 };
+use secrecy::{ExposeSecret, SecretString};
 
 mod insert_batcher;
 
 pub use insert_batcher::{InsertBatcher, Inserted};
 
 use crate::{
-    config::{scrub_uri_password, ExposeSecret, SecretString},
+    config::scrub_uri_password,
     http::ReadinessCheck,
     metrics::Metrics,
     paging::{Order, PageRequest},

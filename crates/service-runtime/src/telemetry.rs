@@ -38,7 +38,12 @@ use tracing_subscriber::{
     EnvFilter, Layer,
 };
 
-use crate::config::LogFormat;
+/// How log lines are written: JSON for production collectors, pretty for a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
 
 /// The W3C Trace Context header naming the trace and the parent span.
 pub const TRACEPARENT: &str = "traceparent";
