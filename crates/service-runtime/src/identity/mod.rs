@@ -4,6 +4,7 @@
 //! owners in the owner database); the routes and rules are shared so the two
 //! cannot drift apart. Mount [`routes`] under `/api/travelers` or `/api/owners`.
 
+mod caller;
 mod memory;
 mod mongo;
 mod routes;
@@ -29,6 +30,7 @@ use crate::{
     store::StoreError,
 };
 
+pub use caller::AuthUser;
 pub use memory::InMemoryUserStore;
 pub use mongo::MongoUserStore;
 pub use routes::routes;
@@ -81,7 +83,7 @@ pub trait UserStore: Send + Sync {
     async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
 }
 
-/// What the identity routes and the [`crate::auth::AuthUser`] extractor need:
+/// What the identity routes and the [`AuthUser`] extractor need:
 /// the users, the token keys, which role this service serves, the limits on
 /// attempts, and whose `X-Forwarded-For` to believe.
 #[derive(Clone)]
