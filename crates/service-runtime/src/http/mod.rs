@@ -6,6 +6,7 @@ pub mod client_address;
 mod error;
 mod extract;
 mod health;
+mod metrics;
 pub mod params;
 mod readiness;
 mod router;
@@ -15,5 +16,6 @@ pub use error::{
 };
 pub use extract::{ApiJson, ApiQuery, OptionalApiJson, MAX_BODY_BYTES};
 pub use health::{health_openapi, health_routes, Readiness};
+pub use metrics::{metrics_openapi, metrics_routes, MetricsEndpoint};
 pub use readiness::ReadinessCheck;
 pub use router::{finish_router, log_errors, serve, service_router};

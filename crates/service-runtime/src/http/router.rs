@@ -14,10 +14,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     error::{ErrorReport, PROBLEM_JSON},
-    health_routes, ApiError, Readiness, MAX_BODY_BYTES,
+    health_routes, metrics_routes, ApiError, MetricsEndpoint, Readiness, MAX_BODY_BYTES,
 };
 use crate::{
-    metrics::{metrics_routes, record_requests, MetricsEndpoint},
+    metrics::record_requests,
     openapi::{docs_routes, service_document, ApiSpec},
     store::Chain,
 };
