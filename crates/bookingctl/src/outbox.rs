@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use serde::Serialize;
-use service_runtime::mongo::outbox_report;
+use service_runtime::outbox::outbox_report;
 
 use crate::{
     config::Connection,

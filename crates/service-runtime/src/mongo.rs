@@ -1,6 +1,7 @@
 //! MongoDB plumbing shared by both services: connecting, index creation,
-//! error mapping, the readiness check, and (in `outbox`) the outbox adapter that relays the
-//! `outbox` arrays embedded in aggregate documents.
+//! error mapping and the readiness check. The features' MongoDB adapters
+//! live with their features (the outbox's in [`crate::outbox`]) and use
+//! these helpers.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,19 +13,14 @@ use mongodb::{
     options::{ClientOptions, IndexOptions},
     Client, Collection, Database, IndexModel,
 };
+use secrecy::{ExposeSecret, SecretString};
 
 mod insert_batcher;
-mod outbox;
-mod outbox_write;
 
 pub use insert_batcher::{InsertBatcher, Inserted};
-pub use outbox::{
-    outbox_entry, outbox_ids, outbox_report, MongoOutbox, OutboxReport, RelayLease, OUTBOX_FIELD,
-};
-pub use outbox_write::{OutboxWriteError, OutboxWrites};
 
 use crate::{
-    config::{scrub_uri_password, ExposeSecret, SecretString},
+    config::scrub_uri_password,
     http::ReadinessCheck,
     metrics::Metrics,
     paging::{Order, PageRequest},

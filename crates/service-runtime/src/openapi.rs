@@ -104,7 +104,7 @@ pub fn service_document(spec: &ApiSpec, api: OpenApi) -> Value {
         .build()
         .nest(spec.prefix, api);
     doc.merge(crate::http::health_openapi());
-    doc.merge(crate::metrics::metrics_openapi());
+    doc.merge(crate::http::metrics_openapi());
     doc.merge(page::docs_openapi());
     let mut doc = serde_json::to_value(doc).expect("an OpenAPI document serialises");
     apply_rules(spec, &mut doc);

@@ -344,7 +344,7 @@ impl Wiring {
         let db = infra.db.clone();
         let common = CommonStores::mongo(&db).await?;
         let outbox = retry_store("prepare the outbox", || {
-            crate::mongo::MongoOutbox::new(
+            crate::outbox::MongoOutbox::new(
                 &db,
                 outbox_collections,
                 config.service_name,

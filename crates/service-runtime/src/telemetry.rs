@@ -5,7 +5,7 @@
 //! for a terminal.
 //!
 //! Traces: OpenTelemetry spans for each HTTP request ([`http_span`]), each
-//! event the outbox relay publishes ([`publish_spans`]) and each event a
+//! event the outbox relay publishes ([`publish_span`]) and each event a
 //! consumer applies ([`consume_spans`]), exported over OTLP/HTTP (protobuf)
 //! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The W3C `traceparent` and
 //! `tracestate` of the request that wrote an event are stored with it in the
@@ -38,7 +38,12 @@ use tracing_subscriber::{
     EnvFilter, Layer,
 };
 
-use crate::{config::LogFormat, outbox::OutboxMessage};
+/// How log lines are written: JSON for production collectors, pretty for a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
 
 /// The W3C Trace Context header naming the trace and the parent span.
 pub const TRACEPARENT: &str = "traceparent";
@@ -409,47 +414,52 @@ pub fn http_response<B>(response: &axum::http::Response<B>, span: &Span) {
     }
 }
 
-/// A span for each event of an outbox batch, child of the span that wrote
-/// it (its stored `traceparent`; a new trace when it has none), and the
-/// batch with each event's `traceparent`/`tracestate` replaced by its
-/// publish span's, so the consumer's span is a child of the publish.
-/// `None` when traces are off: the batch goes out unchanged.
-pub fn publish_spans(batch: &[OutboxMessage]) -> Option<(Vec<OutboxMessage>, Vec<Span>)> {
-    if !traces_enabled() {
-        return None;
-    }
-    let mut messages = Vec::with_capacity(batch.len());
-    let mut spans = Vec::with_capacity(batch.len());
-    for m in batch {
-        let event_type = m.event_type();
-        let span = tracing::info_span!(
-            parent: None,
-            "publish",
-            otel.name = %format!("{} publish", m.topic),
-            otel.kind = "producer",
-            otel.status_code = tracing::field::Empty,
-            messaging.system = "kafka",
-            messaging.operation.type = "send",
-            messaging.destination.name = %m.topic,
-            messaging.message.id = %m.event_id,
-            messaging.kafka.message.key = %m.key,
-            event_type,
-            booking_id = booking_key(event_type, &m.key),
-            error = tracing::field::Empty,
-        );
-        set_parent_from(&span, &m.headers);
-        let mut message = m.clone();
-        message
-            .headers
-            .retain(|(k, _)| k != TRACEPARENT && k != TRACESTATE);
-        message.headers.extend(context_headers(&span));
-        messages.push(message);
-        spans.push(span);
-    }
-    Some((messages, spans))
+/// One event of an outbox batch as the tracing of [`publish_span`] sees
+/// it (the relay's `OutboxMessage`, field by field).
+pub struct Published<'a> {
+    pub topic: &'a str,
+    pub event_id: &'a str,
+    /// The message key (the aggregate id).
+    pub key: &'a str,
+    /// Its CloudEvents type.
+    pub event_type: &'a str,
 }
 
-/// Records each publish's result on its span (from [`publish_spans`]).
+/// The span publishing one event of an outbox batch, child of the span
+/// that wrote it (its stored `traceparent` in `headers`; a new trace when
+/// it has none), with the event's `traceparent`/`tracestate` in `headers`
+/// replaced by the publish span's, so the consumer's span is a child of the
+/// publish. Call it only when [`traces_enabled`]; the relay's batch goes
+/// out unchanged otherwise.
+pub fn publish_span(event: Published<'_>, headers: &mut Vec<(String, String)>) -> Span {
+    let Published {
+        topic,
+        event_id,
+        key,
+        event_type,
+    } = event;
+    let span = tracing::info_span!(
+        parent: None,
+        "publish",
+        otel.name = %format!("{} publish", topic),
+        otel.kind = "producer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "kafka",
+        messaging.operation.type = "send",
+        messaging.destination.name = %topic,
+        messaging.message.id = %event_id,
+        messaging.kafka.message.key = %key,
+        event_type,
+        booking_id = booking_key(event_type, key),
+        error = tracing::field::Empty,
+    );
+    set_parent_from(&span, headers);
+    headers.retain(|(k, _)| k != TRACEPARENT && k != TRACESTATE);
+    headers.extend(context_headers(&span));
+    span
+}
+
+/// Records each publish's result on its span (from [`publish_span`]).
 pub fn publish_results(spans: &[Span], results: &[Result<(), String>]) {
     for (span, result) in spans.iter().zip(results) {
         if let Err(error) = result {

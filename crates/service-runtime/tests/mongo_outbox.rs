@@ -15,8 +15,9 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use service_runtime::{
     messaging::EventPublisher,
-    mongo::{outbox_entry, MongoOutbox},
-    outbox::{run_relay, OutboxMessage, OutboxSignal, OutboxStore, RelayConfig},
+    outbox::{
+        outbox_entry, run_relay, MongoOutbox, OutboxMessage, OutboxSignal, OutboxStore, RelayConfig,
+    },
 };
 use test_support::{eventually, fresh_database, real_servers, unique};
 use tokio::sync::{Notify, Semaphore};
@@ -156,7 +157,7 @@ async fn append(
     signal.appended(
         collection,
         m.clone(),
-        &service_runtime::mongo::outbox_ids(&document),
+        &service_runtime::outbox::outbox_ids(&document),
     );
 }
 

@@ -9,8 +9,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 pub use service_runtime::{
-    mongo::MongoOutbox,
-    outbox::{InMemoryOutbox, OutboxMessage, OutboxSignal, OutboxStore},
+    outbox::{InMemoryOutbox, MongoOutbox, OutboxMessage, OutboxSignal, OutboxStore},
     paging::{Page, PageRequest},
 };
 

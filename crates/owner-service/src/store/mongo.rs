@@ -8,8 +8,8 @@ use mongodb::{
 };
 
 use service_runtime::{
-    mongo::{self, OutboxWrites},
-    outbox::{OutboxMessage, OutboxSignal},
+    mongo,
+    outbox::{OutboxMessage, OutboxSignal, OutboxWrites},
     paging::{Page, PageRequest},
     store::StoreError,
 };

@@ -23,10 +23,9 @@ pub use state::AppState;
 use crate::{
     auth::Role,
     config::{ExposeSecret, ServiceConfig},
-    http::{service_router, Readiness},
+    http::{service_router, MetricsEndpoint, Readiness},
     identity::{self, IdentityState},
     messaging::memory::InMemoryBus,
-    metrics::MetricsEndpoint,
     notifications::{self, Notifications},
     openapi::{service_document, ApiSpec},
     outbox::InMemoryOutbox,

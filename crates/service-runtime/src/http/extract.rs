@@ -7,6 +7,10 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, FieldError};
 
+/// Largest accepted request body. Every API body is a small JSON object; a
+/// bigger one is refused with 413 before it is buffered.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// JSON body extractor whose rejections are problem documents:
 /// 415 without a JSON content type, 413 over the body limit, 400
 /// `malformed_json` for bad syntax, 400 `validation_failed` naming the field
@@ -96,7 +100,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!("the body exceeds {} bytes", super::MAX_BODY_BYTES),
+                format!("the body exceeds {} bytes", MAX_BODY_BYTES),
             )
         } else {
             ApiError::new(

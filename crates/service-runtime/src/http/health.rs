@@ -1,25 +1,11 @@
 use std::{sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use axum::{extract::State, http::StatusCode, Json, Router};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::ApiError;
+use super::{readiness::ReadinessCheck, ApiError};
 use crate::supervision::Supervisor;
-
-/// One dependency the readiness probe asks (MongoDB, Kafka).
-#[async_trait]
-pub trait ReadinessCheck: Send + Sync {
-    fn name(&self) -> &'static str;
-    async fn check(&self) -> Result<(), String>;
-    /// What the probe shows beside `status` (an object whose fields are
-    /// merged into this dependency's entry), for checks that have more to
-    /// say than up or down — e.g. which partitions a consumer holds.
-    fn details(&self) -> Option<serde_json::Value> {
-        None
-    }
-}
 
 /// The dependencies a service needs before it should receive traffic, and
 /// its background workers (`checks.workers`, see [`Supervisor`]).

@@ -6,13 +6,17 @@ pub mod client_address;
 mod error;
 mod extract;
 mod health;
+mod metrics;
 pub mod params;
+mod readiness;
 mod router;
 
 /// Where the handlers have always found them; the domain's own home is
 /// [`crate::validation`].
 pub use crate::validation::{FieldError, Validator};
 pub use error::{ApiError, ErrorReport, PROBLEM_JSON, RETRY_UNAVAILABLE_AFTER};
-pub use extract::{ApiJson, ApiQuery, OptionalApiJson};
-pub use health::{health_openapi, health_routes, Readiness, ReadinessCheck};
-pub use router::{finish_router, log_errors, serve, service_router, MAX_BODY_BYTES};
+pub use extract::{ApiJson, ApiQuery, OptionalApiJson, MAX_BODY_BYTES};
+pub use health::{health_openapi, health_routes, Readiness};
+pub use metrics::{metrics_openapi, metrics_routes, MetricsEndpoint};
+pub use readiness::ReadinessCheck;
+pub use router::{finish_router, log_errors, serve, service_router};

@@ -14,17 +14,13 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     error::{ErrorReport, PROBLEM_JSON},
-    health_routes, ApiError, Readiness,
+    health_routes, metrics_routes, ApiError, MetricsEndpoint, Readiness, MAX_BODY_BYTES,
 };
 use crate::{
-    metrics::{metrics_routes, record_requests, MetricsEndpoint},
+    metrics::record_requests,
     openapi::{docs_routes, service_document, ApiSpec},
     store::Chain,
 };
-
-/// Largest accepted request body. Every API body is a small JSON object; a
-/// bigger one is refused with 413 before it is buffered.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Adds what every service's router needs on top of its routes: the body
 /// limit, a panic guard, request tracing (a span per request, see

@@ -4,6 +4,7 @@
 //! owners in the owner database); the routes and rules are shared so the two
 //! cannot drift apart. Mount [`routes`] under `/api/travelers` or `/api/owners`.
 
+mod caller;
 mod memory;
 mod mongo;
 mod routes;
@@ -24,11 +25,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     auth::{JwtKeys, Role},
-    config::ConfigError,
+    config::env::{ConfigError, EnvVar},
     http::{client_address::TrustedProxies, ApiError},
     store::StoreError,
 };
 
+pub use caller::AuthUser;
 pub use memory::InMemoryUserStore;
 pub use mongo::MongoUserStore;
 pub use routes::routes;
@@ -81,7 +83,7 @@ pub trait UserStore: Send + Sync {
     async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
 }
 
-/// What the identity routes and the [`crate::auth::AuthUser`] extractor need:
+/// What the identity routes and the [`AuthUser`] extractor need:
 /// the users, the token keys, which role this service serves, the limits on
 /// attempts, and whose `X-Forwarded-For` to believe.
 #[derive(Clone)]
@@ -130,6 +132,29 @@ pub struct IdentityConfig {
 }
 
 impl IdentityConfig {
+    /// The variables [`IdentityConfig::from_lookup`] reads, with their
+    /// defaults, in documentation order (part of
+    /// [`env_spec`](crate::config::env_spec)).
+    pub fn env_spec() -> Vec<EnvVar> {
+        vec![
+            EnvVar {
+                name: "TRUSTED_PROXIES",
+                default: Some(String::new()),
+                description: "comma-separated CIDR ranges of proxies whose X-Forwarded-For names the client; empty: the socket peer is the client",
+            },
+            EnvVar {
+                name: "SIGNUP_LIMIT_PER_ADDRESS",
+                default: Some(throttle::DEFAULT_SIGNUPS_PER_ADDRESS.to_string()),
+                description: "sign-ups per client address in 15 minutes",
+            },
+            EnvVar {
+                name: "COOKIE_SECURE",
+                default: Some("false".into()),
+                description: "mark the web apps' session cookie Secure (sent over HTTPS only); true in production",
+            },
+        ]
+    }
+
     /// Reads `TRUSTED_PROXIES`, `SIGNUP_LIMIT_PER_ADDRESS` and
     /// `COOKIE_SECURE` through `lookup` (unset or empty: no trusted proxy,
     /// the default limit, no `Secure` attribute).

@@ -9,9 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{throttle::ThrottleError, ClientAddress, IdentityState, UserRecord, UserView};
+use super::{
+    throttle::ThrottleError, AuthUser, ClientAddress, IdentityState, UserRecord, UserView,
+};
 use crate::{
-    auth::{hash_password, verify_password, AuthUser},
+    auth::{hash_password, verify_password},
     http::{ApiError, ApiJson, Validator},
     session,
     store::StoreError,

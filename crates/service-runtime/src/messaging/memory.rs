@@ -8,10 +8,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    dead_letter_headers, process_traced, EventPublisher, Outcome, Subscription, MAX_BATCH,
-};
-use crate::outbox::OutboxMessage;
+use super::{dead_letter_headers, process_traced, Outcome, Subscription, MAX_BATCH};
+use crate::outbox::{EventPublisher, OutboxMessage};
 
 /// One message in an in-memory topic.
 #[derive(Debug, Clone, PartialEq)]

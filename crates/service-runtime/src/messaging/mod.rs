@@ -10,7 +10,7 @@ pub mod consumer_status;
 pub mod kafka;
 pub mod memory;
 
-use std::{marker::PhantomData, sync::Arc, time::Duration};
+use std::{marker::PhantomData, sync::Arc};
 
 use async_trait::async_trait;
 use events::{decode, Envelope, EventPayload};
@@ -20,19 +20,13 @@ use tracing::Instrument;
 use crate::{
     backoff::Backoff,
     metrics::{Consumed, Metrics, UNKNOWN_EVENT_TYPE},
-    outbox::OutboxMessage,
     store::{Chain, StoreError, StoreErrorKind},
     telemetry::{self, Consumed as ConsumedMessage},
 };
 
-/// Sends outbox messages to the broker and reports delivery per message.
-#[async_trait]
-pub trait EventPublisher: Send + Sync {
-    /// One result per message, in order; `Ok` only after the broker acknowledged it.
-    async fn publish(&self, batch: &[OutboxMessage]) -> Vec<Result<(), String>>;
-    /// Waits for queued messages to be delivered (at shutdown).
-    async fn flush(&self, _timeout: Duration) {}
-}
+/// The port the relay publishes through, implemented here by the Kafka and
+/// in-memory adapters; it lives with the outbox.
+pub use crate::outbox::EventPublisher;
 
 /// What applying an event did, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

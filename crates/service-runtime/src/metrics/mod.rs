@@ -26,7 +26,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-pub use http::{metrics_openapi, metrics_routes, record_requests, MetricsEndpoint, CONTENT_TYPE};
+pub use http::{record_requests, CONTENT_TYPE};
 pub use kafka::{ConsumerStats, STATISTICS_INTERVAL_MS};
 
 /// Upper bounds (seconds) of the latency histograms: 1 ms to 10 s, which

@@ -25,7 +25,7 @@ use std::{
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::{InboxEntry, Notification};
-use crate::config::ConfigError;
+use crate::config::env::{ConfigError, EnvVar};
 
 /// How many streams one user may hold open on one replica, and how many
 /// notifications may wait for a slow stream.
@@ -50,6 +50,16 @@ impl Default for StreamConfig {
 }
 
 impl StreamConfig {
+    /// The variable [`StreamConfig::from_lookup`] reads, with its default
+    /// (part of [`env_spec`](crate::config::env_spec)).
+    pub fn env_spec() -> Vec<EnvVar> {
+        vec![EnvVar {
+            name: "NOTIFICATION_STREAMS_PER_USER",
+            default: Some(DEFAULT_STREAMS_PER_USER.to_string()),
+            description: "notification streams one user may hold open on one replica",
+        }]
+    }
+
     /// Reads `NOTIFICATION_STREAMS_PER_USER` through `lookup` (unset or
     /// empty: the default).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

@@ -5,8 +5,8 @@ use events::{BookingStatus, BookingStatusChanged};
 use futures::TryStreamExt;
 use mongodb::{options::FindOptions, Collection, Database, IndexModel};
 use service_runtime::{
-    mongo::{self, InsertBatcher, Inserted, OutboxWrites},
-    outbox::{OutboxMessage, OutboxSignal},
+    mongo::{self, InsertBatcher, Inserted},
+    outbox::{OutboxMessage, OutboxSignal, OutboxWrites},
     paging::{Page, PageRequest},
     store::StoreError,
 };

@@ -12,9 +12,10 @@
 use bson::{doc, Document};
 use mongodb::{options::ReturnDocument, Collection};
 
-use super::{outbox::OUTBOX_FIELD, outbox_entry, outbox_ids};
+use super::{outbox_entry, outbox_ids, OUTBOX_FIELD};
 use crate::{
-    outbox::{OutboxMessage, OutboxSignal},
+    mongo::{is_duplicate_key, write_error},
+    outbox::{message::OutboxMessage, signal::OutboxSignal},
     store::StoreError,
 };
 
@@ -118,7 +119,7 @@ pub enum OutboxWriteError {
 impl OutboxWriteError {
     /// Whether the write hit a unique index.
     pub fn is_duplicate_key(&self) -> bool {
-        matches!(self, Self::Write(e) if super::is_duplicate_key(e))
+        matches!(self, Self::Write(e) if is_duplicate_key(e))
     }
 
     /// The error as a store error, `what` naming what was written (for a
@@ -126,7 +127,7 @@ impl OutboxWriteError {
     pub fn into_store_error(self, what: &str) -> StoreError {
         match self {
             Self::Encode(e) => e,
-            Self::Write(e) => super::write_error(e, what),
+            Self::Write(e) => write_error(e, what),
         }
     }
 }

@@ -2,6 +2,10 @@
 //! aggregate documents, publishing what writes hand over and sweeping for
 //! the rest, and removes delivered events in small batches.
 
+mod write;
+
+pub use write::{OutboxWriteError, OutboxWrites};
+
 use std::{
     collections::{HashMap, HashSet},
     sync::Mutex,
@@ -17,9 +21,12 @@ use mongodb::{
 };
 use uuid::Uuid;
 
-use super::{encode_error, ensure_indexes, is_duplicate_key, read_error};
+use super::{
+    message::{Backlog, OutboxMessage, OutboxStore},
+    signal::OutboxSignal,
+};
 use crate::{
-    outbox::{Backlog, OutboxMessage, OutboxSignal, OutboxStore},
+    mongo::{encode_error, ensure_indexes, is_duplicate_key, read_error},
     store::StoreError,
 };
 

@@ -17,10 +17,15 @@ use std::time::Duration;
 
 pub use secrecy::{ExposeSecret, SecretString};
 
-use crate::{
-    identity::{throttle::DEFAULT_SIGNUPS_PER_ADDRESS, IdentityConfig},
-    notifications::hub::{StreamConfig, DEFAULT_STREAMS_PER_USER},
-};
+pub mod env;
+mod uri;
+
+pub use env::{ConfigError, EnvVar};
+pub use uri::{redact_uri, scrub_uri_password};
+
+/// Telemetry's setting (`LOG_FORMAT`), held and parsed here.
+pub use crate::telemetry::LogFormat;
+use crate::{identity::IdentityConfig, notifications::hub::StreamConfig};
 
 /// What differs between the two services' configurations.
 #[derive(Debug, Clone, Copy)]
@@ -29,13 +34,6 @@ pub struct ServiceDefaults {
     pub name: &'static str,
     pub port: u16,
     pub database: &'static str,
-}
-
-/// How log lines are written: JSON for production collectors, pretty for a terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Pretty,
 }
 
 /// Kafka settings shared by the producer, the consumer and the topic creator.
@@ -76,29 +74,6 @@ pub struct ServiceConfig {
     /// Base URL of the OTLP/HTTP collector spans are exported to
     /// (`OTEL_EXPORTER_OTLP_ENDPOINT`); `None`: no traces are recorded.
     pub otlp_endpoint: Option<String>,
-}
-
-/// One environment variable the binaries read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvVar {
-    pub name: &'static str,
-    /// `None`: required, the binary refuses to start without it.
-    pub default: Option<String>,
-    pub description: &'static str,
-}
-
-/// A configuration problem, phrased as the single line a binary prints.
-/// `value` never holds a secret: see [`ServiceConfig::from_lookup`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration error: {0} is required but not set")]
-    Missing(&'static str),
-    #[error("configuration error: {name}={value:?} is invalid: {reason}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
 }
 
 /// Minimum JWT secret length: shorter HMAC keys are guessable.
@@ -172,32 +147,17 @@ pub fn env_spec(d: ServiceDefaults) -> Vec<EnvVar> {
             Some("20".into()),
             "grace period for in-flight work after SIGTERM",
         ),
-        v(
-            "TRUSTED_PROXIES",
-            Some(String::new()),
-            "comma-separated CIDR ranges of proxies whose X-Forwarded-For names the client; empty: the socket peer is the client",
-        ),
-        v(
-            "SIGNUP_LIMIT_PER_ADDRESS",
-            Some(DEFAULT_SIGNUPS_PER_ADDRESS.to_string()),
-            "sign-ups per client address in 15 minutes",
-        ),
-        v(
-            "COOKIE_SECURE",
-            Some("false".into()),
-            "mark the web apps' session cookie Secure (sent over HTTPS only); true in production",
-        ),
-        v(
-            "NOTIFICATION_STREAMS_PER_USER",
-            Some(DEFAULT_STREAMS_PER_USER.to_string()),
-            "notification streams one user may hold open on one replica",
-        ),
-        v(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            Some(String::new()),
-            "base URL of an OTLP/HTTP collector (spans go to its /v1/traces); empty: no traces",
-        ),
     ]
+    .into_iter()
+    // Each feature names its own variables, in their documentation place.
+    .chain(IdentityConfig::env_spec())
+    .chain(StreamConfig::env_spec())
+    .chain([v(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        Some(String::new()),
+        "base URL of an OTLP/HTTP collector (spans go to its /v1/traces); empty: no traces",
+    )])
+    .collect()
 }
 
 impl ServiceConfig {
@@ -302,103 +262,6 @@ impl ServiceConfig {
             otlp_endpoint,
         })
     }
-}
-
-/// What of a connection string may be shown: `uri` with the password of
-/// its `user:password@` part, and the values of options that can carry a
-/// secret (a key password, an AWS session token in
-/// `authMechanismProperties`), replaced by `***`. Scheme, user name, hosts,
-/// database and other options stay, so a message still says which server
-/// was meant.
-///
-/// The user part ends at the last `@`, so a password with an unescaped `/`,
-/// `?` or `@` (invalid, but typed) is still hidden whole.
-pub fn redact_uri(uri: &str) -> String {
-    let (scheme, rest) = match uri.find("://") {
-        Some(i) => (&uri[..i + 3], &uri[i + 3..]),
-        None => ("", uri),
-    };
-    let (user, rest) = match rest.rfind('@') {
-        Some(i) => {
-            let userinfo = &rest[..i];
-            let user = match userinfo.split_once(':') {
-                Some((name, _password)) => format!("{name}:***@"),
-                None => format!("{userinfo}@"),
-            };
-            (user, &rest[i + 1..])
-        }
-        None => (String::new(), rest),
-    };
-    let (location, query) = match rest.split_once('?') {
-        Some((l, q)) => (l, Some(q)),
-        None => (rest, None),
-    };
-    let mut out = format!("{scheme}{user}{location}");
-    if let Some(query) = query {
-        out.push('?');
-        let options: Vec<String> = query
-            .split('&')
-            .map(|option| match option.split_once('=') {
-                Some((key, _)) if is_secret_option(key) => format!("{key}=***"),
-                _ => option.to_string(),
-            })
-            .collect();
-        out.push_str(&options.join("&"));
-    }
-    out
-}
-
-/// Connection-string options whose value can be a secret.
-fn is_secret_option(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.contains("password")
-        || key.contains("secret")
-        || key.contains("token")
-        || key == "authmechanismproperties"
-}
-
-/// `text` (say, a driver's error about `uri`) with the password of `uri`,
-/// as written and percent-decoded, replaced by `***`.
-pub fn scrub_uri_password(text: &str, uri: &str) -> String {
-    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
-    let Some((userinfo, _)) = rest.rsplit_once('@') else {
-        return text.to_string();
-    };
-    let Some((_, password)) = userinfo.split_once(':') else {
-        return text.to_string();
-    };
-    let mut out = text.to_string();
-    for form in [password.to_string(), percent_decode(password)] {
-        if !form.is_empty() {
-            out = out.replace(&form, "***");
-        }
-    }
-    out
-}
-
-/// `%XX` escapes decoded; anything malformed is kept as written.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -543,36 +406,6 @@ mod tests {
     }
 
     #[test]
-    fn redacted_uris_keep_what_identifies_the_server() {
-        assert_eq!(
-            redact_uri("mongodb://app:pw@a:27017,b:27017/owner?replicaSet=rs0&authSource=admin"),
-            "mongodb://app:***@a:27017,b:27017/owner?replicaSet=rs0&authSource=admin"
-        );
-        assert_eq!(
-            redact_uri("mongodb+srv://app@cluster.example/?tlsCertificateKeyFilePassword=pw&authMechanismProperties=AWS_SESSION_TOKEN:tok"),
-            "mongodb+srv://app@cluster.example/?tlsCertificateKeyFilePassword=***&authMechanismProperties=***"
-        );
-        assert_eq!(
-            redact_uri("mongodb://localhost:27017"),
-            "mongodb://localhost:27017"
-        );
-    }
-
-    #[test]
-    fn a_driver_message_loses_the_password_as_written_and_decoded() {
-        let uri = "mongodb://app:p%40ss%2Fword@db.internal/";
-        let text = "bad address app:p@ss/word@db.internal, raw p%40ss%2Fword";
-        let scrubbed = scrub_uri_password(text, uri);
-        assert!(!scrubbed.contains("p@ss/word"), "{scrubbed}");
-        assert!(!scrubbed.contains("p%40ss%2Fword"), "{scrubbed}");
-        assert!(scrubbed.contains("db.internal"), "{scrubbed}");
-        assert_eq!(
-            scrub_uri_password("no secret here", "mongodb://h/"),
-            "no secret here"
-        );
-    }
-
-    #[test]
     fn identity_limits_default_to_the_protective_ones_and_are_checked() {
         let c = ServiceConfig::from_lookup(D, lookup(&REQUIRED)).unwrap();
         assert_eq!(c.identity, IdentityConfig::default());
@@ -612,6 +445,37 @@ mod tests {
             let err = ServiceConfig::from_lookup(D, lookup(&pairs)).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn spec_lists_every_variable_in_documentation_order() {
+        let names: Vec<_> = env_spec(D).into_iter().map(|v| v.name).collect();
+        assert_eq!(
+            names,
+            [
+                "PORT",
+                "MONGODB_URI",
+                "MONGODB_DATABASE",
+                "KAFKA_BROKERS",
+                "KAFKA_REQUEST_TOPIC",
+                "KAFKA_RESPONSE_TOPIC",
+                "KAFKA_PROPERTY_TOPIC",
+                "KAFKA_GROUP_ID",
+                "KAFKA_TOPIC_PARTITIONS",
+                "KAFKA_TOPIC_REPLICATION_FACTOR",
+                "KAFKA_SESSION_TIMEOUT_MS",
+                "KAFKA_DELIVERY_TIMEOUT_MS",
+                "JWT_SECRET",
+                "RUST_LOG",
+                "LOG_FORMAT",
+                "SHUTDOWN_TIMEOUT_SECS",
+                "TRUSTED_PROXIES",
+                "SIGNUP_LIMIT_PER_ADDRESS",
+                "COOKIE_SECURE",
+                "NOTIFICATION_STREAMS_PER_USER",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The Kafka adapter: an idempotent producer, a consumer that stores offsets
-//! only after the effect is durable, topic creation, and a readiness check.
+//! [`run_consumer`]: the group consumer, which stores offsets only after a
+//! batch's effects are durable (applied or dead-lettered) and commits them
+//! at shutdown.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -7,214 +8,27 @@ use std::{
     time::Duration,
 };
 
-use async_trait::async_trait;
+use futures::FutureExt;
 use rdkafka::{
-    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::{ClientContext, DefaultClientContext},
+    client::ClientContext,
     config::ClientConfig,
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
-    message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord, Producer},
+    message::{BorrowedMessage, Headers, Message},
     statistics::Statistics,
     topic_partition_list::TopicPartitionList,
-    util::Timeout,
 };
 use tokio_util::sync::CancellationToken;
 
-use futures::FutureExt;
-
-use super::{
-    consumer_status::ConsumerStatus, dead_letter_headers, process_traced, EventPublisher, Outcome,
-    Subscription, MAX_BATCH,
-};
+use super::{dead_letters::dead_letter, producer::KafkaPublisher};
 use crate::{
-    backoff::Backoff,
     config::KafkaConfig,
-    http::ReadinessCheck,
+    messaging::{
+        consumer_status::ConsumerStatus, process_traced, Outcome, Subscription, MAX_BATCH,
+    },
     metrics::{ConsumerStats, Metrics, STATISTICS_INTERVAL_MS},
-    outbox::OutboxMessage,
     telemetry::{self, Consumed},
 };
-
-/// Largest message the producer sends: room for dead-lettering a poison
-/// message of about 1 MB with its headers.
-const MAX_MESSAGE_BYTES: &str = "4000000";
-
-/// The idempotent producer: `enable.idempotence=true`, `acks=all`, so retries
-/// inside the client never duplicate or reorder a partition's messages.
-///
-/// Within `KAFKA_DELIVERY_TIMEOUT_MS` (default 60 s) the producer retries a
-/// send with the same producer id and sequence number, so a broker that
-/// restarts meanwhile writes it once. When a delivery times out (the broker
-/// was away for longer), librdkafka fails the message back to its caller
-/// (the outbox relay keeps it and retries its batch later, in key order)
-/// and bumps the producer epoch itself before it sends again (KIP-360), so
-/// the session's sequence numbers stay consistent with the broker's; see
-/// docs/reliability.md ("Workarounds for the former test broker").
-#[derive(Clone)]
-pub struct KafkaPublisher {
-    producer: FutureProducer,
-    /// How long a send may wait for room in the producer's queue.
-    enqueue_timeout: Duration,
-}
-
-impl KafkaPublisher {
-    /// The service's one producer, shared by the relay and dead-lettering.
-    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", &config.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("message.timeout.ms", config.delivery_timeout_ms.to_string())
-            .set("message.max.bytes", MAX_MESSAGE_BYTES)
-            .create()?;
-        Ok(Self {
-            producer,
-            enqueue_timeout: Duration::from_millis(u64::from(config.delivery_timeout_ms)),
-        })
-    }
-
-    /// Sends raw bytes (dead letters carry whatever arrived, even non-UTF-8).
-    pub async fn send_raw(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        value: &[u8],
-        headers: &[(String, Vec<u8>)],
-    ) -> Result<(), String> {
-        let mut owned = OwnedHeaders::new();
-        for (k, v) in headers {
-            owned = owned.insert(Header {
-                key: k,
-                value: Some(v),
-            });
-        }
-        let mut record = FutureRecord::to(topic).payload(value).headers(owned);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        self.producer
-            .send(record, Timeout::After(self.enqueue_timeout))
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| e.to_string())
-    }
-}
-
-#[async_trait]
-impl EventPublisher for KafkaPublisher {
-    async fn publish(&self, batch: &[OutboxMessage]) -> Vec<Result<(), String>> {
-        // All sends are enqueued before any is awaited, in batch order, so one
-        // key's messages keep their order and the batch shares round trips.
-        let producer = &self.producer;
-        let sends = batch.iter().map(|m| {
-            let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
-            for (k, v) in &m.headers {
-                headers = headers.insert(Header {
-                    key: k,
-                    value: Some(v),
-                });
-            }
-            let record = FutureRecord::to(&m.topic)
-                .key(&m.key)
-                .payload(&m.payload)
-                .headers(headers);
-            producer.send(record, Timeout::After(self.enqueue_timeout))
-        });
-        futures::future::join_all(sends)
-            .await
-            .into_iter()
-            .map(|r| r.map(|_| ()).map_err(|(e, _)| e.to_string()))
-            .collect()
-    }
-
-    async fn flush(&self, timeout: Duration) {
-        let producer = self.producer.clone();
-        let _ = tokio::task::spawn_blocking(move || producer.flush(Timeout::After(timeout))).await;
-    }
-}
-
-/// Readiness: the broker answers a metadata request.
-pub struct KafkaReadiness {
-    publisher: KafkaPublisher,
-}
-
-impl KafkaReadiness {
-    pub fn new(publisher: &KafkaPublisher) -> Self {
-        Self {
-            publisher: publisher.clone(),
-        }
-    }
-}
-
-#[async_trait]
-impl ReadinessCheck for KafkaReadiness {
-    fn name(&self) -> &'static str {
-        "kafka"
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        let producer = self.publisher.producer.clone();
-        tokio::task::spawn_blocking(move || {
-            producer
-                .client()
-                .fetch_metadata(None, Duration::from_millis(1500))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?
-    }
-}
-
-/// A topic the service needs, with its dead-letter twin.
-#[derive(Debug, Clone)]
-pub struct TopicSpec {
-    pub name: String,
-    pub compacted: bool,
-}
-
-/// Creates missing topics (and each one's `.dlq`); existing ones are left as they are.
-pub async fn ensure_topics(config: &KafkaConfig, topics: &[TopicSpec]) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
-        .create()
-        .map_err(|e| e.to_string())?;
-    let mut specs = Vec::new();
-    for t in topics {
-        specs.push((t.name.clone(), t.compacted));
-        specs.push((events::topics::dead_letter(&t.name), false));
-    }
-    let new_topics: Vec<NewTopic> = specs
-        .iter()
-        .map(|(name, compacted)| {
-            let topic = NewTopic::new(
-                name,
-                config.topic_partitions,
-                TopicReplication::Fixed(config.topic_replication_factor),
-            );
-            if *compacted {
-                topic.set("cleanup.policy", "compact")
-            } else {
-                topic
-            }
-        })
-        .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics(&new_topics, &options)
-        .await
-        .map_err(|e| e.to_string())?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => return Err(format!("cannot create topic {name}: {code}")),
-        }
-    }
-    Ok(())
-}
 
 /// The group consumer's client context: librdkafka's statistics feed the
 /// metrics (lag, assignment) and show that the group coordinator is
@@ -417,50 +231,6 @@ fn traced<'a>(message: &'a BorrowedMessage<'_>) -> Consumed<'a> {
         })
         .unwrap_or_default();
     Consumed { key, headers }
-}
-
-/// Publishes `message` to its topic's `.dlq` with the reason in headers,
-/// retrying until it is delivered; false if `stop` came first.
-async fn dead_letter(
-    publisher: &KafkaPublisher,
-    message: &BorrowedMessage<'_>,
-    topic: &str,
-    code: &str,
-    reason: &str,
-    stop: &CancellationToken,
-) -> bool {
-    tracing::warn!(%topic, offset = message.offset(), code, %reason, "dead-lettering message");
-    let mut headers: Vec<(String, Vec<u8>)> = message
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                .collect()
-        })
-        .unwrap_or_default();
-    headers.extend(
-        dead_letter_headers(code, reason, topic, message.partition(), message.offset())
-            .into_iter()
-            .map(|(k, v)| (k, v.into_bytes())),
-    );
-    let dlq = events::topics::dead_letter(topic);
-    let value = message.payload().unwrap_or_default();
-    let mut retry = Backoff::default();
-    loop {
-        match publisher
-            .send_raw(&dlq, message.key(), value, &headers)
-            .await
-        {
-            Ok(()) => return true,
-            Err(e) => {
-                tracing::warn!(error = %e, %dlq, "cannot dead-letter; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(retry.next_delay()) => {}
-                    _ = stop.cancelled() => return false,
-                }
-            }
-        }
-    }
 }
 
 /// How long the final offset commit may take: with the broker gone, a
