@@ -40,10 +40,7 @@ async fn next_notification(stream: &mut EventStream) -> (SseEvent, serde_json::V
 
 /// Books nights `days_ahead..days_ahead+2` and returns the booking id.
 async fn book(sys: &System, traveler: &User, pid: &str, days_ahead: i64) -> String {
-    sys.book(traveler, pid, days_ahead, 2).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    sys.book_id(traveler, pid, days_ahead, 2).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,10 +153,7 @@ async fn a_stream_never_carries_another_users_notifications() {
     let sys = System::embedded().await;
     let (olga, traveler, olgas) = sys.listed_property("Evora").await;
     let oscar = sys.owner_signup("Oscar").await;
-    let oscars = sys.create_property(&oscar, "Evora").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let oscars = sys.create_property_id(&oscar, "Evora").await;
     sys.wait_catalog(&traveler, &oscars, 1).await;
     let mut oscar_events = open(&owner_stream_url(&sys), &oscar, None).await;
     let mut olga_events = open(&owner_stream_url(&sys), &olga, None).await;

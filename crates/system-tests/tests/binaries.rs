@@ -62,23 +62,12 @@ async fn sigterm_drains_and_exits_zero_and_nothing_acknowledged_is_lost() {
         return;
     };
     let mut sys = System::processes(&servers).await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Lagos").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_catalog(&traveler, &pid, 1).await;
+    let (owner, traveler, pid) = sys.listed_property("Lagos").await;
 
     // Bookings acknowledged right before the signal...
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(
-            sys.book(&traveler, &pid, 60 + i * 3, 2).await["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(sys.book_id(&traveler, &pid, 60 + i * 3, 2).await);
     }
     let statuses = sys.terminate();
     assert!(

@@ -313,19 +313,10 @@ async fn catalog_rebuild_restores_a_dropped_catalog_while_the_service_answers() 
     let traveler = sys.traveler_signup("Tom").await;
     let mut active = Vec::new();
     for city in ["Lagos", "Porto", "Braga"] {
-        active.push(
-            sys.create_property(&owner, city).await["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        active.push(sys.create_property_id(&owner, city).await);
     }
     let delisted = active.pop().unwrap();
-    sys.http
-        .delete(
-            &format!("{}/api/owners/properties/{delisted}", sys.owner),
-            Some(&owner.token),
-        )
+    sys.owner_delete(&owner, &format!("properties/{delisted}"))
         .await
         .expect(200);
     let list_url = format!("{}/api/travelers/properties", sys.traveler);
@@ -514,14 +505,8 @@ async fn bookings_rebuild_repairs_the_status_mirror_and_tail_shows_the_events() 
     let sys = System::processes(&servers).await;
     let env = sys.env.as_ref().unwrap();
     let (owner, traveler, pid) = sys.listed_property("Tavira").await;
-    let accepted = sys.book(&traveler, &pid, 12, 2).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let pending = sys.book(&traveler, &pid, 40, 2).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let accepted = sys.book_id(&traveler, &pid, 12, 2).await;
+    let pending = sys.book_id(&traveler, &pid, 40, 2).await;
     sys.wait_owner_sees(&owner, &accepted).await;
     sys.wait_owner_sees(&owner, &pending).await;
     sys.decide(&owner, &accepted, "approve", None)
@@ -564,21 +549,12 @@ async fn bookings_rebuild_repairs_the_status_mirror_and_tail_shows_the_events() 
         .await;
     assert_eq!(repaired["version"], 1, "{repaired}");
     let untouched = sys
-        .http
-        .get(
-            &format!("{}/api/travelers/bookings/{pending}", sys.traveler),
-            Some(&traveler.token),
-        )
+        .traveler_get(&traveler, &format!("bookings/{pending}"))
         .await
         .expect(200);
     assert_eq!(untouched["booking"]["status"], "PENDING");
     // The traveler can still cancel: the write side was left alone.
-    sys.http
-        .put(
-            &format!("{}/api/travelers/bookings/{pending}/cancel", sys.traveler),
-            Some(&traveler.token),
-            None,
-        )
+    sys.traveler_put(&traveler, &format!("bookings/{pending}/cancel"), None)
         .await
         .expect(202);
 

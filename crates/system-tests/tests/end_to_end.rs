@@ -102,18 +102,8 @@ async fn reject_path_carries_the_reason_to_the_traveler() {
     let Some(sys) = system("reject_path").await else {
         return;
     };
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Faro").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_catalog(&traveler, &pid, 1).await;
-    let id = sys.book(&traveler, &pid, 15, 4).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_owner_sees(&owner, &id).await;
+    let (owner, traveler, pid) = sys.listed_property("Faro").await;
+    let id = sys.book_seen(&owner, &traveler, &pid, 15, 4).await;
 
     let rejected = sys
         .decide(&owner, &id, "reject", Some(json!({"reason": "renovation"})))
@@ -129,12 +119,7 @@ async fn reject_path_carries_the_reason_to_the_traveler() {
     sys.decide(&owner, &id, "approve", None)
         .await
         .expect_problem(409, "invalid_transition");
-    sys.http
-        .put(
-            &format!("{}/api/travelers/bookings/{id}/cancel", sys.traveler),
-            Some(&traveler.token),
-            None,
-        )
+    sys.traveler_put(&traveler, &format!("bookings/{id}/cancel"), None)
         .await
         .expect_problem(409, "booking_final");
 }
@@ -144,24 +129,13 @@ async fn traveler_cancels_a_pending_booking_through_owner_service() {
     let Some(sys) = system("traveler_cancel").await else {
         return;
     };
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Braga").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_catalog(&traveler, &pid, 1).await;
-    let id = sys.book(&traveler, &pid, 30, 3).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_owner_sees(&owner, &id).await;
+    let (owner, traveler, pid) = sys.listed_property("Braga").await;
+    let id = sys.book_seen(&owner, &traveler, &pid, 30, 3).await;
 
     let accepted = sys
-        .http
-        .put(
-            &format!("{}/api/travelers/bookings/{id}/cancel", sys.traveler),
-            Some(&traveler.token),
+        .traveler_put(
+            &traveler,
+            &format!("bookings/{id}/cancel"),
             Some(json!({"reason": "plans changed"})),
         )
         .await
@@ -197,18 +171,8 @@ async fn owner_cancels_an_accepted_booking_with_a_reason() {
     let Some(sys) = system("owner_cancel").await else {
         return;
     };
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let pid = sys.create_property(&owner, "Evora").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_catalog(&traveler, &pid, 1).await;
-    let id = sys.book(&traveler, &pid, 40, 2).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_owner_sees(&owner, &id).await;
+    let (owner, traveler, pid) = sys.listed_property("Evora").await;
+    let id = sys.book_seen(&owner, &traveler, &pid, 40, 2).await;
     sys.decide(&owner, &id, "approve", None).await.expect(200);
 
     sys.decide(&owner, &id, "cancel", Some(json!({})))
@@ -239,10 +203,7 @@ async fn overlapping_approvals_across_two_replicas_accept_exactly_one() {
     };
     let second_owner_url = sys.add_owner_replica().await;
     let owner = sys.owner_signup("Olga").await;
-    let pid = sys.create_property(&owner, "Sintra").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = sys.create_property_id(&owner, "Sintra").await;
 
     const BOOKINGS: usize = 6;
     let mut ids = Vec::new();
@@ -275,13 +236,9 @@ async fn overlapping_approvals_across_two_replicas_accept_exactly_one() {
     assert_eq!(by_status.get(&409), Some(&(BOOKINGS - 1)), "{by_status:?}");
 
     let accepted = sys
-        .http
-        .get(
-            &format!(
-                "{}/api/owners/bookings?status=ACCEPTED&property_id={pid}",
-                sys.owner
-            ),
-            Some(&owner.token),
+        .owner_get(
+            &owner,
+            &format!("bookings?status=ACCEPTED&property_id={pid}"),
         )
         .await
         .expect(200);

@@ -34,17 +34,23 @@ async fn ready_system_with(
 }
 
 async fn cancel_as_traveler(sys: &System, traveler: &User, booking_id: &str) {
-    sys.http
-        .put(
-            &format!(
-                "{}/api/travelers/bookings/{booking_id}/cancel",
-                sys.traveler
-            ),
-            Some(&traveler.token),
-            None,
-        )
+    sys.traveler_put(traveler, &format!("bookings/{booking_id}/cancel"), None)
         .await
         .expect(202);
+}
+
+/// Asserts that `booking-requests.dlq` stays empty (read for 10 s).
+async fn assert_nothing_dead_lettered(sys: &System, servers: &RealServers) {
+    let dead = read_topic(
+        &servers.kafka_brokers,
+        &sys.env.as_ref().unwrap().topic("booking-requests.dlq"),
+        Duration::from_secs(10),
+    );
+    assert!(
+        dead.is_empty(),
+        "nothing dead-lettered: {} letters",
+        dead.len()
+    );
 }
 
 /// The event types of `key` on `topic`, in topic order.
@@ -70,10 +76,7 @@ async fn create_and_cancel_while_kafka_is_down(
     let (sys, owner, traveler, pid) = ready_system_with(&servers, settings).await;
 
     broker.kill();
-    let id = sys.book(&traveler, &pid, 12, 2).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = sys.book_id(&traveler, &pid, 12, 2).await;
     tokio::time::sleep(pause).await;
     cancel_as_traveler(&sys, &traveler, &id).await;
     broker.restart();
@@ -94,25 +97,23 @@ async fn create_and_cancel_while_kafka_is_down(
     Some((broker, servers, sys, owner, traveler, id))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_booking_created_and_cancelled_while_kafka_is_down_ends_cancelled_on_both_sides() {
+/// [`create_and_cancel_while_kafka_is_down`], then both services end
+/// CANCELLED and nothing was dead-lettered (each event is on the topic once,
+/// checked by the helper).
+async fn ends_cancelled_on_both_sides(pause: Duration, settings: &[(&str, &str)]) {
     let Some((_broker, servers, sys, owner, traveler, id)) =
-        create_and_cancel_while_kafka_is_down(Duration::ZERO, &[]).await
+        create_and_cancel_while_kafka_is_down(pause, settings).await
     else {
         return;
     };
     sys.wait_owner_status(&owner, &id, "CANCELLED").await;
     sys.wait_traveler_status(&traveler, &id, "CANCELLED").await;
-    let dead = read_topic(
-        &servers.kafka_brokers,
-        &sys.env.as_ref().unwrap().topic("booking-requests.dlq"),
-        Duration::from_secs(10),
-    );
-    assert!(
-        dead.is_empty(),
-        "nothing dead-lettered: {} letters",
-        dead.len()
-    );
+    assert_nothing_dead_lettered(&sys, &servers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_created_and_cancelled_while_kafka_is_down_ends_cancelled_on_both_sides() {
+    ends_cancelled_on_both_sides(Duration::ZERO, &[]).await;
 }
 
 /// With a delivery timeout of 5 s here (60 s by default), the booking's
@@ -124,27 +125,11 @@ async fn a_booking_created_and_cancelled_while_kafka_is_down_ends_cancelled_on_b
 /// both services end CANCELLED.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_publish_timed_out_the_booking_and_its_cancellation_are_published_in_order() {
-    let Some((_broker, servers, sys, owner, traveler, id)) = create_and_cancel_while_kafka_is_down(
+    ends_cancelled_on_both_sides(
         Duration::from_secs(20),
         &[("KAFKA_DELIVERY_TIMEOUT_MS", "5000")],
     )
-    .await
-    else {
-        return;
-    };
-    sys.wait_owner_status(&owner, &id, "CANCELLED").await;
-    sys.wait_traveler_status(&traveler, &id, "CANCELLED").await;
-    // Nothing was dead-lettered, and each event is on the topic once.
-    let dead = read_topic(
-        &servers.kafka_brokers,
-        &sys.env.as_ref().unwrap().topic("booking-requests.dlq"),
-        Duration::from_secs(10),
-    );
-    assert!(
-        dead.is_empty(),
-        "nothing dead-lettered: {} letters",
-        dead.len()
-    );
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,11 +139,7 @@ async fn an_owner_approval_then_cancellation_while_kafka_is_down_reach_the_trave
     };
     let (mut broker, servers) = private_broker(&shared);
     let (sys, owner, traveler, pid) = ready_system(&servers).await;
-    let id = sys.book(&traveler, &pid, 12, 2).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.wait_owner_sees(&owner, &id).await;
+    let id = sys.book_seen(&owner, &traveler, &pid, 12, 2).await;
 
     broker.kill();
     sys.decide(&owner, &id, "approve", None).await.expect(200);
@@ -250,16 +231,7 @@ async fn a_cancellation_received_before_its_booking_is_parked_and_applied_when_i
         .wait_owner_status(&owner, &booking_id, "CANCELLED")
         .await;
     assert_eq!(booking["version"], 1, "{booking}");
-    let dead = read_topic(
-        &servers.kafka_brokers,
-        &env.topic("booking-requests.dlq"),
-        Duration::from_secs(10),
-    );
-    assert!(
-        dead.is_empty(),
-        "nothing dead-lettered: {} letters",
-        dead.len()
-    );
+    assert_nothing_dead_lettered(&sys, &servers).await;
     assert_eq!(
         types_on_topic(&sys, &servers.kafka_brokers, "booking-updates", &booking_id),
         vec!["booking.status_changed"],

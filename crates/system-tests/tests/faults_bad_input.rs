@@ -665,16 +665,9 @@ fn random_and_malformed_requests_never_cause_a_server_error() {
         let other_owner = sys.owner_signup("Oscar").await;
         let traveler = sys.traveler_signup("Tom").await;
         let other_traveler = sys.traveler_signup("Tina").await;
-        let property_id = sys.create_property(&owner, "Lisbon").await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let property_id = sys.create_property_id(&owner, "Lisbon").await;
         sys.wait_catalog(&traveler, &property_id, 1).await;
-        let booking_id = sys.book(&traveler, &property_id, 10, 2).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        sys.wait_owner_sees(&owner, &booking_id).await;
+        let booking_id = sys.book_seen(&owner, &traveler, &property_id, 10, 2).await;
         World {
             sys,
             owner,

@@ -124,6 +124,76 @@ fn env_of(sys: &System) -> &ProcessEnv {
     sys.env.as_ref().expect("a process system")
 }
 
+/// SIGKILL: the process dies at once, and is reaped.
+fn sigkill(child: &mut std::process::Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Starts `binary` again at once on a new port (after [`sigkill`]), gives
+/// the system back the `survivor` (the other service) and the new process,
+/// and waits until both are ready.
+async fn respawn(sys: &mut System, binary: &str, survivor: std::process::Child) {
+    let (child, url) = env_of(sys).spawn(binary, free_port());
+    if binary == "owner-service" {
+        sys.owner = url;
+    } else {
+        sys.traveler = url;
+    }
+    sys.adopt(survivor);
+    sys.adopt(child);
+    sys.wait_ready().await;
+}
+
+/// owner-service's consumer of `booking-requests`: the brokers, the topic,
+/// the group and the offsets it has committed.
+fn owner_requests_commits(env: &ProcessEnv) -> (String, String, String, BTreeMap<i32, i64>) {
+    let brokers = env.servers.kafka_brokers.clone();
+    let topic = env.topic("booking-requests");
+    let group = format!("{}.owner-service", env.topic_prefix);
+    let offsets = committed(&brokers, &group, &topic);
+    (brokers, topic, group, offsets)
+}
+
+/// What a burst left, once every acknowledged booking reached owner-service:
+/// the verdict, `booking.requested` copies on the topic beyond one per
+/// booking, acknowledged bookings never published, and dead letters.
+async fn settle(
+    sys: &System,
+    owner: &support::User,
+    pid: &str,
+    travelers: &[support::User],
+    requests: &[BookingRequest],
+    answers: &[Answer],
+    acked: &BTreeSet<String>,
+) -> (Verdict, usize, usize, usize) {
+    let verdict = verify_bookings(sys, owner, pid, travelers, requests, answers).await;
+    let env = env_of(sys);
+    let (wire_extra, unpublished) = wire_copies(env, acked).await;
+    let dead = dead_letters(env).await;
+    (verdict, wire_extra, unpublished, dead)
+}
+
+fn assert_retries_booked_all(
+    acked: &BTreeSet<String>,
+    requests: &[BookingRequest],
+    answers: &[Answer],
+) {
+    assert_eq!(
+        acked.len(),
+        requests.len(),
+        "after the retries every request has its booking: {}",
+        answer_summary(answers)
+    );
+}
+
+/// Nothing lost or doubled, everything published, nothing dead-lettered.
+fn assert_clean(verdict: &Verdict, unpublished: usize, dead: usize) {
+    assert!(verdict.problems.is_empty(), "{:#?}", verdict.problems);
+    assert_eq!(unpublished, 0, "acknowledged bookings never published");
+    assert_eq!(dead, 0, "nothing is dead-lettered");
+}
+
 // ---- 1. Kafka broker stopped while travelers create bookings -----------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,14 +201,8 @@ async fn kafka_broker_killed_during_a_booking_burst_loses_and_duplicates_nothing
     let Some(shared) = real_servers("faults: kafka broker killed") else {
         return;
     };
-    let mut broker = PrivateKafka::start();
-    let servers = RealServers {
-        mongodb_uri: shared.mongodb_uri.clone(),
-        kafka_brokers: broker.brokers(),
-    };
-    let sys = System::processes(&servers).await;
-    let (owner, pid, travelers) = cast(&sys, "Tavira", 4).await;
-    let requests = booking_requests(&travelers, &pid, 10, 10);
+    let (mut broker, servers) = private_broker(&shared);
+    let (sys, owner, pid, travelers, requests) = burst_scene(&servers, "Tavira", 4, 10).await;
 
     let burst = Burst::start(&sys.traveler, &requests, 8);
     burst.wait_created(8).await;
@@ -160,10 +224,8 @@ async fn kafka_broker_killed_during_a_booking_burst_loses_and_duplicates_nothing
     let acked: BTreeSet<String> = answers.iter().filter_map(created_id).collect();
     wait_owner_has_all(&sys, &owner, &pid, &acked).await;
     wait_readiness(&sys, &sys.traveler, 200).await;
-    let verdict = verify_bookings(&sys, &owner, &pid, &travelers, &requests, &answers).await;
-    let env = env_of(&sys);
-    let (wire_extra, unpublished) = wire_copies(env, &acked).await;
-    let dead = dead_letters(env).await;
+    let (verdict, wire_extra, unpublished, dead) =
+        settle(&sys, &owner, &pid, &travelers, &requests, &answers, &acked).await;
 
     Figures {
         id: "kafka_broker_killed",
@@ -194,9 +256,7 @@ async fn kafka_broker_killed_during_a_booking_burst_loses_and_duplicates_nothing
         "every booking request is acknowledged while Kafka is down: {}",
         answer_summary(&answers)
     );
-    assert!(verdict.problems.is_empty(), "{:#?}", verdict.problems);
-    assert_eq!(unpublished, 0, "acknowledged bookings never published");
-    assert_eq!(dead, 0, "nothing is dead-lettered");
+    assert_clean(&verdict, unpublished, dead);
 }
 
 // ---- 2. MongoDB stopped while events arrive ---------------------------------------------
@@ -224,6 +284,15 @@ async fn commits_past(
     past
 }
 
+/// Waits until `topic` holds `sent` messages in all (high watermarks).
+async fn wait_on_topic(what: &str, brokers: &str, topic: &str, sent: i64) {
+    eventually(&format!("{what} are on the topic"), RECOVERY, || async {
+        let now: i64 = watermarks(brokers, topic).values().map(|(_, h)| h).sum();
+        (now >= sent).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongodb_stopped_while_events_arrive_pauses_consumers_and_they_catch_up() {
     let Some(shared) = real_servers("faults: mongodb stopped") else {
@@ -232,13 +301,7 @@ async fn mongodb_stopped_while_events_arrive_pauses_consumers_and_they_catch_up(
     let mut traveler_db = PrivateMongo::start();
     let mut owner_db = PrivateMongo::start();
     let run = unique("run").replace('-', "_");
-    let env = ProcessEnv {
-        servers: shared.clone(),
-        traveler_db: format!("{run}_traveler"),
-        owner_db: format!("{run}_owner"),
-        topic_prefix: run.clone(),
-        extra_env: Vec::new(),
-    };
+    let env = ProcessEnv::for_run(&shared, &run, &[]);
     let brokers = shared.kafka_brokers.clone();
     let on = |db: &PrivateMongo| RealServers {
         mongodb_uri: db.uri(),
@@ -290,14 +353,7 @@ async fn mongodb_stopped_while_events_arrive_pauses_consumers_and_they_catch_up(
     let acked: BTreeSet<String> = answers.iter().filter_map(created_id).collect();
     let sent: i64 = before_a.values().map(|(_, h)| h).sum::<i64>() + acked.len() as i64;
     let arriving = requests.len();
-    eventually("the requests are on the topic", RECOVERY, || async {
-        let now: i64 = watermarks(&brokers, &requests_topic)
-            .values()
-            .map(|(_, h)| h)
-            .sum();
-        (now >= sent).then_some(())
-    })
-    .await;
+    wait_on_topic("the requests", &brokers, &requests_topic, sent).await;
     let past_a = commits_past(
         &brokers,
         &owner_group,
@@ -336,14 +392,7 @@ async fn mongodb_stopped_while_events_arrive_pauses_consumers_and_they_catch_up(
         }
     }
     let sent: i64 = before_b.values().map(|(_, h)| h).sum::<i64>() + decided.len() as i64;
-    eventually("the decisions are on the topic", RECOVERY, || async {
-        let now: i64 = watermarks(&brokers, &updates_topic)
-            .values()
-            .map(|(_, h)| h)
-            .sum();
-        (now >= sent).then_some(())
-    })
-    .await;
+    wait_on_topic("the decisions", &brokers, &updates_topic, sent).await;
     let past_b = commits_past(
         &brokers,
         &traveler_group,
@@ -460,15 +509,12 @@ async fn traveler_service_sigkilled_mid_burst_loses_and_duplicates_nothing() {
     let Some(servers) = real_servers("faults: traveler-service SIGKILL") else {
         return;
     };
-    let mut sys = System::processes(&servers).await;
-    let (owner, pid, travelers) = cast(&sys, "Lagos", 4).await;
-    let requests = booking_requests(&travelers, &pid, 12, 10);
+    let (mut sys, owner, pid, travelers, requests) = burst_scene(&servers, "Lagos", 4, 12).await;
 
     let burst = Burst::start(&sys.traveler, &requests, 8);
     burst.wait_created(12).await;
     let mut children = sys.take_children();
-    children[0].kill().unwrap();
-    children[0].wait().unwrap();
+    sigkill(&mut children[0]);
     let created_before_kill = burst.created.load(Ordering::SeqCst);
     let mut answers = burst.answers().await;
     let first_acked = answers.iter().filter_map(created_id).count();
@@ -480,20 +526,13 @@ async fn traveler_service_sigkilled_mid_burst_loses_and_duplicates_nothing() {
 
     // Restarted at once, inside the dead member's consumer-group session, as
     // Kubernetes does.
-    let env = env_of(&sys);
-    let (child, url) = env.spawn("traveler-service", free_port());
-    sys.traveler = url;
-    sys.adopt(children.pop().unwrap());
-    sys.adopt(child);
-    sys.wait_ready().await;
+    respawn(&mut sys, "traveler-service", children.pop().unwrap()).await;
     let retried = retry_unanswered(&sys.traveler, &requests, &mut answers).await;
 
     let acked: BTreeSet<String> = answers.iter().filter_map(created_id).collect();
     wait_owner_has_all(&sys, &owner, &pid, &acked).await;
-    let verdict = verify_bookings(&sys, &owner, &pid, &travelers, &requests, &answers).await;
-    let env = env_of(&sys);
-    let (wire_extra, unpublished) = wire_copies(env, &acked).await;
-    let dead = dead_letters(env).await;
+    let (verdict, wire_extra, unpublished, dead) =
+        settle(&sys, &owner, &pid, &travelers, &requests, &answers, &acked).await;
 
     Figures {
         id: "traveler_service_sigkill",
@@ -519,15 +558,8 @@ async fn traveler_service_sigkilled_mid_burst_loses_and_duplicates_nothing() {
     .record();
 
     assert!(unanswered + first_acked <= requests.len());
-    assert_eq!(
-        acked.len(),
-        requests.len(),
-        "after the retries every request has its booking: {}",
-        answer_summary(&answers)
-    );
-    assert!(verdict.problems.is_empty(), "{:#?}", verdict.problems);
-    assert_eq!(unpublished, 0, "acknowledged bookings never published");
-    assert_eq!(dead, 0, "nothing is dead-lettered");
+    assert_retries_booked_all(&acked, &requests, &answers);
+    assert_clean(&verdict, unpublished, dead);
 }
 
 /// Consumer side: owner-service dies while applying a burst of requests.
@@ -538,9 +570,7 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
     let Some(servers) = real_servers("faults: owner-service SIGKILL") else {
         return;
     };
-    let mut sys = System::processes(&servers).await;
-    let (owner, pid, travelers) = cast(&sys, "Faro", 3).await;
-    let requests = booking_requests(&travelers, &pid, 30, 10);
+    let (mut sys, owner, pid, travelers, requests) = burst_scene(&servers, "Faro", 3, 30).await;
 
     let burst = Burst::start(&sys.traveler, &requests, 8);
     let applied_at_kill = eventually("owner-service applying the burst", RECOVERY, || async {
@@ -549,18 +579,14 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
     })
     .await;
     let mut children = sys.take_children();
-    children[1].kill().unwrap();
-    children[1].wait().unwrap();
+    sigkill(&mut children[1]);
     let created_at_kill = burst.created.load(Ordering::SeqCst);
     let answers = burst.answers().await;
     let acked: BTreeSet<String> = answers.iter().filter_map(created_id).collect();
 
     // What the dead consumer committed, against what it had stored.
     let env = env_of(&sys);
-    let brokers = env.servers.kafka_brokers.clone();
-    let topic = env.topic("booking-requests");
-    let group = format!("{}.owner-service", env.topic_prefix);
-    let offsets = committed(&brokers, &group, &topic);
+    let (brokers, topic, group, offsets) = owner_requests_commits(env);
     let db = database(&env.servers.mongodb_uri, &env.owner_db).await;
     let (stored_ids, _) = stored(&db, "bookings").await;
     // Everything the travelers were promised is published before auditing.
@@ -569,11 +595,7 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
 
     // Restarted at once, inside the dead member's consumer-group session, as
     // Kubernetes does.
-    let (child, url) = env.spawn("owner-service", free_port());
-    sys.owner = url;
-    sys.adopt(children.remove(0));
-    sys.adopt(child);
-    sys.wait_ready().await;
+    respawn(&mut sys, "owner-service", children.remove(0)).await;
     wait_owner_has_all(&sys, &owner, &pid, &acked).await;
     let consumer = consumer_in_readiness(&sys, &sys.owner, &group).await;
     // The broker's coordinator hands the only live member every partition
@@ -589,10 +611,8 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
         3,
         "the restarted consumer holds all of {topic}: {consumer}"
     );
-    let verdict = verify_bookings(&sys, &owner, &pid, &travelers, &requests, &answers).await;
-    let env = env_of(&sys);
-    let (wire_extra, unpublished) = wire_copies(env, &acked).await;
-    let dead = dead_letters(env).await;
+    let (verdict, wire_extra, unpublished, dead) =
+        settle(&sys, &owner, &pid, &travelers, &requests, &answers, &acked).await;
 
     Figures {
         id: "owner_service_sigkill",
@@ -626,9 +646,7 @@ async fn owner_service_sigkilled_while_consuming_a_burst_applies_everything_once
         "offsets committed past bookings never stored: {:?}",
         audit.committed_not_stored
     );
-    assert!(verdict.problems.is_empty(), "{:#?}", verdict.problems);
-    assert_eq!(unpublished, 0, "acknowledged bookings never published");
-    assert_eq!(dead, 0, "nothing is dead-lettered");
+    assert_clean(&verdict, unpublished, dead);
 }
 
 // ---- 6. SIGTERM during load ----------------------------------------------------------------
@@ -638,9 +656,7 @@ async fn sigterm_during_a_burst_drains_commits_and_exits_zero() {
     let Some(servers) = real_servers("faults: SIGTERM during load") else {
         return;
     };
-    let mut sys = System::processes(&servers).await;
-    let (owner, pid, travelers) = cast(&sys, "Sintra", 4).await;
-    let requests = booking_requests(&travelers, &pid, 15, 10);
+    let (mut sys, owner, pid, travelers, requests) = burst_scene(&servers, "Sintra", 4, 15).await;
 
     let burst = Burst::start(&sys.traveler, &requests, 10);
     burst.wait_created(15).await;
@@ -669,10 +685,7 @@ async fn sigterm_during_a_burst_drains_commits_and_exits_zero() {
 
     // Both processes are gone: audit what they left behind.
     let env = env_of(&sys);
-    let brokers = env.servers.kafka_brokers.clone();
-    let topic = env.topic("booking-requests");
-    let group = format!("{}.owner-service", env.topic_prefix);
-    let offsets = committed(&brokers, &group, &topic);
+    let (brokers, topic, _, offsets) = owner_requests_commits(env);
     let owner_db = database(&env.servers.mongodb_uri, &env.owner_db).await;
     let traveler_db = database(&env.servers.mongodb_uri, &env.traveler_db).await;
     let (owner_stored, owner_pending) = stored(&owner_db, "bookings").await;
@@ -750,12 +763,7 @@ async fn sigterm_during_a_burst_drains_commits_and_exits_zero() {
         audit.committed_not_stored.is_empty() && audit.stored_not_committed.is_empty(),
         "offsets at exit must match what owner-service stored: {audit:?}"
     );
-    assert_eq!(
-        acked.len(),
-        requests.len(),
-        "after the retries every request has its booking: {}",
-        answer_summary(&answers)
-    );
+    assert_retries_booked_all(&acked, &requests, &answers);
     assert!(verdict.problems.is_empty(), "{:#?}", verdict.problems);
     assert_eq!(dead, 0, "nothing is dead-lettered");
 }
@@ -853,20 +861,9 @@ async fn replayed_offsets_and_duplicated_publishes_have_one_effect() {
     };
     let mut sys = System::processes(&servers).await;
     let owner = sys.owner_signup("Olga").await;
-    let p1 = sys.create_property(&owner, "Porto").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let p2 = sys.create_property(&owner, "Braga").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sys.http
-        .put(
-            &format!("{}/api/owners/properties/{p1}", sys.owner),
-            Some(&owner.token),
-            Some(json!({"price_per_night_cents": 12000})),
-        )
+    let p1 = sys.create_property_id(&owner, "Porto").await;
+    let p2 = sys.create_property_id(&owner, "Braga").await;
+    sys.update_property(&owner, &p1, json!({"price_per_night_cents": 12000}))
         .await
         .expect(200);
     let travelers = vec![
@@ -1326,18 +1323,16 @@ async fn poison_messages_are_dead_lettered_with_reasons_and_consumers_go_on() {
 
     // Good messages after the poison, on the same partitions.
     let cancelled = sys
-        .http
-        .put(
-            &format!("{}/api/travelers/bookings/{b1}/cancel", sys.traveler),
-            Some(&traveler.token),
+        .traveler_put(
+            traveler,
+            &format!("bookings/{b1}/cancel"),
             Some(json!({"reason": "after the poison"})),
         )
         .await;
     let updated = sys
-        .http
-        .put(
-            &format!("{}/api/owners/properties/{pid}", sys.owner),
-            Some(&owner.token),
+        .owner_put(
+            &owner,
+            &format!("properties/{pid}"),
             Some(json!({"price_per_night_cents": 15000})),
         )
         .await;
@@ -1429,11 +1424,7 @@ async fn poison_messages_are_dead_lettered_with_reasons_and_consumers_go_on() {
     // No poison had an effect.
     let b2_owner = sys.wait_owner_sees(&owner, &b2).await;
     let b2_traveler = sys
-        .http
-        .get(
-            &format!("{}/api/travelers/bookings/{b2}", sys.traveler),
-            Some(&traveler.token),
-        )
+        .traveler_get(traveler, &format!("bookings/{b2}"))
         .await
         .expect(200);
     if b2_owner["status"] != "PENDING" || b2_traveler["booking"]["status"] != "PENDING" {
@@ -1443,19 +1434,11 @@ async fn poison_messages_are_dead_lettered_with_reasons_and_consumers_go_on() {
         ));
     }
     let ghost_at_owner = sys
-        .http
-        .get(
-            &format!("{}/api/owners/bookings/{ghost}", sys.owner),
-            Some(&owner.token),
-        )
+        .owner_get(&owner, &format!("bookings/{ghost}"))
         .await
         .status;
     let phantom_listed = sys
-        .http
-        .get(
-            &format!("{}/api/travelers/properties/{phantom}", sys.traveler),
-            Some(&traveler.token),
-        )
+        .traveler_get(traveler, &format!("properties/{phantom}"))
         .await
         .status;
     if ghost_at_owner != 404 || phantom_listed != 404 {
@@ -1630,10 +1613,7 @@ async fn decision_storms_from_two_replicas_make_exactly_one_transition_per_booki
     ];
     let mut properties = Vec::new();
     for city in ["Aveiro", "Viseu", "Guarda"] {
-        let pid = sys.create_property(&owner, city).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let pid = sys.create_property_id(&owner, city).await;
         for t in &travelers {
             sys.wait_catalog(t, &pid, 1).await;
         }

@@ -16,8 +16,8 @@ use std::{
 };
 
 use faults_support::{
-    booking_requests, cast, created_id, owner_bookings, private_broker, sigterm, verify_bookings,
-    wait_exit, wait_owner_has_all, wire_copies, Burst, RECOVERY,
+    booking_requests, burst_scene, cast, created_id, owner_bookings, private_broker, sigterm,
+    verify_bookings, wait_exit, wait_owner_has_all, wire_copies, Burst, RECOVERY,
 };
 use support::System;
 use test_support::{eventually, real_servers};
@@ -207,9 +207,7 @@ async fn the_idempotent_producer_writes_nothing_twice_across_a_broker_restart_mi
         return;
     };
     let (mut broker, servers) = private_broker(&shared);
-    let sys = System::processes(&servers).await;
-    let (owner, pid, travelers) = cast(&sys, "Tavira", 4).await;
-    let requests = booking_requests(&travelers, &pid, 25, 10);
+    let (sys, owner, pid, travelers, requests) = burst_scene(&servers, "Tavira", 4, 25).await;
     let burst = Burst::start(&sys.traveler, &requests, 16);
     burst.wait_created(20).await;
     broker.kill();

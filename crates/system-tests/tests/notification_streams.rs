@@ -246,20 +246,14 @@ async fn another_users_stream_never_sees_the_event() {
     let (olga, tom, olgas) = sys.listed_property("Viseu").await;
     let oscar = sys.owner_signup("Oscar").await;
     let tina = sys.traveler_signup("Tina").await;
-    let oscars = sys.create_property(&oscar, "Viseu").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let oscars = sys.create_property_id(&oscar, "Viseu").await;
     sys.wait_catalog(&tina, &oscars, 1).await;
     let mut olga_events = open(&owner_stream(&sys.owner), &olga, None).await;
     let mut oscar_events = open(&owner_stream(&sys.owner), &oscar, None).await;
     let mut tom_events = open(&traveler_stream(&sys.traveler), &tom, None).await;
     let mut tina_events = open(&traveler_stream(&sys.traveler), &tina, None).await;
 
-    let toms = sys.book(&tom, &olgas, 10, 2).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let toms = sys.book_id(&tom, &olgas, 10, 2).await;
     assert_eq!(
         next_notification(&mut olga_events).await["booking_id"],
         toms.as_str()
@@ -273,10 +267,7 @@ async fn another_users_stream_never_sees_the_event() {
 
     // Then the others' own: the first event each of them gets is theirs,
     // so Tom's and Olga's, written before, never reached them.
-    let tinas = sys.book(&tina, &oscars, 10, 2).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let tinas = sys.book_id(&tina, &oscars, 10, 2).await;
     let first = next_notification(&mut oscar_events).await;
     assert_eq!(first["booking_id"], tinas.as_str());
     assert_eq!(first["recipient_id"], oscar.id.as_str());

@@ -158,13 +158,7 @@ async fn one_booking_is_one_trace_from_request_through_kafka_to_the_other_servic
     };
     let (collector, received) = otlp_receiver().await;
     let run = unique("traces").replace('-', "_");
-    let env = ProcessEnv {
-        servers: servers.clone(),
-        traveler_db: format!("{run}_traveler"),
-        owner_db: format!("{run}_owner"),
-        topic_prefix: run.clone(),
-        extra_env: Vec::new(),
-    };
+    let env = ProcessEnv::for_run(&servers, &run, &[]);
     // Export every 100 ms rather than the default 5 s, so the test waits less.
     let extra = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()),

@@ -76,14 +76,7 @@ async fn a_booking_is_created_priced_listed_and_read_with_the_contract_shape() {
         assert_eq!(mine[k], b[k], "owner's booking.{k}");
     }
     sys.wait_owner_sees(&owner, &sid).await;
-    let list = sys
-        .http
-        .get(
-            &format!("{}/api/owners/bookings", sys.owner),
-            Some(&owner.token),
-        )
-        .await
-        .expect(200);
+    let list = sys.owner_get(&owner, "bookings").await.expect(200);
     assert_eq!(ids(&list["bookings"]), set(&[&bid, &sid]));
     for (q, expected) in [
         (
@@ -102,11 +95,7 @@ async fn a_booking_is_created_priced_listed_and_read_with_the_contract_shape() {
         ),
     ] {
         let list = sys
-            .http
-            .get(
-                &format!("{}/api/owners/bookings{q}", sys.owner),
-                Some(&owner.token),
-            )
+            .owner_get(&owner, &format!("bookings{q}"))
             .await
             .expect(200);
         assert_eq!(ids(&list["bookings"]), set(&expected), "owner bookings{q}");
@@ -186,14 +175,7 @@ async fn invalid_booking_requests_are_refused_with_the_offending_fields() {
     create_booking(&sys, &traveler, stay("no-such-property", 5, 3, 2))
         .await
         .expect_problem(404, "not_found");
-    let trips = sys
-        .http
-        .get(
-            &format!("{}/api/travelers/bookings", sys.traveler),
-            Some(&traveler.token),
-        )
-        .await
-        .expect(200);
+    let trips = sys.traveler_get(&traveler, "bookings").await.expect(200);
     assert_eq!(
         trips,
         json!({"bookings": [], "next_cursor": null}),
@@ -226,22 +208,24 @@ async fn invalid_booking_requests_are_refused_with_the_offending_fields() {
     );
 }
 
-#[tokio::test]
-async fn an_idempotency_key_replays_the_same_booking_and_refuses_a_different_body() {
-    let sys = System::embedded().await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let other = sys.traveler_signup("Tina").await;
-    let property = sys.create_property(&owner, "Lisbon").await;
-    let pid = str_of(&property["id"]);
-    sys.wait_catalog(&traveler, &pid, 1).await;
+/// A stay of 2 nights from day 20 for 2 guests, booked under a fresh
+/// `Idempotency-Key`: the key, the body, and the 201's booking.
+async fn keyed_booking(sys: &System, traveler: &User, pid: &str) -> (String, Value, Value) {
     let key = unique("retry");
-    let body = stay(&pid, 20, 2, 2);
-
-    let first = create_booking_with_key(&sys, &traveler, body.clone(), &key)
+    let body = stay(pid, 20, 2, 2);
+    let first = create_booking_with_key(sys, traveler, body.clone(), &key)
         .await
         .expect(201)["booking"]
         .clone();
+    (key, body, first)
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_same_booking_and_refuses_a_different_body() {
+    let sys = System::embedded().await;
+    let (owner, traveler, pid) = sys.listed_property("Lisbon").await;
+    let other = sys.traveler_signup("Tina").await;
+    let (key, body, first) = keyed_booking(&sys, &traveler, &pid).await;
     let id = str_of(&first["id"]);
     wait_requested_published(&sys, &id).await;
 
@@ -292,14 +276,7 @@ async fn an_idempotency_key_replays_the_same_booking_and_refuses_a_different_bod
     );
     assert_eq!(request_events(&sys).len(), 3);
 
-    let trips = sys
-        .http
-        .get(
-            &format!("{}/api/travelers/bookings", sys.traveler),
-            Some(&traveler.token),
-        )
-        .await
-        .expect(200);
+    let trips = sys.traveler_get(&traveler, "bookings").await.expect(200);
     assert_eq!(ids(&trips["bookings"]), set(&[&id, &fresh_id]));
     let notes = wait_owner_notifications(&sys, &owner, 3).await;
     assert_eq!(notes.len(), 3);
@@ -315,34 +292,17 @@ async fn an_idempotency_key_replays_the_same_booking_and_refuses_a_different_bod
 #[tokio::test]
 async fn an_idempotent_retry_returns_the_booking_even_after_the_property_was_delisted() {
     let sys = System::embedded().await;
-    let owner = sys.owner_signup("Olga").await;
-    let traveler = sys.traveler_signup("Tom").await;
-    let property = sys.create_property(&owner, "Lisbon").await;
-    let pid = str_of(&property["id"]);
-    sys.wait_catalog(&traveler, &pid, 1).await;
-    let key = unique("retry");
-    let body = stay(&pid, 20, 2, 2);
-    let first = create_booking_with_key(&sys, &traveler, body.clone(), &key)
-        .await
-        .expect(201)["booking"]
-        .clone();
+    let (owner, traveler, pid) = sys.listed_property("Lisbon").await;
+    let (key, body, first) = keyed_booking(&sys, &traveler, &pid).await;
     sys.wait_owner_sees(&owner, first["id"].as_str().unwrap())
         .await;
 
-    sys.http
-        .delete(
-            &format!("{}/api/owners/properties/{pid}", sys.owner),
-            Some(&owner.token),
-        )
+    sys.owner_delete(&owner, &format!("properties/{pid}"))
         .await
         .expect(200);
     eventually("the property leaves the catalog", PROPAGATION, || async {
         let r = sys
-            .http
-            .get(
-                &format!("{}/api/travelers/properties/{pid}", sys.traveler),
-                Some(&traveler.token),
-            )
+            .traveler_get(&traveler, &format!("properties/{pid}"))
             .await;
         (r.status == 404).then_some(())
     })

@@ -66,12 +66,7 @@ async fn the_catalog_shows_active_properties_filters_them_and_forgets_delisted_o
     assert_eq!(search("?city=&guests=").await, set(&[&lid, &poid]));
 
     // An update reaches the catalog and the price of new bookings.
-    sys.http
-        .put(
-            &format!("{}/api/owners/properties/{lid}", sys.owner),
-            Some(&owner.token),
-            Some(json!({"price_per_night_cents": 20000})),
-        )
+    sys.update_property(&owner, &lid, json!({"price_per_night_cents": 20000}))
         .await
         .expect(200);
     let seen = sys.wait_catalog(&traveler, &lid, 2).await;
@@ -89,11 +84,7 @@ async fn the_catalog_shows_active_properties_filters_them_and_forgets_delisted_o
 
     // Delisting: 404 in the catalog, gone from searches, unbookable.
     let delisted = sys
-        .http
-        .delete(
-            &format!("{}/api/owners/properties/{poid}", sys.owner),
-            Some(&owner.token),
-        )
+        .owner_delete(&owner, &format!("properties/{poid}"))
         .await
         .expect(200);
     assert_eq!(delisted["property"]["active"], false);

@@ -76,11 +76,7 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
         .await
         .expect_problem(409, "dates_unavailable");
     let still = sys
-        .http
-        .get(
-            &format!("{}/api/owners/bookings/{b4}", sys.owner),
-            Some(&owner.token),
-        )
+        .owner_get(&owner, &format!("bookings/{b4}"))
         .await
         .expect(200);
     assert_eq!(still["booking"]["status"], "PENDING");
@@ -109,11 +105,7 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
         &["reason"],
     );
     let still = sys
-        .http
-        .get(
-            &format!("{}/api/owners/bookings/{b1}", sys.owner),
-            Some(&owner.token),
-        )
+        .owner_get(&owner, &format!("bookings/{b1}"))
         .await
         .expect(200);
     assert_eq!(still["booking"]["status"], "ACCEPTED");

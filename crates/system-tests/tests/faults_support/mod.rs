@@ -20,7 +20,7 @@ use chrono::{Duration as Days, Utc};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
-use test_support::{eventually, unique, ReadMessage};
+use test_support::{eventually, unique, ReadMessage, RealServers};
 pub use test_support::{kafka::*, private::*, process::*, RECOVERY};
 
 use crate::support::{ProcessEnv, System, User};
@@ -507,10 +507,7 @@ pub async fn wire_copies(env: &ProcessEnv, acked: &BTreeSet<String>) -> (usize, 
 /// An owner, a property, and `n` travelers who see it in their catalog.
 pub async fn cast(sys: &System, city: &str, n: usize) -> (User, String, Vec<User>) {
     let owner = sys.owner_signup("Olga").await;
-    let property_id = sys.create_property(&owner, city).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let property_id = sys.create_property_id(&owner, city).await;
     let mut travelers = Vec::new();
     for i in 0..n {
         travelers.push(sys.traveler_signup(&format!("T{i}")).await);
@@ -519,6 +516,21 @@ pub async fn cast(sys: &System, city: &str, n: usize) -> (User, String, Vec<User
         sys.wait_catalog(t, &property_id, 1).await;
     }
     (owner, property_id, travelers)
+}
+
+/// Both services as processes on `servers`, with [`cast`]'s owner, property
+/// and `n` travelers, and [`booking_requests`] of `per_traveler` stays each
+/// from 10 days ahead.
+pub async fn burst_scene(
+    servers: &RealServers,
+    city: &str,
+    n: usize,
+    per_traveler: usize,
+) -> (System, User, String, Vec<User>, Vec<BookingRequest>) {
+    let sys = System::processes(servers).await;
+    let (owner, pid, travelers) = cast(&sys, city, n).await;
+    let requests = booking_requests(&travelers, &pid, per_traveler, 10);
+    (sys, owner, pid, travelers, requests)
 }
 
 /// Counts of each kind of answer, for notes.

@@ -294,17 +294,7 @@ impl System {
     /// every process, replicas and restarts included.
     pub async fn processes_with(servers: &RealServers, settings: &[(&str, &str)]) -> Self {
         let run = unique("run").replace('-', "_");
-        let env = ProcessEnv {
-            servers: servers.clone(),
-            traveler_db: format!("{run}_traveler"),
-            owner_db: format!("{run}_owner"),
-            topic_prefix: run.clone(),
-            extra_env: settings
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        Self::restart(env).await
+        Self::restart(ProcessEnv::for_run(servers, &run, settings)).await
     }
 
     /// Sends SIGTERM to every service process and returns their exit statuses.
@@ -382,6 +372,46 @@ impl System {
         }
     }
 
+    // ---- requests as a signed-in user ----------------------------------------
+
+    /// `m {traveler}/api/travelers/{path}` with the traveler's token.
+    pub async fn as_traveler(&self, m: Method, t: &User, path: &str, b: Option<Value>) -> Reply {
+        let url = format!("{}/api/travelers/{path}", self.traveler);
+        self.http.send(m, &url, Some(&t.token), b, &[]).await
+    }
+
+    /// `m {owner}/api/owners/{path}` with the owner's token.
+    pub async fn as_owner(&self, m: Method, o: &User, path: &str, b: Option<Value>) -> Reply {
+        let url = format!("{}/api/owners/{path}", self.owner);
+        self.http.send(m, &url, Some(&o.token), b, &[]).await
+    }
+
+    /// Changes the owner's property `pid` (`PUT /api/owners/properties/{pid}`).
+    pub async fn update_property(&self, owner: &User, pid: &str, changes: Value) -> Reply {
+        let path = format!("properties/{pid}");
+        self.owner_put(owner, &path, Some(changes)).await
+    }
+
+    pub async fn traveler_get(&self, traveler: &User, path: &str) -> Reply {
+        self.as_traveler(Method::GET, traveler, path, None).await
+    }
+
+    pub async fn traveler_put(&self, traveler: &User, path: &str, body: Option<Value>) -> Reply {
+        self.as_traveler(Method::PUT, traveler, path, body).await
+    }
+
+    pub async fn owner_get(&self, owner: &User, path: &str) -> Reply {
+        self.as_owner(Method::GET, owner, path, None).await
+    }
+
+    pub async fn owner_put(&self, owner: &User, path: &str, body: Option<Value>) -> Reply {
+        self.as_owner(Method::PUT, owner, path, body).await
+    }
+
+    pub async fn owner_delete(&self, owner: &User, path: &str) -> Reply {
+        self.as_owner(Method::DELETE, owner, path, None).await
+    }
+
     // ---- steps of the flow -------------------------------------------------
 
     async fn signup(&self, base: &str, prefix: &str, name: &str) -> User {
@@ -427,16 +457,18 @@ impl System {
             .clone()
     }
 
+    /// [`System::create_property`], returning only the new property's id.
+    pub async fn create_property_id(&self, owner: &User, city: &str) -> String {
+        id_of(&self.create_property(owner, city).await)
+    }
+
     /// An owner ("Olga"), a traveler ("Tom") and a property of the owner in
     /// `city` that the traveler's catalog already shows: the start of most
     /// booking scenarios. Returns (owner, traveler, property id).
     pub async fn listed_property(&self, city: &str) -> (User, User, String) {
         let owner = self.owner_signup("Olga").await;
         let traveler = self.traveler_signup("Tom").await;
-        let pid = self.create_property(&owner, city).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let pid = self.create_property_id(&owner, city).await;
         self.wait_catalog(&traveler, &pid, 1).await;
         (owner, traveler, pid)
     }
@@ -457,27 +489,28 @@ impl System {
     }
 
     /// Books `nights` nights starting `days_ahead` days from today.
-    pub async fn book(
-        &self,
-        traveler: &User,
-        property_id: &str,
-        days_ahead: i64,
-        nights: i64,
-    ) -> Value {
-        self.try_book(traveler, property_id, days_ahead, nights)
-            .await
-            .expect(201)["booking"]
-            .clone()
+    pub async fn book(&self, traveler: &User, pid: &str, from: i64, nights: i64) -> Value {
+        let reply = self.try_book(traveler, pid, from, nights).await;
+        reply.expect(201)["booking"].clone()
     }
 
-    pub async fn try_book(
-        &self,
-        traveler: &User,
-        property_id: &str,
-        days_ahead: i64,
-        nights: i64,
-    ) -> Reply {
-        let check_in = Utc::now().date_naive() + Days::days(days_ahead);
+    /// [`System::book`], returning only the new booking's id.
+    pub async fn book_id(&self, traveler: &User, pid: &str, from: i64, nights: i64) -> String {
+        id_of(&self.book(traveler, pid, from, nights).await)
+    }
+
+    /// Books (like [`System::book_id`]) and waits until the owner sees the
+    /// booking and its notification ([`System::wait_owner_sees`]).
+    pub async fn book_seen(&self, o: &User, t: &User, pid: &str, from: i64, n: i64) -> String {
+        let id = self.book_id(t, pid, from, n).await;
+        self.wait_owner_sees(o, &id).await;
+        id
+    }
+
+    /// [`System::book`] without the status check: the answer as it came.
+    pub async fn try_book(&self, traveler: &User, pid: &str, from: i64, nights: i64) -> Reply {
+        let property_id = pid;
+        let check_in = Utc::now().date_naive() + Days::days(from);
         let check_out = check_in + Days::days(nights);
         self.http
             .post(
@@ -529,19 +562,8 @@ impl System {
     }
 
     /// An owner decision: `approve`, `reject` or `cancel`.
-    pub async fn decide(
-        &self,
-        owner: &User,
-        booking_id: &str,
-        action: &str,
-        body: Option<Value>,
-    ) -> Reply {
-        self.http
-            .put(
-                &format!("{}/api/owners/bookings/{booking_id}/{action}", self.owner),
-                Some(&owner.token),
-                body,
-            )
+    pub async fn decide(&self, owner: &User, id: &str, action: &str, body: Option<Value>) -> Reply {
+        self.owner_put(owner, &format!("bookings/{id}/{action}"), body)
             .await
     }
 
@@ -598,6 +620,14 @@ impl System {
     }
 }
 
+/// The `id` member of a JSON object, as a string.
+pub fn id_of(v: &Value) -> String {
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_string()
+}
+
 /// Waits until `base/health/ready` answers 200 (connection errors while the
 /// process starts count as "not yet").
 pub async fn wait_until_ready(http: &Http, base: &str) {
@@ -640,6 +670,21 @@ pub fn bin_dir() -> PathBuf {
 }
 
 impl ProcessEnv {
+    /// The databases `{run}_traveler` and `{run}_owner`, topics and groups
+    /// prefixed with `run`, and `settings` for every process.
+    pub fn for_run(servers: &RealServers, run: &str, settings: &[(&str, &str)]) -> Self {
+        ProcessEnv {
+            servers: servers.clone(),
+            traveler_db: format!("{run}_traveler"),
+            owner_db: format!("{run}_owner"),
+            topic_prefix: run.to_string(),
+            extra_env: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
     pub fn topic(&self, name: &str) -> String {
         format!("{}.{name}", self.topic_prefix)
     }
