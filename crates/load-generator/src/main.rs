@@ -407,10 +407,11 @@ async fn owner_driver(
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let url = format!("{}/api/owners/notifications/stream", world.api.owner);
-    let Some(mut stream) = NotificationStream::open(&url, &world.flow_owner.token).await else {
+    let Some(mut stream) =
+        NotificationStream::open_signalling(&url, &world.flow_owner.token, ready).await
+    else {
         return;
     };
-    let _ = ready.send(());
     while let Some(n) = stream.next().await {
         if n.kind != "booking_requested" {
             continue;
@@ -429,19 +430,18 @@ async fn owner_driver(
             // The consumer writes the booking before its notification, so a
             // 404 should not happen; it is retried rather
             // than taken for a lost booking, should a store ever reorder.
-            let mut a = world
-                .api
-                .call(Method::PUT, &url, Some(&world.flow_owner.token), None)
-                .await;
+            let approve = || {
+                world
+                    .api
+                    .call(Method::PUT, &url, Some(&world.flow_owner.token), None)
+            };
+            let mut a = approve().await;
             for _ in 0..200 {
                 if a.status != 404 {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                a = world
-                    .api
-                    .call(Method::PUT, &url, Some(&world.flow_owner.token), None)
-                    .await;
+                a = approve().await;
             }
             let mut l = approvals.lock().await;
             l.1.add(a.status);
@@ -461,10 +461,11 @@ async fn traveler_watcher(
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let url = format!("{}/api/travelers/notifications/stream", world.api.traveler);
-    let Some(mut stream) = NotificationStream::open(&url, &world.flow_traveler.token).await else {
+    let Some(mut stream) =
+        NotificationStream::open_signalling(&url, &world.flow_traveler.token, ready).await
+    else {
         return;
     };
-    let _ = ready.send(());
     while let Some(n) = stream.next().await {
         if n.kind == "status_changed" && n.status == "ACCEPTED" {
             let now = Instant::now();

@@ -44,6 +44,19 @@ impl NotificationStream {
         stream.connect().await.then_some(stream)
     }
 
+    /// [`Self::open`], then tells `ready` the stream is open: the flow phase
+    /// starts booking only once both drivers listen, so that no
+    /// notification is written before its reader is there.
+    pub async fn open_signalling(
+        url: &str,
+        token: &str,
+        ready: tokio::sync::oneshot::Sender<()>,
+    ) -> Option<Self> {
+        let stream = Self::open(url, token).await?;
+        let _ = ready.send(());
+        Some(stream)
+    }
+
     async fn connect(&mut self) -> bool {
         let mut request = self.http.get(&self.url).bearer_auth(&self.token);
         if let Some(id) = &self.last_id {

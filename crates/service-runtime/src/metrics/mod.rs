@@ -23,7 +23,7 @@ use std::{sync::atomic::AtomicU64, time::Duration};
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
-    registry::Registry,
+    registry::{Metric, Registry},
 };
 
 pub use http::{record_requests, CONTENT_TYPE};
@@ -135,6 +135,14 @@ pub(crate) struct TopicLabels {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// Registers `metric` under `name` and hands back the handle the service
+/// records into: the registry keeps a clone, so both see the same figures,
+/// and each name stands once, beside the field it fills.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 /// One service's metrics. Cheap to record into from any task; share it as
 /// `Arc<Metrics>`.
 #[derive(Debug)]
@@ -165,98 +173,86 @@ impl Metrics {
     /// collector.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by method, route template and status",
-            http_requests.clone(),
-        );
-        let http_duration: HistogramFamily<HttpLabels> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request, by method, route template and status",
-            http_duration.clone(),
-        );
-        let published = Family::<EventLabels, Counter>::default();
-        registry.register(
-            "events_published",
-            "Events the outbox relay published, counted after the broker acknowledged them",
-            published.clone(),
-        );
-        let consumed = Family::<ConsumedLabels, Counter>::default();
-        registry.register(
-            "events_consumed",
-            "Consumed events by outcome: applied, duplicate, retried (per failed attempt), dead_lettered",
-            consumed.clone(),
-        );
-        let outbox_pending = Gauge::default();
-        registry.register(
-            "outbox_pending_events",
-            "Events written to the outbox and not yet removed after delivery (read at scrape time)",
-            outbox_pending.clone(),
-        );
-        let outbox_oldest = Gauge::<f64, AtomicU64>::default();
-        registry.register(
-            "outbox_oldest_pending_seconds",
-            "Age of the oldest event still in the outbox; 0 when it is empty (read at scrape time)",
-            outbox_oldest.clone(),
-        );
-        let transitions = Family::<TransitionLabels, Counter>::default();
-        registry.register(
-            "booking_transitions",
-            "Booking status changes this service made (owner-service: decisions; traveler-service: its copy following booking-updates)",
-            transitions.clone(),
-        );
-        let mongodb_commands: HistogramFamily<CommandLabels> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "mongodb_command_duration_seconds",
-            "Round trip of MongoDB commands (succeeded or failed), by command name and collection",
-            mongodb_commands.clone(),
-        );
-        let kafka_lag = Family::<PartitionLabels, Gauge>::default();
-        registry.register(
-            "kafka_consumer_lag",
-            "Messages between the high watermark and the committed offset, per assigned partition (librdkafka statistics)",
-            kafka_lag.clone(),
-        );
-        let kafka_assigned = Family::<TopicLabels, Gauge>::default();
-        registry.register(
-            "kafka_consumer_assigned_partitions",
-            "Partitions assigned to this consumer, per topic (librdkafka statistics)",
-            kafka_assigned.clone(),
-        );
-        let batch_size: HistogramFamily<TopicLabels> =
-            Family::new_with_constructor(batch_histogram);
-        registry.register(
-            "consumer_batch_size",
-            "Events the consumer applied together in one batch, per topic",
-            batch_size.clone(),
-        );
-        let batch_duration: HistogramFamily<TopicLabels> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "consumer_batch_duration_seconds",
-            "Time to apply one batch of events until its effects were durable (retries and dead letters included), per topic",
-            batch_duration.clone(),
-        );
-        registry.register_collector(Box::new(process::ProcessCollector));
-        Self {
+        let r = &mut registry;
+        let mut metrics = Self {
+            http_requests: registered(
+                r,
+                "http_requests",
+                "HTTP requests answered, by method, route template and status",
+                Default::default(),
+            ),
+            http_duration: registered(
+                r,
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request, by method, route template and status",
+                Family::new_with_constructor(latency_histogram),
+            ),
+            published: registered(
+                r,
+                "events_published",
+                "Events the outbox relay published, counted after the broker acknowledged them",
+                Default::default(),
+            ),
+            consumed: registered(
+                r,
+                "events_consumed",
+                "Consumed events by outcome: applied, duplicate, retried (per failed attempt), dead_lettered",
+                Default::default(),
+            ),
+            outbox_pending: registered(
+                r,
+                "outbox_pending_events",
+                "Events written to the outbox and not yet removed after delivery (read at scrape time)",
+                Default::default(),
+            ),
+            outbox_oldest: registered(
+                r,
+                "outbox_oldest_pending_seconds",
+                "Age of the oldest event still in the outbox; 0 when it is empty (read at scrape time)",
+                Default::default(),
+            ),
+            transitions: registered(
+                r,
+                "booking_transitions",
+                "Booking status changes this service made (owner-service: decisions; traveler-service: its copy following booking-updates)",
+                Default::default(),
+            ),
+            mongodb_commands: registered(
+                r,
+                "mongodb_command_duration_seconds",
+                "Round trip of MongoDB commands (succeeded or failed), by command name and collection",
+                Family::new_with_constructor(latency_histogram),
+            ),
+            kafka_lag: registered(
+                r,
+                "kafka_consumer_lag",
+                "Messages between the high watermark and the committed offset, per assigned partition (librdkafka statistics)",
+                Default::default(),
+            ),
+            kafka_assigned: registered(
+                r,
+                "kafka_consumer_assigned_partitions",
+                "Partitions assigned to this consumer, per topic (librdkafka statistics)",
+                Default::default(),
+            ),
+            batch_size: registered(
+                r,
+                "consumer_batch_size",
+                "Events the consumer applied together in one batch, per topic",
+                Family::new_with_constructor(batch_histogram),
+            ),
+            batch_duration: registered(
+                r,
+                "consumer_batch_duration_seconds",
+                "Time to apply one batch of events until its effects were durable (retries and dead letters included), per topic",
+                Family::new_with_constructor(latency_histogram),
+            ),
             registry,
-            http_requests,
-            http_duration,
-            published,
-            consumed,
-            outbox_pending,
-            outbox_oldest,
-            transitions,
-            mongodb_commands,
-            kafka_lag,
-            kafka_assigned,
-            batch_size,
-            batch_duration,
-        }
+        };
+        metrics
+            .registry
+            .register_collector(Box::new(process::ProcessCollector));
+        metrics
     }
 
     /// Counts one answered request and its duration.
@@ -344,5 +340,59 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The families, their types and their order in `/metrics` are what
+    /// docs/operations.md and the dashboards name.
+    #[test]
+    fn exposes_every_family_under_its_documented_name() {
+        let m = Metrics::new();
+        // A labelled family shows only once it holds a series.
+        let took = Duration::from_millis(3);
+        m.http_request(&axum::http::Method::GET, "/health", 200, took);
+        m.event_published("t", "E");
+        m.event_consumed("t", "E", Consumed::Applied);
+        m.booking_transition("pending", "accepted");
+        m.mongodb_command("find", "c", took);
+        let partition = PartitionLabels {
+            topic: "t".into(),
+            partition: 0,
+        };
+        m.kafka_lag.get_or_create(&partition).set(1);
+        let topic = TopicLabels { topic: "t".into() };
+        m.kafka_assigned.get_or_create(&topic).set(1);
+        m.consumer_batch("t", 2, took);
+        let text = m.encode();
+        let types: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .collect();
+        let mut expected = vec![
+            "http_requests counter",
+            "http_request_duration_seconds histogram",
+            "events_published counter",
+            "events_consumed counter",
+            "outbox_pending_events gauge",
+            "outbox_oldest_pending_seconds gauge",
+            "booking_transitions counter",
+            "mongodb_command_duration_seconds histogram",
+            "kafka_consumer_lag gauge",
+            "kafka_consumer_assigned_partitions gauge",
+            "consumer_batch_size histogram",
+            "consumer_batch_duration_seconds histogram",
+        ];
+        if cfg!(target_os = "linux") {
+            expected.extend([
+                "process_cpu_seconds counter",
+                "process_resident_memory_bytes gauge",
+                "process_open_fds gauge",
+            ]);
+        }
+        assert_eq!(types, expected);
     }
 }

@@ -47,32 +47,40 @@ fn read() -> Option<Reading> {
     })
 }
 
+/// Writes one unlabelled figure under `name`, with its type taken from the
+/// metric itself (a counter gets its `_total` suffix from the encoder).
+fn describe(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Some(reading) = read() else {
             return Ok(());
         };
-        let cpu = ConstCounter::new(reading.cpu_seconds);
-        cpu.encode(encoder.encode_descriptor(
+        describe(
+            &mut encoder,
             "process_cpu_seconds",
             "User and system CPU time spent by this process, in seconds",
-            None,
-            cpu.metric_type(),
-        )?)?;
-        let resident = ConstGauge::new(reading.resident_bytes);
-        resident.encode(encoder.encode_descriptor(
+            ConstCounter::new(reading.cpu_seconds),
+        )?;
+        describe(
+            &mut encoder,
             "process_resident_memory_bytes",
             "Resident memory of this process, in bytes",
-            None,
-            resident.metric_type(),
-        )?)?;
-        let fds = ConstGauge::new(reading.open_fds);
-        fds.encode(encoder.encode_descriptor(
+            ConstGauge::new(reading.resident_bytes),
+        )?;
+        describe(
+            &mut encoder,
             "process_open_fds",
             "Open file descriptors of this process",
-            None,
-            fds.metric_type(),
-        )?)?;
+            ConstGauge::new(reading.open_fds),
+        )?;
         Ok(())
     }
 }

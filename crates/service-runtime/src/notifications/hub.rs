@@ -312,21 +312,11 @@ impl StreamHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
 
     fn entry(position: u64, recipient: &str) -> InboxEntry {
         InboxEntry {
             position,
-            notification: Some(Notification {
-                id: format!("n{position}"),
-                recipient_id: recipient.into(),
-                kind: "status_changed".into(),
-                booking_id: "b".into(),
-                status: events::BookingStatus::Accepted,
-                reason: None,
-                message: "m".into(),
-                created_at: Utc::now(),
-            }),
+            notification: Some(Notification::sample(&format!("n{position}"), recipient)),
         }
     }
 

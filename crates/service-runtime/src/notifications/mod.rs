@@ -71,6 +71,24 @@ impl Notification {
     }
 }
 
+#[cfg(test)]
+impl Notification {
+    /// A status change for `recipient`, for the unit tests of the hub and
+    /// the watcher, which care only about who gets it and in what order.
+    pub(crate) fn sample(id: &str, recipient: &str) -> Self {
+        Notification {
+            id: id.into(),
+            recipient_id: recipient.into(),
+            kind: "status_changed".into(),
+            booking_id: "b".into(),
+            status: BookingStatus::Accepted,
+            reason: None,
+            message: "m".into(),
+            created_at: Utc::now(),
+        }
+    }
+}
+
 /// One position of the write order: the notification written there, or
 /// `None` where the write found the notification already stored (a
 /// redelivered event) and left a filler, so the position is not a hole.

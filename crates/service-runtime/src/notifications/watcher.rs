@@ -389,19 +389,6 @@ mod tests {
         }
     }
 
-    fn note(id: &str, recipient: &str) -> Notification {
-        Notification {
-            id: id.into(),
-            recipient_id: recipient.into(),
-            kind: "status_changed".into(),
-            booking_id: "b".into(),
-            status: events::BookingStatus::Accepted,
-            reason: None,
-            message: "m".into(),
-            created_at: chrono::Utc::now(),
-        }
-    }
-
     /// Dormant, the watcher reads nothing, not even this process's own
     /// writes; a stream opened then waits for one catch-up and starts from
     /// now; with it open, ticks read the counter, and entries only when
@@ -420,8 +407,8 @@ mod tests {
             )
         };
         let start = reads(&store);
-        store.add(&note("n1", "ada")).await.unwrap();
-        store.add(&note("n2", "bob")).await.unwrap();
+        store.add(&Notification::sample("n1", "ada")).await.unwrap();
+        store.add(&Notification::sample("n2", "bob")).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(reads(&store), start, "dormant: nothing read");
 
@@ -435,7 +422,7 @@ mod tests {
         assert!(counter - before.1 >= 3, "the counter is polled: {counter}");
         assert!(range - before.0 <= 1, "no entries re-read: {range}");
 
-        store.add(&note("n3", "ada")).await.unwrap();
+        store.add(&Notification::sample("n3", "ada")).await.unwrap();
         let live = tokio::time::timeout(Duration::from_secs(1), stream.live.recv())
             .await
             .expect("arrives live")

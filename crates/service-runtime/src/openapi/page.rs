@@ -160,11 +160,10 @@ pub fn render_reference(doc: &Value) -> String {
     for (_, method, path, op) in &ops {
         let _ = writeln!(
             html,
-            "<li><a href=\"#{}\"><span class=\"method {m}\">{M}</span> {p}</a> {s}</li>",
+            "<li><a href=\"#{}\">{} {}</a> {s}</li>",
             anchor(method, path),
-            m = method,
-            M = method.to_uppercase(),
-            p = esc(path),
+            method_badge(method),
+            esc(path),
             s = esc(op["summary"].as_str().unwrap_or("")),
         );
     }
@@ -224,14 +223,22 @@ fn scheme_kind(scheme: &Value) -> String {
     }
 }
 
+/// `GET`, `POST`…, styled by its method: how the contents and each
+/// operation's heading show an operation's method.
+fn method_badge(method: &str) -> String {
+    format!(
+        "<span class=\"method {method}\">{}</span>",
+        method.to_uppercase()
+    )
+}
+
 fn operation(html: &mut String, method: &str, path: &str, op: &Value) {
     let _ = writeln!(
         html,
-        "<section class=\"card op\" id=\"{}\"><h3><span class=\"method {m}\">{M}</span> <code>{p}</code></h3>",
+        "<section class=\"card op\" id=\"{}\"><h3>{} <code>{}</code></h3>",
         anchor(method, path),
-        m = method,
-        M = method.to_uppercase(),
-        p = esc(path),
+        method_badge(method),
+        esc(path),
     );
     if let Some(s) = op["summary"].as_str() {
         let _ = writeln!(html, "<p><strong>{}</strong></p>", inline(s));
@@ -426,6 +433,12 @@ mod tests {
         let html = render_reference(&doc);
         assert!(html.contains("t&lt;s&gt; API reference"));
         assert!(html.contains("id=\"get--x--id-\""));
+        assert!(html.contains(
+            "<li><a href=\"#get--x--id-\"><span class=\"method get\">GET</span> /x/{id}</a> reads a `thing`</li>"
+        ));
+        assert!(html.contains(
+            "<section class=\"card op\" id=\"get--x--id-\"><h3><span class=\"method get\">GET</span> <code>/x/{id}</code></h3>"
+        ));
         assert!(html.contains("reads a <code>thing</code>"));
         assert!(html.contains("<a href=\"#schema-Problem\">Problem</a>"));
         assert!(html.contains("&quot;code&quot;: &quot;not_found&quot;"));

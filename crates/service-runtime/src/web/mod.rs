@@ -6,13 +6,14 @@
 //! work offline, in the embedded `cargo run` mode, and from the same image
 //! as the API. What both apps share (the API client, problem display, the
 //! sign-up / login forms, the live notification list) is one file served by
-//! both services; each app adds one page and one script.
+//! both services; each app adds its own script to one page template.
 //!
 //! Every response carries a strict `Content-Security-Policy` (scripts and
 //! styles only from this origin, no inline code, no framing) and
 //! `X-Content-Type-Options: nosniff`.
 
 use axum::{
+    body::Body,
     extract::Path,
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -43,75 +44,54 @@ struct Asset {
     body: &'static str,
 }
 
+/// The [`Asset`] of the file `assets/$name`, served under that same name:
+/// the name is written once, so what a page asks for and what is embedded
+/// cannot drift apart.
+macro_rules! embedded {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_str!(concat!("assets/", $name)),
+        }
+    };
+}
+
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 /// What both apps load.
 const SHARED: &[Asset] = &[
-    Asset {
-        name: "app.css",
-        content_type: CSS,
-        body: include_str!("assets/app.css"),
-    },
-    Asset {
-        name: "docs.css",
-        content_type: CSS,
-        body: include_str!("assets/docs.css"),
-    },
-    Asset {
-        name: "api.js",
-        content_type: JS,
-        body: include_str!("assets/api.js"),
-    },
-    Asset {
-        name: "ui.js",
-        content_type: JS,
-        body: include_str!("assets/ui.js"),
-    },
-    Asset {
-        name: "auth.js",
-        content_type: JS,
-        body: include_str!("assets/auth.js"),
-    },
-    Asset {
-        name: "live.js",
-        content_type: JS,
-        body: include_str!("assets/live.js"),
-    },
-    Asset {
-        name: "notifications.js",
-        content_type: JS,
-        body: include_str!("assets/notifications.js"),
-    },
-    Asset {
-        name: "shell.js",
-        content_type: JS,
-        body: include_str!("assets/shell.js"),
-    },
+    embedded!("app.css", CSS),
+    embedded!("docs.css", CSS),
+    embedded!("api.js", JS),
+    embedded!("ui.js", JS),
+    embedded!("auth.js", JS),
+    embedded!("live.js", JS),
+    embedded!("notifications.js", JS),
+    embedded!("shell.js", JS),
 ];
 
 impl App {
-    /// The app's page.
-    fn page(self) -> &'static str {
+    /// The name the app's page and script go by.
+    fn name(self) -> &'static str {
         match self {
-            App::Traveler => include_str!("assets/traveler.html"),
-            App::Owner => include_str!("assets/owner.html"),
+            App::Traveler => "traveler",
+            App::Owner => "owner",
         }
+    }
+
+    /// The app's page: one template for both apps, which differ only in
+    /// their title and their own script.
+    fn page(self) -> String {
+        include_str!("assets/app.html").replace("{app}", self.name())
     }
 
     /// The app's own script.
     fn script(self) -> Asset {
         match self {
-            App::Traveler => Asset {
-                name: "traveler.js",
-                content_type: JS,
-                body: include_str!("assets/traveler.js"),
-            },
-            App::Owner => Asset {
-                name: "owner.js",
-                content_type: JS,
-                body: include_str!("assets/owner.js"),
-            },
+            App::Traveler => embedded!("traveler.js", JS),
+            App::Owner => embedded!("owner.js", JS),
         }
     }
 
@@ -176,13 +156,13 @@ fn asset(app: App, name: &str) -> Response {
 
 /// `body` as `content_type`, revalidated on every load: the files change
 /// with the binary, and are small.
-fn served(content_type: &'static str, body: &'static str) -> Response {
+fn served(content_type: &'static str, body: impl Into<Body>) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }
@@ -197,6 +177,7 @@ mod tests {
     fn pages_reference_only_embedded_assets_and_nothing_inline() {
         for app in [App::Traveler, App::Owner] {
             let page = app.page();
+            assert!(!page.contains("{app}"), "{app:?} page not filled in");
             for part in page.split("/assets/").skip(1) {
                 let name = part.split('"').next().unwrap();
                 assert!(

@@ -65,54 +65,61 @@ function authForms(api, app, signedIn) {
 }
 
 function loginForm(api, signedIn) {
-  const errors = errorBox();
-  const submit = h("button", { type: "submit", text: "Log in" });
-  const form = h(
-    "form",
-    { id: "login-form", class: "card", "aria-labelledby": "login-title" },
-    h("h2", { id: "login-title", text: "Log in" }),
-    field("Email", { type: "email", name: "email", required: true, autocomplete: "email" }),
-    field("Password", { type: "password", name: "password", required: true, autocomplete: "current-password" }),
-    errors,
-    submit,
-    h("p", {}, "No account yet? ", h("a", { href: "#signup", text: "Sign up" })),
-  );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(submit, "Logging in…", errors, async () => {
-      const { user } = await api.post("/login", values(form));
-      signedIn(user);
-    });
+  return credentialsForm(api, signedIn, {
+    id: "login",
+    title: "Log in",
+    busy: "Logging in…",
+    fields: [
+      field("Email", { type: "email", name: "email", required: true, autocomplete: "email" }),
+      field("Password", { type: "password", name: "password", required: true, autocomplete: "current-password" }),
+    ],
+    other: h("p", {}, "No account yet? ", h("a", { href: "#signup", text: "Sign up" })),
   });
-  return form;
 }
 
 function signupForm(api, signedIn) {
+  return credentialsForm(api, signedIn, {
+    id: "signup",
+    title: "Sign up",
+    busy: "Signing up…",
+    fields: [
+      field("Name", { name: "name", required: true, autocomplete: "name", maxlength: 100 }),
+      field("Email", { type: "email", name: "email", required: true, autocomplete: "email" }),
+      field("Password (at least 8 characters)", {
+        type: "password",
+        name: "password",
+        required: true,
+        minlength: 8,
+        autocomplete: "new-password",
+      }),
+    ],
+    other: h("p", {}, "Have an account? ", h("a", { href: "#login", text: "Log in" })),
+  });
+}
+
+/**
+ * The form both ways in share: `form.id` ("login" or "signup") names the
+ * form, its heading and the endpoint it posts its fields to; the answer's
+ * user is signed in, a problem is shown above the button.
+ */
+function credentialsForm(api, signedIn, form) {
   const errors = errorBox();
-  const submit = h("button", { type: "submit", text: "Sign up" });
-  const form = h(
+  const submit = h("button", { type: "submit", text: form.title });
+  const el = h(
     "form",
-    { id: "signup-form", class: "card", "aria-labelledby": "signup-title" },
-    h("h2", { id: "signup-title", text: "Sign up" }),
-    field("Name", { name: "name", required: true, autocomplete: "name", maxlength: 100 }),
-    field("Email", { type: "email", name: "email", required: true, autocomplete: "email" }),
-    field("Password (at least 8 characters)", {
-      type: "password",
-      name: "password",
-      required: true,
-      minlength: 8,
-      autocomplete: "new-password",
-    }),
+    { id: `${form.id}-form`, class: "card", "aria-labelledby": `${form.id}-title` },
+    h("h2", { id: `${form.id}-title`, text: form.title }),
+    form.fields,
     errors,
     submit,
-    h("p", {}, "Have an account? ", h("a", { href: "#login", text: "Log in" })),
+    form.other,
   );
-  form.addEventListener("submit", (e) => {
+  el.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(submit, "Signing up…", errors, async () => {
-      const { user } = await api.post("/signup", values(form));
+    busy(submit, form.busy, errors, async () => {
+      const { user } = await api.post(`/${form.id}`, values(el));
       signedIn(user);
     });
   });
-  return form;
+  return el;
 }
