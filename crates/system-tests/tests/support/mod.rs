@@ -476,15 +476,30 @@ impl System {
     /// Waits until the traveler's catalog shows `property_id` with `version`.
     pub async fn wait_catalog(&self, traveler: &User, property_id: &str, version: u64) -> Value {
         let url = format!("{}/api/travelers/properties/{property_id}", self.traveler);
-        eventually(
+        self.poll(
             &format!("catalog has {property_id} v{version}"),
-            PROPAGATION,
-            || async {
-                let r = self.http.get(&url, Some(&traveler.token)).await;
+            &url,
+            traveler,
+            |r| {
                 (r.status == 200 && r.body["property"]["version"].as_u64() >= Some(version))
                     .then(|| r.body["property"].clone())
             },
         )
+        .await
+    }
+
+    /// GETs `url` as `user` until `pick` takes something from the answer
+    /// (within [`PROPAGATION`]): the one polling loop of the waiters below.
+    async fn poll(
+        &self,
+        what: &str,
+        url: &str,
+        user: &User,
+        pick: impl Fn(&Reply) -> Option<Value>,
+    ) -> Value {
+        eventually(what, PROPAGATION, || async {
+            pick(&self.http.get(url, Some(&user.token)).await)
+        })
         .await
     }
 
@@ -526,11 +541,11 @@ impl System {
     /// `booking_requested` notification (written just after the booking).
     pub async fn wait_owner_sees(&self, owner: &User, booking_id: &str) -> Value {
         let url = format!("{}/api/owners/bookings/{booking_id}", self.owner);
-        let booking = eventually(&format!("owner sees {booking_id}"), PROPAGATION, || async {
-            let r = self.http.get(&url, Some(&owner.token)).await;
-            (r.status == 200).then(|| r.body["booking"].clone())
-        })
-        .await;
+        let booking = self
+            .poll(&format!("owner sees {booking_id}"), &url, owner, |r| {
+                (r.status == 200).then(|| r.body["booking"].clone())
+            })
+            .await;
         eventually(
             &format!("owner is told of {booking_id}"),
             PROPAGATION,
@@ -549,11 +564,11 @@ impl System {
     /// Waits until owner-service shows the booking to its owner in `status`.
     pub async fn wait_owner_status(&self, owner: &User, booking_id: &str, status: &str) -> Value {
         let url = format!("{}/api/owners/bookings/{booking_id}", self.owner);
-        eventually(
+        self.poll(
             &format!("owner sees {booking_id} {status}"),
-            PROPAGATION,
-            || async {
-                let r = self.http.get(&url, Some(&owner.token)).await;
+            &url,
+            owner,
+            |r| {
                 (r.status == 200 && r.body["booking"]["status"] == status)
                     .then(|| r.body["booking"].clone())
             },
@@ -576,15 +591,12 @@ impl System {
         status: &str,
     ) -> Value {
         let url = format!("{}/api/travelers/bookings/{booking_id}", self.traveler);
-        let booking = eventually(
-            &format!("traveler sees {booking_id} {status}"),
-            PROPAGATION,
-            || async {
-                let r = self.http.get(&url, Some(&traveler.token)).await;
+        let what = format!("traveler sees {booking_id} {status}");
+        let booking = self
+            .poll(&what, &url, traveler, |r| {
                 (r.body["booking"]["status"] == status).then(|| r.body["booking"].clone())
-            },
-        )
-        .await;
+            })
+            .await;
         // A decision's notification is written just after the status.
         if status != "PENDING" {
             eventually(
