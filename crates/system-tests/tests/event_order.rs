@@ -40,7 +40,7 @@ async fn cancel_as_traveler(sys: &System, traveler: &User, booking_id: &str) {
 }
 
 /// Asserts that `booking-requests.dlq` stays empty (read for 10 s).
-async fn assert_nothing_dead_lettered(sys: &System, servers: &RealServers) {
+fn assert_nothing_dead_lettered(sys: &System, servers: &RealServers) {
     let dead = read_topic(
         &servers.kafka_brokers,
         &sys.env.as_ref().unwrap().topic("booking-requests.dlq"),
@@ -108,7 +108,7 @@ async fn ends_cancelled_on_both_sides(pause: Duration, settings: &[(&str, &str)]
     };
     sys.wait_owner_status(&owner, &id, "CANCELLED").await;
     sys.wait_traveler_status(&traveler, &id, "CANCELLED").await;
-    assert_nothing_dead_lettered(&sys, &servers).await;
+    assert_nothing_dead_lettered(&sys, &servers);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +231,7 @@ async fn a_cancellation_received_before_its_booking_is_parked_and_applied_when_i
         .wait_owner_status(&owner, &booking_id, "CANCELLED")
         .await;
     assert_eq!(booking["version"], 1, "{booking}");
-    assert_nothing_dead_lettered(&sys, &servers).await;
+    assert_nothing_dead_lettered(&sys, &servers);
     assert_eq!(
         types_on_topic(&sys, &servers.kafka_brokers, "booking-updates", &booking_id),
         vec!["booking.status_changed"],
