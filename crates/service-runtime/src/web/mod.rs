@@ -13,7 +13,7 @@
 //! `X-Content-Type-Options: nosniff`.
 
 use axum::{
-    body::Body,
+    body::{Body, Bytes},
     extract::Path,
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -110,8 +110,13 @@ impl App {
 /// `GET /` (the app's page) and `GET /assets/{name}`, with the security
 /// headers. Stateless: merge it into a service's finished router.
 pub fn routes(app: App) -> Router {
+    // The page is filled in once, here; each load shares its bytes.
+    let page = Bytes::from(app.page());
     Router::new()
-        .route("/", get(move || async move { page(app) }))
+        .route(
+            "/",
+            get(move || async move { served("text/html; charset=utf-8", page) }),
+        )
         .route(
             "/assets/{name}",
             get(move |Path(name): Path<String>| async move { asset(app, &name) }),
@@ -141,10 +146,6 @@ pub fn page_headers() -> (
             HeaderValue::from_static("no-referrer"),
         ),
     )
-}
-
-fn page(app: App) -> Response {
-    served("text/html; charset=utf-8", app.page())
 }
 
 fn asset(app: App, name: &str) -> Response {
