@@ -1,8 +1,8 @@
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::EventPayload;
+use crate::{BookingId, EventPayload, PropertyId, Stay, UserId};
 
 /// A booking's lifecycle. owner-service is the authority; traveler-service mirrors it.
 ///
@@ -79,23 +79,18 @@ pub enum ActorRole {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Actor {
     pub role: ActorRole,
-    pub id: String,
+    pub id: UserId,
 }
 
 /// A traveler asked for a stay. Carries every booking field so owner-service
 /// can build its authoritative copy without calling back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BookingRequested {
-    pub booking_id: String,
-    pub property_id: String,
-    pub owner_id: String,
-    pub traveler_id: String,
-    pub check_in: NaiveDate,
-    pub check_out: NaiveDate,
-    pub nights: u32,
-    pub guests: u32,
-    pub total_price_cents: i64,
-    pub currency: String,
+    pub booking_id: BookingId,
+    #[serde(flatten)]
+    pub stay: Stay,
+    pub owner_id: UserId,
+    pub traveler_id: UserId,
     pub status: BookingStatus,
     #[serde(with = "crate::timestamp")]
     #[schemars(with = "String", extend("format" = "date-time"))]
@@ -105,8 +100,8 @@ pub struct BookingRequested {
 /// A traveler asked to cancel one of their bookings; owner-service decides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BookingCancellationRequested {
-    pub booking_id: String,
-    pub traveler_id: String,
+    pub booking_id: BookingId,
+    pub traveler_id: UserId,
     pub reason: Option<String>,
     #[serde(with = "crate::timestamp")]
     #[schemars(with = "String", extend("format" = "date-time"))]
@@ -120,10 +115,10 @@ pub struct BookingCancellationRequested {
 /// partitions or replicas cannot move a booking backwards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BookingStatusChanged {
-    pub booking_id: String,
-    pub property_id: String,
-    pub owner_id: String,
-    pub traveler_id: String,
+    pub booking_id: BookingId,
+    pub property_id: PropertyId,
+    pub owner_id: UserId,
+    pub traveler_id: UserId,
     pub status: BookingStatus,
     pub previous_status: BookingStatus,
     pub reason: Option<String>,
@@ -157,8 +152,8 @@ impl EventPayload for BookingRequestEvent {
 
     fn key(&self) -> &str {
         match self {
-            BookingRequestEvent::Requested(e) => &e.booking_id,
-            BookingRequestEvent::CancellationRequested(e) => &e.booking_id,
+            BookingRequestEvent::Requested(e) => e.booking_id.as_str(),
+            BookingRequestEvent::CancellationRequested(e) => e.booking_id.as_str(),
         }
     }
 }
@@ -178,7 +173,7 @@ impl EventPayload for BookingUpdateEvent {
 
     fn key(&self) -> &str {
         match self {
-            BookingUpdateEvent::StatusChanged(e) => &e.booking_id,
+            BookingUpdateEvent::StatusChanged(e) => e.booking_id.as_str(),
         }
     }
 }

@@ -1,7 +1,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use uuid::Uuid;
+
+use crate::EventId;
 
 /// Version of the envelope and payload schemas produced by this build.
 /// A consumer refuses (dead-letters) any other version instead of guessing.
@@ -26,7 +27,7 @@ pub trait EventPayload: Serialize + DeserializeOwned + Clone + Send + Sync + 'st
 /// message is delivered more than once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Envelope<P> {
-    pub event_id: String,
+    pub event_id: EventId,
     pub schema_version: u32,
     #[serde(with = "crate::timestamp")]
     #[schemars(with = "String", extend("format" = "date-time"))]
@@ -41,7 +42,7 @@ impl<P: EventPayload> Envelope<P> {
     /// Wraps `payload` with a fresh, time-ordered event id.
     pub fn new(source: &str, payload: P) -> Self {
         Self {
-            event_id: Uuid::now_v7().to_string(),
+            event_id: EventId::generate(),
             schema_version: SCHEMA_VERSION,
             // Millisecond precision: exactly what the wire format carries.
             occurred_at: crate::timestamp::now(),
@@ -68,7 +69,7 @@ impl<P: EventPayload> Envelope<P> {
 /// and inspect messages without parsing the value.
 pub fn cloud_event_headers<P: EventPayload>(envelope: &Envelope<P>) -> Vec<(String, String)> {
     vec![
-        ("ce_id".into(), envelope.event_id.clone()),
+        ("ce_id".into(), envelope.event_id.to_string()),
         ("ce_type".into(), envelope.event_type().into()),
         (
             "ce_time".into(),
@@ -110,7 +111,7 @@ impl DecodeError {
 
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
-    event_id: String,
+    event_id: EventId,
     schema_version: u64,
     occurred_at: DateTime<Utc>,
     source: String,

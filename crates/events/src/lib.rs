@@ -12,8 +12,10 @@
 pub mod asyncapi;
 mod booking;
 mod envelope;
+mod ids;
 mod property;
 pub mod schemas;
+mod stay;
 pub mod timestamp;
 pub mod topics;
 
@@ -25,4 +27,6 @@ pub use envelope::{
     cloud_event_headers, decode, DecodeError, Envelope, EventPayload, CONTENT_TYPE, SCHEMA_VERSION,
     SPEC_VERSION,
 };
+pub use ids::{BookingId, EventId, PropertyId, UserId};
 pub use property::{PropertyDelisted, PropertyDetails, PropertyEvent, PropertySnapshot};
+pub use stay::Stay;

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::EventPayload;
+use crate::{EventPayload, PropertyId, UserId};
 
 /// What an owner says about a property: the fields a listing shows and
 /// booking prices are computed from. One definition for the event, the
@@ -28,8 +28,8 @@ pub struct PropertyDetails {
 /// compacted by property id, so the latest snapshot alone rebuilds the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PropertySnapshot {
-    pub property_id: String,
-    pub owner_id: String,
+    pub property_id: PropertyId,
+    pub owner_id: UserId,
     #[serde(flatten)]
     pub details: PropertyDetails,
     pub active: bool,
@@ -46,8 +46,8 @@ pub struct PropertySnapshot {
 /// The owner took the property off the market.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PropertyDelisted {
-    pub property_id: String,
-    pub owner_id: String,
+    pub property_id: PropertyId,
+    pub owner_id: UserId,
     pub version: u64,
     #[serde(with = "crate::timestamp")]
     #[schemars(with = "String", extend("format" = "date-time"))]
@@ -67,6 +67,16 @@ pub enum PropertyEvent {
     Delisted(PropertyDelisted),
 }
 
+impl PropertyEvent {
+    /// The property the event is about (also its partition key).
+    pub fn property_id(&self) -> &PropertyId {
+        match self {
+            PropertyEvent::Upserted(p) => &p.property_id,
+            PropertyEvent::Delisted(p) => &p.property_id,
+        }
+    }
+}
+
 impl EventPayload for PropertyEvent {
     fn event_type(&self) -> &'static str {
         match self {
@@ -76,9 +86,6 @@ impl EventPayload for PropertyEvent {
     }
 
     fn key(&self) -> &str {
-        match self {
-            PropertyEvent::Upserted(p) => &p.property_id,
-            PropertyEvent::Delisted(p) => &p.property_id,
-        }
+        self.property_id().as_str()
     }
 }

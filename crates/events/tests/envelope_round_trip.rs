@@ -7,15 +7,17 @@ use events::*;
 fn requested() -> BookingRequestEvent {
     BookingRequestEvent::Requested(BookingRequested {
         booking_id: "b-1".into(),
-        property_id: "p-1".into(),
+        stay: Stay {
+            property_id: "p-1".into(),
+            check_in: NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
+            check_out: NaiveDate::from_ymd_opt(2030, 1, 4).unwrap(),
+            nights: 3,
+            guests: 2,
+            total_price_cents: 30_000,
+            currency: "USD".into(),
+        },
         owner_id: "o-1".into(),
         traveler_id: "t-1".into(),
-        check_in: NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
-        check_out: NaiveDate::from_ymd_opt(2030, 1, 4).unwrap(),
-        nights: 3,
-        guests: 2,
-        total_price_cents: 30_000,
-        currency: "USD".into(),
         status: BookingStatus::Pending,
         created_at: Utc.with_ymd_and_hms(2029, 12, 1, 8, 30, 0).unwrap(),
     })
@@ -53,7 +55,7 @@ fn headers_follow_cloudevents_kafka_binding() {
             .map(|(_, v)| v.clone())
             .unwrap()
     };
-    assert_eq!(get("ce_id"), envelope.event_id);
+    assert_eq!(get("ce_id"), envelope.event_id.as_str());
     assert_eq!(get("ce_type"), "booking.requested");
     assert_eq!(get("ce_source"), "traveler-service");
     assert_eq!(get("ce_specversion"), "1.0");

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use events::{
-    Actor, ActorRole, BookingCancellationRequested, BookingRequestEvent, BookingRequested,
-    BookingStatus, Envelope,
+    Actor, ActorRole, BookingCancellationRequested, BookingId, BookingRequestEvent,
+    BookingRequested, BookingStatus, Envelope, EventId, PropertyId,
 };
 use service_runtime::{
     messaging::{Applied, EventHandler, HandleError, Handled},
@@ -46,11 +46,11 @@ impl EventHandler<BookingRequestEvent> for BookingRequestsHandler {
     /// (same key, same partition), so every booking keeps its order.
     async fn handle_batch(&self, events: Vec<Envelope<BookingRequestEvent>>) -> Vec<Handled> {
         let mut results: Vec<Handled> = vec![Ok(Applied::Changed); events.len()];
-        let requests: Vec<(usize, &str, &BookingRequested)> = events
+        let requests: Vec<(usize, &EventId, &BookingRequested)> = events
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match &e.payload {
-                BookingRequestEvent::Requested(r) => Some((i, e.event_id.as_str(), r)),
+                BookingRequestEvent::Requested(r) => Some((i, &e.event_id, r)),
                 _ => None,
             })
             .collect();
@@ -76,15 +76,15 @@ impl BookingRequestsHandler {
     /// permanent failure of that request alone (written to `results`).
     async fn requested(
         &self,
-        requests: &[(usize, &str, &BookingRequested)],
+        requests: &[(usize, &EventId, &BookingRequested)],
         results: &mut [Handled],
     ) -> Result<(), HandleError> {
         if requests.is_empty() {
             return Ok(());
         }
-        let mut ids: Vec<String> = requests
+        let mut ids: Vec<PropertyId> = requests
             .iter()
-            .map(|(_, _, r)| r.property_id.clone())
+            .map(|(_, _, r)| r.stay.property_id.clone())
             .collect();
         ids.sort();
         ids.dedup();
@@ -92,10 +92,10 @@ impl BookingRequestsHandler {
         let mut notifications = Vec::new();
         let mut bookings = Vec::new();
         for &(i, event_id, req) in requests {
-            let Some(property) = properties.get(&req.property_id) else {
+            let Some(property) = properties.get(&req.stay.property_id) else {
                 results[i] = Err(HandleError::permanent(
                     "unknown_property",
-                    format!("no property {}", req.property_id),
+                    format!("no property {}", req.stay.property_id),
                 ));
                 continue;
             };
@@ -107,7 +107,7 @@ impl BookingRequestsHandler {
                 continue;
             }
             notifications.push(Notification {
-                id: event_id.to_string(),
+                id: event_id.clone(),
                 recipient_id: req.owner_id.clone(),
                 kind: "booking_requested".into(),
                 booking_id: req.booking_id.clone(),
@@ -115,7 +115,7 @@ impl BookingRequestsHandler {
                 reason: None,
                 message: format!(
                     "New booking request for {}: {} to {}, {} guest(s)",
-                    property.details.name, req.check_in, req.check_out, req.guests
+                    property.details.name, req.stay.check_in, req.stay.check_out, req.stay.guests
                 ),
                 created_at: req.created_at,
             });
@@ -138,7 +138,7 @@ impl BookingRequestsHandler {
         if bookings.is_empty() {
             return Ok(());
         }
-        let ids: Vec<String> = bookings.iter().map(|b| b.id.clone()).collect();
+        let ids: Vec<BookingId> = bookings.iter().map(|b| b.id.clone()).collect();
         for (event_id, cancellation) in self.store.parked_cancellations(&ids).await? {
             match self.cancellation_requested(&event_id, &cancellation).await {
                 Ok(_) | Err(HandleError::Permanent { .. }) => {}
@@ -155,7 +155,7 @@ impl BookingRequestsHandler {
     /// booking not known yet is parked, and applied when the booking arrives.
     async fn cancellation_requested(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         req: &BookingCancellationRequested,
     ) -> Handled {
         let by = Actor {
@@ -167,7 +167,7 @@ impl BookingRequestsHandler {
                 // Its request has not arrived: events of one booking share a
                 // partition and leave the outbox in order, so this takes a
                 // fault (or a replay). Kept until the request comes.
-                tracing::warn!(booking_id = %req.booking_id, event_id, "cancellation before its booking; parked until the booking arrives");
+                tracing::warn!(booking_id = %req.booking_id, %event_id, "cancellation before its booking; parked until the booking arrives");
                 self.store.park_cancellation(event_id, req).await?;
                 return Ok(Applied::Changed);
             };
@@ -204,7 +204,7 @@ impl BookingRequestsHandler {
         };
         self.notifications
             .add(&Notification {
-                id: event_id.to_string(),
+                id: event_id.clone(),
                 recipient_id: final_status.owner_id.clone(),
                 kind: "cancellation_requested".into(),
                 booking_id: final_status.id.clone(),
@@ -212,7 +212,7 @@ impl BookingRequestsHandler {
                 reason: req.reason.clone(),
                 message: format!(
                     "The traveler cancelled booking {} ({} to {})",
-                    final_status.id, final_status.check_in, final_status.check_out
+                    final_status.id, final_status.stay.check_in, final_status.stay.check_out
                 ),
                 created_at: req.requested_at,
             })

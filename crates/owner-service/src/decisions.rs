@@ -1,7 +1,7 @@
 //! Deciding a booking: approve, reject, cancel — from the owner's API or from
 //! a traveler's cancellation request. One path, so both obey the same rules.
 
-use events::{Actor, BookingStatus, BookingUpdateEvent, Envelope};
+use events::{Actor, BookingId, BookingStatus, BookingUpdateEvent, Envelope};
 use service_runtime::{metrics::Metrics, outbox::OutboxMessage, store::StoreError};
 
 use crate::{
@@ -18,7 +18,7 @@ pub enum DecisionError {
     #[error("the booking was changed by another request")]
     Conflict,
     #[error("the stay overlaps accepted booking {0}")]
-    Overlap(String),
+    Overlap(BookingId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -12,6 +12,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use events::PropertyId;
 use service_runtime::{cache::TtlCache, store::StoreError};
 
 use crate::{domain::property::Property, store::OwnerStore};
@@ -41,12 +42,12 @@ impl PropertyCache {
     pub async fn get_many(
         &self,
         store: &dyn OwnerStore,
-        ids: &[String],
-    ) -> Result<HashMap<String, Property>, StoreError> {
+        ids: &[PropertyId],
+    ) -> Result<HashMap<PropertyId, Property>, StoreError> {
         let mut found = HashMap::new();
         let mut missing = Vec::new();
         for id in ids {
-            match self.entries.get(id) {
+            match self.entries.get(id.as_str()) {
                 Some(p) => {
                     found.insert(id.clone(), p);
                 }
@@ -55,7 +56,7 @@ impl PropertyCache {
         }
         if !missing.is_empty() {
             for p in store.properties_by_ids(&missing).await? {
-                self.entries.insert(p.id.clone(), p.clone());
+                self.entries.insert(p.id.to_string(), p.clone());
                 found.insert(p.id.clone(), p);
             }
         }
@@ -63,8 +64,8 @@ impl PropertyCache {
     }
 
     /// Forgets `id` (this process just changed it).
-    pub fn invalidate(&self, id: &str) {
-        self.entries.invalidate(id);
+    pub fn invalidate(&self, id: &PropertyId) {
+        self.entries.invalidate(id.as_str());
     }
 }
 
@@ -98,10 +99,10 @@ mod tests {
         )
     }
 
-    fn names(found: &HashMap<String, Property>) -> Vec<(String, String)> {
+    fn names(found: &HashMap<PropertyId, Property>) -> Vec<(String, String)> {
         let mut v: Vec<_> = found
             .values()
-            .map(|p| (p.id.clone(), p.details.name.clone()))
+            .map(|p| (p.id.to_string(), p.details.name.clone()))
             .collect();
         v.sort();
         v
@@ -113,7 +114,7 @@ mod tests {
         let cache = PropertyCache::default();
         let a = property("a", "Old name", 1);
         store.insert_property(&a, event(&a)).await.unwrap();
-        let ids = ["a".to_string(), "b".to_string()];
+        let ids: [PropertyId; 2] = ["a".into(), "b".into()];
         let found = cache.get_many(&store, &ids).await.unwrap();
         assert_eq!(names(&found), [("a".into(), "Old name".into())]);
 
@@ -132,7 +133,7 @@ mod tests {
             [("a".into(), "Old name".into()), ("b".into(), "B".into())]
         );
         // ...and not after this process says it changed.
-        cache.invalidate("a");
+        cache.invalidate(&"a".into());
         let found = cache.get_many(&store, &ids).await.unwrap();
         assert_eq!(
             names(&found),

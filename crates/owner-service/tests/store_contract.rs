@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use events::{
-    topics, Actor, ActorRole, BookingStatus, BookingUpdateEvent, Envelope, PropertyDetails,
-    PropertyEvent,
+    topics, Actor, ActorRole, BookingId, BookingStatus, BookingUpdateEvent, Envelope, EventId,
+    PropertyDetails, PropertyEvent, PropertyId, Stay, UserId,
 };
 use owner_service::{
     decisions::{decide_and_save, DecisionError},
@@ -72,7 +72,8 @@ fn unique(prefix: &str) -> String {
     test_support::unique(prefix)
 }
 
-fn property(id: &str, owner_id: &str, created_at: DateTime<Utc>) -> Property {
+fn property(id: impl AsRef<str>, owner_id: impl AsRef<str>, created_at: DateTime<Utc>) -> Property {
+    let (id, owner_id) = (id.as_ref(), owner_id.as_ref());
     Property {
         id: id.into(),
         owner_id: owner_id.into(),
@@ -105,25 +106,27 @@ fn upserted(p: &Property) -> OutboxMessage {
 
 /// A PENDING booking of `property_id` (owner `owner_id`) for `[check_in, check_out)`.
 fn booking(
-    id: &str,
-    owner_id: &str,
-    property_id: &str,
+    id: impl AsRef<str>,
+    owner_id: impl AsRef<str>,
+    property_id: impl AsRef<str>,
     check_in: NaiveDate,
     check_out: NaiveDate,
     created_at: DateTime<Utc>,
 ) -> Booking {
     let nights = (check_out - check_in).num_days() as u32;
     Booking {
-        id: id.into(),
-        property_id: property_id.into(),
-        owner_id: owner_id.into(),
+        id: id.as_ref().into(),
+        stay: Stay {
+            property_id: property_id.as_ref().into(),
+            check_in,
+            check_out,
+            nights,
+            guests: 2,
+            total_price_cents: i64::from(nights) * 10_000 + 2_500,
+            currency: "EUR".into(),
+        },
+        owner_id: owner_id.as_ref().into(),
         traveler_id: "traveler-1".into(),
-        check_in,
-        check_out,
-        nights,
-        guests: 2,
-        total_price_cents: i64::from(nights) * 10_000 + 2_500,
-        currency: "EUR".into(),
         status: BookingStatus::Pending,
         status_reason: None,
         version: 0,
@@ -132,10 +135,10 @@ fn booking(
     }
 }
 
-fn owner(id: &str) -> Actor {
+fn owner(id: impl AsRef<str>) -> Actor {
     Actor {
         role: ActorRole::Owner,
-        id: id.into(),
+        id: id.as_ref().into(),
     }
 }
 
@@ -170,7 +173,7 @@ fn ids(bookings: &[Booking]) -> Vec<&str> {
     bookings.iter().map(|b| b.id.as_str()).collect()
 }
 
-async fn stored(store: &dyn OwnerStore, id: &str) -> Booking {
+async fn stored(store: &dyn OwnerStore, id: &BookingId) -> Booking {
     store
         .booking(id)
         .await
@@ -185,16 +188,16 @@ mod checks {
 
     pub async fn property_insert_get_and_list_by_owner(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let (alice, bob) = (unique("alice"), unique("bob"));
-        let mut older = property(&unique("p-old"), &alice, at(0));
+        let (alice, bob): (UserId, UserId) = (unique("alice").into(), unique("bob").into());
+        let mut older = property(unique("p-old"), &alice, at(0));
         older.details.name = "Casa B".into();
-        let mut newer = property(&unique("p-new"), &alice, at(10));
+        let mut newer = property(unique("p-new"), &alice, at(10));
         newer.details.name = "Casa A".into();
         // The same name as `newer`: ties are broken by id, ascending.
-        let mut tie = property(&format!("{}~", newer.id), &alice, at(10));
+        let mut tie = property(format!("{}~", newer.id), &alice, at(10));
         tie.details.name = "Casa A".into();
         tie.details.description = Some("same name".into());
-        let bobs = property(&unique("p-bob"), &bob, at(5));
+        let bobs = property(unique("p-bob"), &bob, at(5));
 
         let mut messages = Vec::new();
         for p in [&older, &newer, &tie, &bobs] {
@@ -211,7 +214,10 @@ mod checks {
             Some(older.clone())
         );
         assert_eq!(store.property(&bobs.id).await.unwrap(), Some(bobs.clone()));
-        assert_eq!(store.property("no-such-property").await.unwrap(), None);
+        assert_eq!(
+            store.property(&"no-such-property".into()).await.unwrap(),
+            None
+        );
 
         assert_eq!(
             store
@@ -232,7 +238,7 @@ mod checks {
         );
         assert_eq!(
             store
-                .properties_of("nobody", &PageRequest::default())
+                .properties_of(&"nobody".into(), &PageRequest::default())
                 .await
                 .unwrap()
                 .items,
@@ -274,14 +280,14 @@ mod checks {
 
     pub async fn property_insert_refuses_a_duplicate_id(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let original = property(&unique("p"), &unique("owner"), at(0));
+        let original = property(unique("p"), unique("owner"), at(0));
         let first = upserted(&original);
         store
             .insert_property(&original, first.clone())
             .await
             .unwrap();
 
-        let mut other = property(&original.id, &unique("intruder"), at(1));
+        let mut other = property(&original.id, unique("intruder"), at(1));
         other.details.name = "Someone else's house".into();
         let result = store.insert_property(&other, upserted(&other)).await;
         assert!(
@@ -310,7 +316,7 @@ mod checks {
     pub async fn outbox_pending_honours_the_limit_and_write_order(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         // One property changed three times (three events on one aggregate)...
-        let mut p = property(&unique("p"), &unique("owner"), at(0));
+        let mut p = property(unique("p"), unique("owner"), at(0));
         let mut written = vec![upserted(&p)];
         store.insert_property(&p, written[0].clone()).await.unwrap();
         for v in 2..=3 {
@@ -332,14 +338,7 @@ mod checks {
             written.push(m);
         }
         // ...and one decided booking (one event on another aggregate).
-        let b = booking(
-            &unique("b"),
-            &p.owner_id,
-            &p.id,
-            day(2, 1),
-            day(2, 3),
-            at(0),
-        );
+        let b = booking(unique("b"), &p.owner_id, &p.id, day(2, 1), day(2, 3), at(0));
         store.insert_booking(&b).await.unwrap();
         let (next, decided) = decision(&b, BookingStatus::Accepted, at(9));
         store
@@ -384,7 +383,7 @@ mod checks {
 
     pub async fn update_property_requires_the_expected_version(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let v1 = property(&unique("p"), &unique("owner"), at(0));
+        let v1 = property(unique("p"), unique("owner"), at(0));
         let created = upserted(&v1);
         store.insert_property(&v1, created.clone()).await.unwrap();
 
@@ -447,7 +446,7 @@ mod checks {
             .unwrap());
 
         // An unknown property is not created by an update.
-        let ghost = property(&unique("ghost"), &v1.owner_id, at(0));
+        let ghost = property(unique("ghost"), &v1.owner_id, at(0));
         assert!(!store
             .update_property(&ghost, 1, upserted(&ghost))
             .await
@@ -458,7 +457,7 @@ mod checks {
 
     pub async fn concurrent_property_updates_admit_exactly_one(s: Subject) {
         const TASKS: usize = 8;
-        let v1 = property(&unique("p"), &unique("owner"), at(0));
+        let v1 = property(unique("p"), unique("owner"), at(0));
         let created = upserted(&v1);
         s.store.insert_property(&v1, created.clone()).await.unwrap();
         let barrier = Arc::new(Barrier::new(TASKS));
@@ -504,15 +503,19 @@ mod checks {
 
     pub async fn concurrent_redeliveries_store_a_booking_once(s: Subject) {
         const TASKS: usize = 8;
-        let id = unique("b");
-        let o = unique("owner");
+        let id: BookingId = unique("b").into();
+        let o: UserId = unique("owner").into();
         let barrier = Arc::new(Barrier::new(TASKS));
         let tasks: Vec<_> = (0..TASKS)
             .map(|i| {
                 let (store, barrier) = (s.store.clone(), barrier.clone());
+                let b = booking(&id, &o, "p-1", day(3, 1), day(3, 4), at(0));
                 let b = Booking {
-                    guests: 1 + i as u32,
-                    ..booking(&id, &o, "p-1", day(3, 1), day(3, 4), at(0))
+                    stay: Stay {
+                        guests: 1 + i as u32,
+                        ..b.stay.clone()
+                    },
+                    ..b
                 };
                 tokio::spawn(async move {
                     barrier.wait().await;
@@ -545,19 +548,22 @@ mod checks {
     pub async fn batched_requests_are_stored_once_and_properties_found_together(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         let owner = unique("owner");
-        let p = property(&unique("p"), &owner, at(0));
+        let p = property(unique("p"), &owner, at(0));
         store.insert_property(&p, upserted(&p)).await.unwrap();
         let before = pending(outbox).await.len();
 
-        let b1 = booking(&unique("b"), &owner, &p.id, day(3, 1), day(3, 4), at(1));
-        let b2 = booking(&unique("b"), &owner, &p.id, day(3, 4), day(3, 6), at(2));
+        let b1 = booking(unique("b"), &owner, &p.id, day(3, 1), day(3, 4), at(1));
+        let b2 = booking(unique("b"), &owner, &p.id, day(3, 4), day(3, 6), at(2));
         store
             .insert_bookings(std::slice::from_ref(&b1))
             .await
             .unwrap();
         // b1 again (redelivery) with a new one: b1 unchanged, b2 stored.
         let changed_b1 = Booking {
-            guests: 9,
+            stay: Stay {
+                guests: 9,
+                ..b1.stay.clone()
+            },
             ..b1.clone()
         };
         store
@@ -582,18 +588,18 @@ mod checks {
 
     pub async fn parked_cancellations_wait_per_booking_in_order_until_unparked(s: Subject) {
         let store = &*s.store;
-        let (b1, b2) = (unique("b"), unique("b"));
-        let cancel = |booking_id: &str, seconds: i64| events::BookingCancellationRequested {
-            booking_id: booking_id.to_string(),
+        let (b1, b2): (BookingId, BookingId) = (unique("b").into(), unique("b").into());
+        let cancel = |booking_id: &BookingId, seconds: i64| events::BookingCancellationRequested {
+            booking_id: booking_id.clone(),
             traveler_id: "t-1".into(),
             reason: Some(format!("reason {seconds}")),
             requested_at: at(seconds),
         };
         // Event ids are UUIDv7: time-ordered, as the services make them.
         let (e1, e2, e3) = (
-            uuid::Uuid::now_v7().to_string(),
-            uuid::Uuid::now_v7().to_string(),
-            uuid::Uuid::now_v7().to_string(),
+            EventId::generate(),
+            EventId::generate(),
+            EventId::generate(),
         );
         store.park_cancellation(&e1, &cancel(&b1, 1)).await.unwrap();
         store.park_cancellation(&e2, &cancel(&b2, 2)).await.unwrap();
@@ -610,7 +616,7 @@ mod checks {
             vec![(e1.clone(), cancel(&b1, 1)), (e3.clone(), cancel(&b1, 3))]
         );
         assert!(store
-            .parked_cancellations(&[unique("b")])
+            .parked_cancellations(&[unique("b").into()])
             .await
             .unwrap()
             .is_empty());
@@ -627,8 +633,8 @@ mod checks {
     pub async fn insert_booking_is_idempotent(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         let b = booking(
-            &unique("b"),
-            &unique("owner"),
+            unique("b"),
+            unique("owner"),
             "p-1",
             day(3, 1),
             day(3, 4),
@@ -639,7 +645,10 @@ mod checks {
 
         // Redelivery of the request, even with different content, changes nothing.
         let redelivered = Booking {
-            guests: 9,
+            stay: Stay {
+                guests: 9,
+                ..b.stay.clone()
+            },
             status: BookingStatus::Accepted,
             version: 5,
             ..b.clone()
@@ -660,7 +669,10 @@ mod checks {
             vec![b.clone()]
         );
 
-        assert_eq!(store.booking("no-such-booking").await.unwrap(), None);
+        assert_eq!(
+            store.booking(&"no-such-booking".into()).await.unwrap(),
+            None
+        );
         assert_eq!(
             pending(outbox).await,
             vec![],
@@ -670,14 +682,14 @@ mod checks {
 
     pub async fn bookings_of_filters_by_owner_status_and_property_newest_first(s: Subject) {
         let store = &*s.store;
-        let (olga, oscar) = (unique("olga"), unique("oscar"));
-        let (p1, p2) = (unique("p1"), unique("p2"));
-        let b1 = booking(&unique("b1"), &olga, &p1, day(4, 1), day(4, 3), at(1));
-        let b2 = booking(&unique("b2"), &olga, &p2, day(4, 1), day(4, 3), at(2));
-        let b3 = booking(&unique("b3"), &olga, &p1, day(4, 10), day(4, 12), at(3));
+        let (olga, oscar): (UserId, UserId) = (unique("olga").into(), unique("oscar").into());
+        let (p1, p2): (PropertyId, PropertyId) = (unique("p1").into(), unique("p2").into());
+        let b1 = booking(unique("b1"), &olga, &p1, day(4, 1), day(4, 3), at(1));
+        let b2 = booking(unique("b2"), &olga, &p2, day(4, 1), day(4, 3), at(2));
+        let b3 = booking(unique("b3"), &olga, &p1, day(4, 10), day(4, 12), at(3));
         // Same instant as b3: ties go by id, descending.
         let b4 = booking(
-            &format!("{}~", b3.id),
+            format!("{}~", b3.id),
             &olga,
             &p2,
             day(5, 1),
@@ -685,7 +697,7 @@ mod checks {
             at(3),
         );
         let other = booking(
-            &unique("b-other"),
+            unique("b-other"),
             &oscar,
             &p1,
             day(4, 20),
@@ -699,7 +711,7 @@ mod checks {
         let b2 = decide_ok(store, &b2, BookingStatus::Accepted).await;
         let b3 = decide_ok(store, &b3, BookingStatus::Rejected).await;
 
-        let of = |owner: String, status: Option<BookingStatus>, property_id: Option<String>| async move {
+        let of = |owner: UserId, status: Option<BookingStatus>, property_id: Option<PropertyId>| async move {
             store
                 .bookings_of(
                     &owner,
@@ -777,8 +789,8 @@ mod checks {
 
     pub async fn property_pages_walk_every_property_once_by_name_while_new_ones_arrive(s: Subject) {
         let store = &*s.store;
-        let (olga, oscar) = (unique("olga"), unique("oscar"));
-        let olga = olga.as_str();
+        let (olga, oscar): (UserId, UserId) = (unique("olga").into(), unique("oscar").into());
+        let olga = &olga;
         let names = [
             "Casa",
             "Apartamento",
@@ -790,11 +802,11 @@ mod checks {
         ];
         let mut olgas = Vec::new();
         for (i, name) in names.iter().enumerate() {
-            let mut p = property(&unique(&format!("p{i}")), olga, at(i as i64));
+            let mut p = property(unique(&format!("p{i}")), olga, at(i as i64));
             p.details.name = name.to_string();
             store.insert_property(&p, upserted(&p)).await.unwrap();
             olgas.push(p);
-            let theirs = property(&unique("theirs"), &oscar, at(0));
+            let theirs = property(unique("theirs"), &oscar, at(0));
             store
                 .insert_property(&theirs, upserted(&theirs))
                 .await
@@ -826,9 +838,9 @@ mod checks {
             .properties_of(olga, &PageRequest::first(3))
             .await
             .unwrap();
-        let mut early = property(&unique("early"), olga, at(50));
+        let mut early = property(unique("early"), olga, at(50));
         early.details.name = "Aaa".into();
-        let mut late = property(&unique("late"), olga, at(50));
+        let mut late = property(unique("late"), olga, at(50));
         late.details.name = "zzz".into();
         for p in [&early, &late] {
             store.insert_property(p, upserted(p)).await.unwrap();
@@ -846,7 +858,7 @@ mod checks {
         assert_eq!(rest, expected);
         assert_eq!(
             store
-                .properties_of("nobody", &PageRequest::first(1))
+                .properties_of(&"nobody".into(), &PageRequest::first(1))
                 .await
                 .unwrap(),
             Page {
@@ -858,9 +870,9 @@ mod checks {
 
     pub async fn booking_pages_walk_every_booking_once_newest_first_with_any_filter(s: Subject) {
         let store = &*s.store;
-        let (olga, oscar) = (unique("olga"), unique("oscar"));
-        let olga = olga.as_str();
-        let (p1, p2) = (unique("p1"), unique("p2"));
+        let (olga, oscar): (UserId, UserId) = (unique("olga").into(), unique("oscar").into());
+        let olga = &olga;
+        let (p1, p2): (PropertyId, PropertyId) = (unique("p1").into(), unique("p2").into());
         let mut olgas = Vec::new();
         for i in 0..12i64 {
             // Three share one instant: ties go by id, descending.
@@ -868,7 +880,7 @@ mod checks {
             let property_id = if i % 3 == 0 { &p2 } else { &p1 };
             let from = day(6, 1) + Duration::days(3 * i);
             let b = booking(
-                &format!("{}-{i:02}", unique("b")),
+                format!("{}-{i:02}", unique("b")),
                 olga,
                 property_id,
                 from,
@@ -876,7 +888,7 @@ mod checks {
                 at(instant),
             );
             assert!(store.insert_booking(&b).await.unwrap());
-            let theirs = booking(&unique("theirs"), &oscar, &p1, from, from, at(instant));
+            let theirs = booking(unique("theirs"), &oscar, &p1, from, from, at(instant));
             assert!(store.insert_booking(&theirs).await.unwrap());
             olgas.push(b);
         }
@@ -910,7 +922,7 @@ mod checks {
                     filter
                         .property_id
                         .as_ref()
-                        .is_none_or(|p| &b.property_id == p)
+                        .is_none_or(|p| &b.stay.property_id == p)
                 })
                 .cloned()
                 .collect();
@@ -931,7 +943,7 @@ mod checks {
             .bookings_of(olga, &all, &PageRequest::first(5))
             .await
             .unwrap();
-        let newcomer = booking(&unique("new"), olga, &p1, day(9, 1), day(9, 2), at(99));
+        let newcomer = booking(unique("new"), olga, &p1, day(9, 1), day(9, 2), at(99));
         assert!(store.insert_booking(&newcomer).await.unwrap());
         let rest = walk(5, |mut page| {
             if page.after.is_none() {
@@ -948,9 +960,9 @@ mod checks {
     pub async fn save_decision_requires_the_expected_version(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         let b = booking(
-            &unique("b"),
-            &unique("owner"),
-            &unique("p"),
+            unique("b"),
+            unique("owner"),
+            unique("p"),
             day(6, 1),
             day(6, 5),
             at(0),
@@ -973,7 +985,7 @@ mod checks {
             summary(&queued),
             vec![(
                 topics::BOOKING_UPDATES.into(),
-                b.id.clone(),
+                b.id.to_string(),
                 "booking.status_changed".into()
             )]
         );
@@ -1000,9 +1012,9 @@ mod checks {
 
         // A decision on a booking that does not exist conflicts too.
         let ghost = booking(
-            &unique("ghost"),
+            unique("ghost"),
             &b.owner_id,
-            &b.property_id,
+            &b.stay.property_id,
             day(7, 1),
             day(7, 2),
             at(0),
@@ -1019,9 +1031,9 @@ mod checks {
 
         // ACCEPTED then CANCELLED: each step with the version it read.
         let c = booking(
-            &unique("c"),
+            unique("c"),
             &b.owner_id,
-            &b.property_id,
+            &b.stay.property_id,
             day(6, 1),
             day(6, 5),
             at(1),
@@ -1066,7 +1078,7 @@ mod checks {
     pub async fn accept_refuses_an_overlapping_accepted_booking(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         let (o, p) = (unique("owner"), unique("p"));
-        let first = booking(&unique("first"), &o, &p, day(6, 10), day(6, 15), at(0));
+        let first = booking(unique("first"), &o, &p, day(6, 10), day(6, 15), at(0));
         store.insert_booking(&first).await.unwrap();
         let first = decide_ok(store, &first, BookingStatus::Accepted).await;
         let baseline = pending(outbox).await;
@@ -1082,15 +1094,15 @@ mod checks {
             (day(6, 9), day(6, 11), "first night"),
         ];
         for (check_in, check_out, what) in overlapping {
-            let b = booking(&unique("b"), &o, &p, check_in, check_out, at(1));
+            let b = booking(unique("b"), &o, &p, check_in, check_out, at(1));
             store.insert_booking(&b).await.unwrap();
             let (next, m) = decision(&b, BookingStatus::Accepted, at(2));
             assert_eq!(
                 store.save_decision(&next, 0, m).await,
                 Err(SaveDecisionError::Overlap(first.id.clone())),
                 "{what}: {check_in}..{check_out} overlaps {}..{}",
-                first.check_in,
-                first.check_out
+                first.stay.check_in,
+                first.stay.check_out
             );
             assert_eq!(
                 stored(store, &b.id).await,
@@ -1134,14 +1146,14 @@ mod checks {
     pub async fn accept_allows_back_to_back_stays_and_other_properties(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         let (o, p, q) = (unique("owner"), unique("p"), unique("q"));
-        let middle = booking(&unique("middle"), &o, &p, day(8, 10), day(8, 15), at(0));
-        let after = booking(&unique("after"), &o, &p, day(8, 15), day(8, 18), at(1));
-        let before = booking(&unique("before"), &o, &p, day(8, 5), day(8, 10), at(2));
-        let elsewhere = booking(&unique("elsewhere"), &o, &q, day(8, 10), day(8, 15), at(3));
+        let middle = booking(unique("middle"), &o, &p, day(8, 10), day(8, 15), at(0));
+        let after = booking(unique("after"), &o, &p, day(8, 15), day(8, 18), at(1));
+        let before = booking(unique("before"), &o, &p, day(8, 5), day(8, 10), at(2));
+        let elsewhere = booking(unique("elsewhere"), &o, &q, day(8, 10), day(8, 15), at(3));
         let other_owner = booking(
-            &unique("other-owner"),
-            &unique("owner2"),
-            &unique("r"),
+            unique("other-owner"),
+            unique("owner2"),
+            unique("r"),
             day(8, 1),
             day(8, 30),
             at(4),
@@ -1162,7 +1174,7 @@ mod checks {
         assert_eq!(keys, expected, "one event per acceptance");
 
         // Now the gap is closed: a stay across `before` and `middle` overlaps one of them.
-        let across = booking(&unique("across"), &o, &p, day(8, 9), day(8, 11), at(5));
+        let across = booking(unique("across"), &o, &p, day(8, 9), day(8, 11), at(5));
         store.insert_booking(&across).await.unwrap();
         let (next, m) = decision(&across, BookingStatus::Accepted, at(6));
         match store.save_decision(&next, 0, m).await {
@@ -1177,13 +1189,12 @@ mod checks {
     pub async fn cancelled_and_rejected_bookings_do_not_block_acceptance(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
         let (o, p) = (unique("owner"), unique("p"));
-        let rejected = booking(&unique("rejected"), &o, &p, day(9, 1), day(9, 10), at(0));
-        let cancelled_pending =
-            booking(&unique("cancelled-p"), &o, &p, day(9, 2), day(9, 9), at(1));
+        let rejected = booking(unique("rejected"), &o, &p, day(9, 1), day(9, 10), at(0));
+        let cancelled_pending = booking(unique("cancelled-p"), &o, &p, day(9, 2), day(9, 9), at(1));
         let accepted_then_cancelled =
-            booking(&unique("cancelled-a"), &o, &p, day(9, 3), day(9, 8), at(2));
-        let still_pending = booking(&unique("pending"), &o, &p, day(9, 4), day(9, 7), at(3));
-        let winner = booking(&unique("winner"), &o, &p, day(9, 4), day(9, 6), at(4));
+            booking(unique("cancelled-a"), &o, &p, day(9, 3), day(9, 8), at(2));
+        let still_pending = booking(unique("pending"), &o, &p, day(9, 4), day(9, 7), at(3));
+        let winner = booking(unique("winner"), &o, &p, day(9, 4), day(9, 6), at(4));
         for b in [
             &rejected,
             &cancelled_pending,
@@ -1225,14 +1236,14 @@ mod checks {
         const ROUNDS: usize = 3;
         let outbox = s.outbox.clone();
         for round in 0..ROUNDS {
-            let (o, p) = (unique("owner"), unique("p"));
+            let (o, p): (UserId, PropertyId) = (unique("owner").into(), unique("p").into());
             // All stays share the night of the 5th; none is back-to-back with another.
             let mut candidates = Vec::new();
             for i in 0..TASKS {
                 let check_in = day(10, 1 + (i as u32 % 4));
                 let check_out = day(10, 6 + (i as u32 % 3));
                 let b = booking(
-                    &format!("{}-{i}", unique("b")),
+                    format!("{}-{i}", unique("b")),
                     &o,
                     &p,
                     check_in,
@@ -1353,14 +1364,7 @@ mod checks {
         ];
         for round in 0..ROUNDS {
             let o = unique("owner");
-            let b = booking(
-                &unique("b"),
-                &o,
-                &unique("p"),
-                day(11, 1),
-                day(11, 8),
-                at(0),
-            );
+            let b = booking(unique("b"), &o, unique("p"), day(11, 1), day(11, 8), at(0));
             s.store.insert_booking(&b).await.unwrap();
             // Rotate so a different kind of decision starts first each round.
             let mut order = choices.to_vec();

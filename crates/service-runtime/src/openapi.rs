@@ -15,6 +15,7 @@
 //! optional query parameter admitted (it means "not given").
 
 mod page;
+pub mod schema;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};

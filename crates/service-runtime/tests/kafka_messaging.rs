@@ -15,7 +15,7 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::Utc;
-use events::{BookingCancellationRequested, BookingRequestEvent, Envelope};
+use events::{BookingCancellationRequested, BookingRequestEvent, Envelope, EventId};
 use service_runtime::{
     config::KafkaConfig,
     messaging::{
@@ -131,7 +131,7 @@ async fn relay_publishes_the_outbox_with_cloudevents_headers_and_empties_it() {
 /// Records applied event ids; fails transiently the first `fail_first` times.
 #[derive(Default)]
 struct Recorder {
-    applied: Mutex<Vec<String>>,
+    applied: Mutex<Vec<EventId>>,
     fail_first: AtomicUsize,
     attempts: AtomicUsize,
 }

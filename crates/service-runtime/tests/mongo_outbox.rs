@@ -12,6 +12,7 @@ use std::{
 use async_trait::async_trait;
 use bson::{doc, Document};
 use chrono::Utc;
+use events::EventId;
 use futures::TryStreamExt;
 use service_runtime::{
     messaging::EventPublisher,
@@ -25,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 fn message(key: &str) -> OutboxMessage {
     OutboxMessage {
-        event_id: unique("event"),
+        event_id: unique("event").into(),
         topic: "t".into(),
         key: key.into(),
         payload: "{}".into(),
@@ -98,7 +99,7 @@ async fn handed_over_events_go_out_without_a_read_and_sweeps_find_the_rest_withi
     outbox.remove_delivered(true).await.unwrap();
     let left: Vec<Document> = db
         .collection::<Document>("a")
-        .find(doc! {"outbox.event_id": &ours.event_id})
+        .find(doc! {"outbox.event_id": ours.event_id.as_str()})
         .await
         .unwrap()
         .try_collect()
@@ -117,7 +118,7 @@ async fn handed_over_events_go_out_without_a_read_and_sweeps_find_the_rest_withi
             let batch = outbox.next_batch(10).await.unwrap();
             // Delivered, as the relay marks every batch before its next
             // look (an unmarked one is swept for again at once).
-            let delivered: Vec<String> = batch.iter().map(|m| m.event_id.clone()).collect();
+            let delivered: Vec<EventId> = batch.iter().map(|m| m.event_id.clone()).collect();
             outbox.mark_published(&delivered).await.unwrap();
             batch
                 .iter()
@@ -310,7 +311,7 @@ async fn the_lease_is_timed_by_the_server_and_taken_over_only_once_expired() {
 struct HeldPublisher {
     started: Notify,
     go: Semaphore,
-    published: Mutex<Vec<String>>,
+    published: Mutex<Vec<EventId>>,
 }
 
 impl HeldPublisher {

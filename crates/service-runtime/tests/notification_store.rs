@@ -4,7 +4,7 @@
 //! in write order (what notification streams follow and resume from).
 
 use chrono::{DateTime, Utc};
-use events::BookingStatus;
+use events::{BookingStatus, EventId, UserId};
 use service_runtime::{
     notifications::{
         InMemoryNotificationStore, InboxEntry, MongoNotificationStore, Notification,
@@ -31,12 +31,12 @@ test_support::store_contract! {
     ],
 }
 
-fn notification(id: &str, recipient: &str, created_at: DateTime<Utc>) -> Notification {
+fn notification(id: &str, recipient: &UserId, created_at: DateTime<Utc>) -> Notification {
     Notification {
         id: id.into(),
-        recipient_id: recipient.into(),
+        recipient_id: recipient.clone(),
         kind: "status_changed".into(),
-        booking_id: unique("b"),
+        booking_id: unique("b").into(),
         status: BookingStatus::Accepted,
         reason: None,
         message: "Your booking was accepted".into(),
@@ -53,7 +53,7 @@ fn ids(ns: &[Notification]) -> Vec<&str> {
 /// short.
 async fn walk(
     store: &dyn NotificationStore,
-    recipient: &str,
+    recipient: &UserId,
     limit: usize,
     from: Option<&Page<Notification>>,
 ) -> Vec<Notification> {
@@ -72,7 +72,7 @@ mod checks {
 
     pub async fn adding_is_idempotent_by_event_id(s: Subject) {
         let store = &*s.store;
-        let ada = unique("ada");
+        let ada: UserId = unique("ada").into();
         let (n1, n2) = (
             notification(&unique("e1"), &ada, at(1)),
             notification(&unique("e2"), &ada, at(2)),
@@ -93,7 +93,7 @@ mod checks {
 
     pub async fn pages_walk_every_notification_once_newest_first_while_new_ones_arrive(s: Subject) {
         let store = &*s.store;
-        let (ada, bob) = (unique("ada"), unique("bob"));
+        let (ada, bob): (UserId, UserId) = (unique("ada").into(), unique("bob").into());
         let mut adas = Vec::new();
         for i in 0..9i64 {
             // Three share one instant: ties go by id, descending.
@@ -128,7 +128,7 @@ mod checks {
         );
         assert_eq!(
             store
-                .list("nobody", &PageRequest::first(3))
+                .list(&"nobody".into(), &PageRequest::first(3))
                 .await
                 .unwrap()
                 .items,
@@ -149,15 +149,15 @@ mod checks {
             .collect()
     }
 
-    fn position(entries: &[InboxEntry], id: &str) -> u64 {
+    fn position(entries: &[InboxEntry], id: &EventId) -> u64 {
         entries
             .iter()
-            .find(|e| e.notification.as_ref().is_some_and(|n| n.id == id))
+            .find(|e| e.notification.as_ref().is_some_and(|n| &n.id == id))
             .unwrap_or_else(|| panic!("{id} not in {entries:?}"))
             .position
     }
 
-    fn notification_ids(entries: Vec<InboxEntry>) -> Vec<String> {
+    fn notification_ids(entries: Vec<InboxEntry>) -> Vec<EventId> {
         entries
             .into_iter()
             .map(|e| {
@@ -171,7 +171,7 @@ mod checks {
     pub async fn positions_follow_the_write_order_with_no_hole_even_for_redeliveries(s: Subject) {
         let store = &*s.store;
         let start = store.last_position().await.unwrap();
-        let (ada, bob) = (unique("ada"), unique("bob"));
+        let (ada, bob): (UserId, UserId) = (unique("ada").into(), unique("bob").into());
         let a = notification(&unique("a"), &ada, at(5));
         let b = notification(&unique("b"), &bob, at(1));
         // Written late with an older event time: still after a and b.
@@ -185,7 +185,7 @@ mod checks {
         let entries = store.entries_after(start, 100).await.unwrap();
         assert_eq!(
             contiguous(start, &entries),
-            vec![a.id.as_str(), &b.id, &c.id, &d.id]
+            vec![a.id.as_str(), b.id.as_str(), c.id.as_str(), d.id.as_str()]
         );
         let last = store.last_position().await.unwrap();
         assert_eq!(last, entries.last().unwrap().position);
@@ -205,7 +205,10 @@ mod checks {
             None,
             "only the recipient's own"
         );
-        assert_eq!(store.position_of(&ada, "missing").await.unwrap(), None);
+        assert_eq!(
+            store.position_of(&ada, &"missing".into()).await.unwrap(),
+            None
+        );
 
         let mine = |after, upto, limit| store.recipient_entries(&ada, after, upto, limit);
         assert_eq!(
@@ -232,7 +235,9 @@ mod checks {
                 let store = store.clone();
                 tokio::spawn(async move {
                     let batch: Vec<Notification> = (0..5)
-                        .map(|i| notification(&unique(&format!("w{w}-{i}")), "someone", at(i)))
+                        .map(|i| {
+                            notification(&unique(&format!("w{w}-{i}")), &"someone".into(), at(i))
+                        })
                         .collect();
                     store.add_many(&batch).await.unwrap();
                 })

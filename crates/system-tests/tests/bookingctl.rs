@@ -15,7 +15,7 @@ use std::{
 };
 
 use bson::doc;
-use events::{cloud_event_headers, BookingRequestEvent, BookingRequested, BookingStatus, Envelope};
+use events::{cloud_event_headers, BookingRequestEvent, Envelope};
 use serde_json::Value;
 use support::{bin_dir, ProcessEnv, System, User, PROPAGATION};
 use test_support::private::private_broker;
@@ -86,20 +86,14 @@ async fn publish_request(
     let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
     let envelope = Envelope::new(
         "traveler-service",
-        BookingRequestEvent::Requested(BookingRequested {
-            booking_id: booking_id.into(),
-            property_id: property_id.into(),
-            owner_id: owner.id.clone(),
-            traveler_id: uuid::Uuid::new_v4().to_string(),
+        BookingRequestEvent::Requested(test_support::events::two_night_request(
+            booking_id,
+            property_id,
+            &owner.id,
+            &uuid::Uuid::new_v4().to_string(),
             check_in,
-            check_out: check_in + chrono::Duration::days(2),
-            nights: 2,
-            guests: 2,
-            total_price_cents: 22500,
-            currency: "EUR".into(),
-            status: BookingStatus::Pending,
-            created_at: events::timestamp::now(),
-        }),
+            "EUR",
+        )),
     );
     let headers = cloud_event_headers(&envelope);
     let headers: Vec<(&str, &str)> = headers
@@ -114,7 +108,7 @@ async fn publish_request(
         &headers,
     )
     .await;
-    envelope.event_id
+    envelope.event_id.into_string()
 }
 
 fn ids(list: &Value, member: &str) -> Vec<String> {

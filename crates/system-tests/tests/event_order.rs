@@ -9,10 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use events::{
-    cloud_event_headers, BookingCancellationRequested, BookingRequestEvent, BookingRequested,
-    BookingStatus, Envelope,
-};
+use events::{cloud_event_headers, BookingCancellationRequested, BookingRequestEvent, Envelope};
 use serde_json::Value;
 use support::{System, User, PROPAGATION};
 use test_support::private::{private_broker, PrivateKafka};
@@ -186,26 +183,20 @@ async fn a_cancellation_received_before_its_booking_is_parked_and_applied_when_i
     let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(20);
     let requested = Envelope::new(
         "traveler-service",
-        BookingRequestEvent::Requested(BookingRequested {
-            booking_id: booking_id.clone(),
-            property_id: pid.clone(),
-            owner_id: owner.id.clone(),
-            traveler_id: traveler_id.clone(),
+        BookingRequestEvent::Requested(test_support::events::two_night_request(
+            &booking_id,
+            &pid,
+            &owner.id,
+            &traveler_id,
             check_in,
-            check_out: check_in + chrono::Duration::days(2),
-            nights: 2,
-            guests: 2,
-            total_price_cents: 22500,
-            currency: "USD".into(),
-            status: BookingStatus::Pending,
-            created_at: events::timestamp::now(),
-        }),
+            "USD",
+        )),
     );
     let cancelled = Envelope::new(
         "traveler-service",
         BookingRequestEvent::CancellationRequested(BookingCancellationRequested {
-            booking_id: booking_id.clone(),
-            traveler_id,
+            booking_id: booking_id.as_str().into(),
+            traveler_id: traveler_id.into(),
             reason: Some("changed plans".into()),
             requested_at: events::timestamp::now(),
         }),

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+pub mod events;
 pub mod figures;
 pub mod kafka;
 pub mod mongo;

@@ -7,7 +7,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
-use events::{BookingStatus, BookingUpdateEvent, Envelope, PropertyEvent};
+use events::{BookingId, BookingStatus, BookingUpdateEvent, Envelope, PropertyEvent};
 use service_runtime::{
     messaging::{Applied, EventHandler, HandleError, Handled},
     metrics::Metrics,
@@ -50,7 +50,7 @@ impl BookingUpdatesHandler {
         &self,
         events: &[Envelope<BookingUpdateEvent>],
     ) -> Result<Vec<Handled>, HandleError> {
-        let mut ids: Vec<String> = events
+        let mut ids: Vec<BookingId> = events
             .iter()
             .map(|e| {
                 let BookingUpdateEvent::StatusChanged(c) = &e.payload;
@@ -59,7 +59,7 @@ impl BookingUpdatesHandler {
             .collect();
         ids.sort();
         ids.dedup();
-        let bookings: HashMap<String, Booking> = self
+        let bookings: HashMap<BookingId, Booking> = self
             .store
             .bookings_by_ids(&ids)
             .await?
@@ -157,7 +157,7 @@ impl EventHandler<PropertyEvent> for PropertyListingsHandler {
                     .await?
             }
         }
-        self.cache.invalidate(event.key());
+        self.cache.invalidate(event.payload.property_id());
         Ok(Applied::Changed)
     }
 }

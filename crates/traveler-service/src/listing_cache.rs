@@ -20,6 +20,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use events::PropertyId;
 use service_runtime::{cache::TtlCache, store::StoreError};
 
 use crate::{domain::catalog::CatalogProperty, store::TravelerStore};
@@ -52,27 +53,32 @@ impl Default for ListingCache {
 
 impl ListingCache {
     /// Forgets `id` (its listing just changed in the database).
-    pub fn invalidate(&self, id: &str) {
-        self.entries.invalidate(id);
+    pub fn invalidate(&self, id: &PropertyId) {
+        self.entries.invalidate(id.as_str());
     }
 
     /// The listing `id`, from the cache if fresh, else from `store`.
     pub async fn get(
         &self,
         store: &Arc<dyn TravelerStore>,
-        id: &str,
+        id: &PropertyId,
     ) -> Result<Option<CatalogProperty>, StoreError> {
-        if let Some(entry) = self.entries.get(id) {
+        if let Some(entry) = self.entries.get(id.as_str()) {
             return Ok(entry);
         }
         let _refresh = self.refreshing.lock().await;
-        if let Some(entry) = self.entries.get(id) {
+        if let Some(entry) = self.entries.get(id.as_str()) {
             return Ok(entry);
         }
-        let mut ids = self.entries.older_than(TTL / 2, REFRESH_BATCH - 1);
+        let mut ids: Vec<PropertyId> = self
+            .entries
+            .older_than(TTL / 2, REFRESH_BATCH - 1)
+            .into_iter()
+            .map(PropertyId::from)
+            .collect();
         ids.retain(|other| other != id);
-        ids.push(id.to_string());
-        let mut found: std::collections::HashMap<String, CatalogProperty> = store
+        ids.push(id.clone());
+        let mut found: std::collections::HashMap<PropertyId, CatalogProperty> = store
             .listings(&ids)
             .await?
             .into_iter()
@@ -80,10 +86,10 @@ impl ListingCache {
             .collect();
         // Absence is cached too.
         for other in ids.iter().filter(|other| *other != id) {
-            self.entries.insert(other.clone(), found.remove(other));
+            self.entries.insert(other.as_str(), found.remove(other));
         }
         let wanted = found.remove(id);
-        self.entries.insert(id, wanted.clone());
+        self.entries.insert(id.as_str(), wanted.clone());
         Ok(wanted)
     }
 }
@@ -118,14 +124,22 @@ mod tests {
         store.upsert_listing(&other(1)).await.unwrap();
         let cache = ListingCache::default();
         assert_eq!(
-            cache.get(&store, "q").await.unwrap().map(|p| p.version),
+            cache
+                .get(&store, &"q".into())
+                .await
+                .unwrap()
+                .map(|p| p.version),
             Some(1)
         );
         tokio::time::sleep(TTL / 2 + Duration::from_millis(50)).await;
         store.upsert_listing(&other(2)).await.unwrap();
         // A miss on "p" reads "q" again too, half a TTL old.
         assert_eq!(
-            cache.get(&store, "p").await.unwrap().map(|p| p.version),
+            cache
+                .get(&store, &"p".into())
+                .await
+                .unwrap()
+                .map(|p| p.version),
             Some(1)
         );
         assert_eq!(
@@ -142,36 +156,48 @@ mod tests {
         )));
         let cache = ListingCache::default();
         assert_eq!(
-            cache.get(&store, "p").await.unwrap(),
+            cache.get(&store, &"p".into()).await.unwrap(),
             None,
             "absence is cached too"
         );
         store.upsert_listing(&listing(1, true)).await.unwrap();
         assert_eq!(
-            cache.get(&store, "p").await.unwrap(),
+            cache.get(&store, &"p".into()).await.unwrap(),
             None,
             "within the TTL"
         );
         tokio::time::sleep(TTL + Duration::from_millis(50)).await;
         assert_eq!(
-            cache.get(&store, "p").await.unwrap().map(|p| p.version),
+            cache
+                .get(&store, &"p".into())
+                .await
+                .unwrap()
+                .map(|p| p.version),
             Some(1)
         );
         store
-            .delist_listing("p", 2, events::timestamp::now())
+            .delist_listing(&"p".into(), 2, events::timestamp::now())
             .await
             .unwrap();
         tokio::time::sleep(TTL + Duration::from_millis(50)).await;
         assert_eq!(
-            cache.get(&store, "p").await.unwrap().map(|p| p.active),
+            cache
+                .get(&store, &"p".into())
+                .await
+                .unwrap()
+                .map(|p| p.active),
             Some(false)
         );
 
         // A change applied in this process is seen at once.
         store.upsert_listing(&listing(3, true)).await.unwrap();
-        cache.invalidate("p");
+        cache.invalidate(&"p".into());
         assert_eq!(
-            cache.get(&store, "p").await.unwrap().map(|p| p.version),
+            cache
+                .get(&store, &"p".into())
+                .await
+                .unwrap()
+                .map(|p| p.version),
             Some(3)
         );
     }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use events::{
-    topics, Actor, ActorRole, BookingCancellationRequested, BookingRequestEvent, BookingStatus,
-    BookingStatusChanged, Envelope, PropertyDetails,
+    topics, Actor, ActorRole, BookingCancellationRequested, BookingId, BookingRequestEvent,
+    BookingStatus, BookingStatusChanged, Envelope, PropertyDetails, PropertyId, Stay, UserId,
 };
 use service_runtime::{
     outbox::{OutboxMessage, OutboxSignal},
@@ -69,9 +69,15 @@ fn unique(prefix: &str) -> String {
     test_support::unique(prefix)
 }
 
-fn listing(id: &str, name: &str, city: &str, max_guests: u32, version: u64) -> CatalogProperty {
+fn listing(
+    id: impl AsRef<str>,
+    name: &str,
+    city: &str,
+    max_guests: u32,
+    version: u64,
+) -> CatalogProperty {
     CatalogProperty {
-        id: id.into(),
+        id: id.as_ref().into(),
         owner_id: "owner-1".into(),
         details: PropertyDetails {
             name: name.into(),
@@ -94,19 +100,25 @@ fn listing(id: &str, name: &str, city: &str, max_guests: u32, version: u64) -> C
     }
 }
 
-fn booking(id: &str, traveler_id: &str, created_at: DateTime<Utc>) -> Booking {
+fn booking(
+    id: impl AsRef<str>,
+    traveler_id: impl AsRef<str>,
+    created_at: DateTime<Utc>,
+) -> Booking {
     Booking {
-        id: id.into(),
-        property_id: "p-1".into(),
+        id: id.as_ref().into(),
+        stay: Stay {
+            property_id: "p-1".into(),
+            check_in: day(3, 1),
+            check_out: day(3, 4),
+            nights: 3,
+            guests: 2,
+            total_price_cents: 32_500,
+            currency: "EUR".into(),
+        },
         property_name: "Casa Azul".into(),
         owner_id: "owner-1".into(),
-        traveler_id: traveler_id.into(),
-        check_in: day(3, 1),
-        check_out: day(3, 4),
-        nights: 3,
-        guests: 2,
-        total_price_cents: 32_500,
-        currency: "EUR".into(),
+        traveler_id: traveler_id.as_ref().into(),
         status: BookingStatus::Pending,
         status_reason: None,
         version: 0,
@@ -143,7 +155,7 @@ fn change(
 ) -> BookingStatusChanged {
     BookingStatusChanged {
         booking_id: b.id.clone(),
-        property_id: b.property_id.clone(),
+        property_id: b.stay.property_id.clone(),
         owner_id: b.owner_id.clone(),
         traveler_id: b.traveler_id.clone(),
         status,
@@ -175,17 +187,17 @@ trait HasId {
 
 impl HasId for Booking {
     fn id(&self) -> &str {
-        &self.id
+        self.id.as_str()
     }
 }
 
 impl HasId for CatalogProperty {
     fn id(&self) -> &str {
-        &self.id
+        self.id.as_str()
     }
 }
 
-async fn stored(store: &dyn TravelerStore, id: &str) -> Booking {
+async fn stored(store: &dyn TravelerStore, id: &BookingId) -> Booking {
     store
         .booking(id)
         .await
@@ -212,10 +224,13 @@ mod checks {
 
     pub async fn upsert_listing_then_read_it_back(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let v1 = listing(&unique("p"), "Casa Azul", "Porto", 4, 1);
+        let v1 = listing(unique("p"), "Casa Azul", "Porto", 4, 1);
         store.upsert_listing(&v1).await.unwrap();
         assert_eq!(store.listing(&v1.id).await.unwrap(), Some(v1.clone()));
-        assert_eq!(store.listing("no-such-listing").await.unwrap(), None);
+        assert_eq!(
+            store.listing(&"no-such-listing".into()).await.unwrap(),
+            None
+        );
 
         let v2 = CatalogProperty {
             details: PropertyDetails {
@@ -234,7 +249,7 @@ mod checks {
         assert_eq!(store.listing(&v1.id).await.unwrap(), Some(v2.clone()));
 
         // Another listing is independent.
-        let other = listing(&unique("q"), "Other", "Faro", 2, 1);
+        let other = listing(unique("q"), "Other", "Faro", 2, 1);
         store.upsert_listing(&other).await.unwrap();
         assert_eq!(store.listing(&other.id).await.unwrap(), Some(other.clone()));
         assert_eq!(store.listing(&v1.id).await.unwrap(), Some(v2.clone()));
@@ -256,7 +271,7 @@ mod checks {
     pub async fn an_older_listing_version_never_overwrites_a_newer_one(s: Subject) {
         let store = &*s.store;
         // Newer first, then the older one arrives late.
-        let id = unique("p");
+        let id: PropertyId = unique("p").into();
         let v3 = listing(&id, "Version three", "Porto", 4, 3);
         let v2 = listing(&id, "Version two", "Lisbon", 8, 2);
         store.upsert_listing(&v3).await.unwrap();
@@ -283,7 +298,7 @@ mod checks {
         );
 
         // In order: older first, then newer.
-        let id = unique("q");
+        let id: PropertyId = unique("q").into();
         let v1 = listing(&id, "Version one", "Porto", 4, 1);
         let v5 = listing(&id, "Version five", "Braga", 3, 5);
         store.upsert_listing(&v1).await.unwrap();
@@ -321,7 +336,7 @@ mod checks {
 
     pub async fn delist_applies_only_to_newer_versions(s: Subject) {
         let store = &*s.store;
-        let v2 = listing(&unique("p"), "Casa", "Porto", 4, 2);
+        let v2 = listing(unique("p"), "Casa", "Porto", 4, 2);
         store.upsert_listing(&v2).await.unwrap();
 
         // An older or equal version's delisting is stale.
@@ -374,7 +389,7 @@ mod checks {
         );
 
         // Delisting something never seen does not invent it.
-        let ghost = unique("ghost");
+        let ghost: PropertyId = unique("ghost").into();
         store.delist_listing(&ghost, 9, at(300)).await.unwrap();
         assert_eq!(store.listing(&ghost).await.unwrap(), None);
     }
@@ -386,7 +401,7 @@ mod checks {
         const ROUNDS: usize = 10;
         let mut lost = Vec::new();
         for round in 0..ROUNDS {
-            let id = unique("p");
+            let id: PropertyId = unique("p").into();
             let barrier = Arc::new(Barrier::new(VERSIONS as usize));
             let tasks: Vec<_> = (1..=VERSIONS)
                 .map(|v| {
@@ -416,19 +431,19 @@ mod checks {
     pub async fn search_returns_active_listings_by_city_and_capacity(s: Subject) {
         let store = &*s.store;
         let city = format!("Lisbon {}", unique("x"));
-        let big = listing(&unique("big"), "B big", &city, 6, 1);
-        let small = listing(&unique("small"), "A small", &city.to_uppercase(), 2, 1);
-        let exact = listing(&unique("exact"), "C exact", &city.to_lowercase(), 4, 1);
+        let big = listing(unique("big"), "B big", &city, 6, 1);
+        let small = listing(unique("small"), "A small", &city.to_uppercase(), 2, 1);
+        let exact = listing(unique("exact"), "C exact", &city.to_lowercase(), 4, 1);
         // Same name as `exact`: ties go by id.
-        let twin = listing(&format!("{}~", exact.id), "C exact", &city, 4, 1);
+        let twin = listing(format!("{}~", exact.id), "C exact", &city, 4, 1);
         let inactive = CatalogProperty {
             active: false,
-            ..listing(&unique("inactive"), "D inactive", &city, 10, 1)
+            ..listing(unique("inactive"), "D inactive", &city, 10, 1)
         };
-        let delisted = listing(&unique("delisted"), "E delisted", &city, 10, 1);
-        let elsewhere = listing(&unique("elsewhere"), "F elsewhere", "Faro", 10, 1);
+        let delisted = listing(unique("delisted"), "E delisted", &city, 10, 1);
+        let elsewhere = listing(unique("elsewhere"), "F elsewhere", "Faro", 10, 1);
         let prefix = listing(
-            &unique("prefix"),
+            unique("prefix"),
             "G prefix",
             &format!("{city}-Norte"),
             10,
@@ -508,10 +523,13 @@ mod checks {
 
     pub async fn create_booking_queues_its_request_event(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let b = booking(&unique("b"), &unique("tom"), at(0));
+        let b = booking(unique("b"), unique("tom"), at(0));
         let m = create(store, &b).await;
         assert_eq!(stored(store, &b.id).await, b);
-        assert_eq!(store.booking("no-such-booking").await.unwrap(), None);
+        assert_eq!(
+            store.booking(&"no-such-booking".into()).await.unwrap(),
+            None
+        );
 
         let queued = pending(outbox).await;
         assert_eq!(
@@ -525,7 +543,7 @@ mod checks {
         assert_eq!(payload(&queued[0])["data"]["booking_id"], b.id.as_str());
 
         // Without idempotency keys, two requests are two bookings.
-        let b2 = booking(&unique("b2"), &b.traveler_id, at(1));
+        let b2 = booking(unique("b2"), &b.traveler_id, at(1));
         let m2 = create(store, &b2).await;
         assert_eq!(
             sorted(pending(outbox).await),
@@ -551,12 +569,12 @@ mod checks {
 
     pub async fn idempotency_key_replays_the_same_request_and_refuses_a_different_one(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let (tom, tina) = (unique("tom"), unique("tina"));
+        let (tom, tina): (UserId, UserId) = (unique("tom").into(), unique("tina").into());
         let raw_key = unique("key");
         let toms_key = key(&format!("{tom}:{raw_key}"), "fingerprint-A");
 
         // A keyed booking's id is the key's (the store's contract).
-        let original = booking(&toms_key.booking_id(), &tom, at(0));
+        let original = booking(toms_key.booking_id(), &tom, at(0));
         let first = requested(&original);
         assert_eq!(
             store
@@ -583,7 +601,7 @@ mod checks {
         );
 
         // A retry of the same request (the handler made a fresh event).
-        let retry = booking(&toms_key.booking_id(), &tom, at(5));
+        let retry = booking(toms_key.booking_id(), &tom, at(5));
         assert_eq!(
             store
                 .create_booking(&retry, Some(&toms_key), requested(&retry))
@@ -598,9 +616,13 @@ mod checks {
         );
 
         // The same key for a different request.
+        let different = booking(toms_key.booking_id(), &tom, at(6));
         let different = Booking {
-            guests: 4,
-            ..booking(&toms_key.booking_id(), &tom, at(6))
+            stay: Stay {
+                guests: 4,
+                ..different.stay.clone()
+            },
+            ..different
         };
         assert_eq!(
             store
@@ -631,7 +653,7 @@ mod checks {
         // The same key string from another traveler is another key.
         let tinas_key = key(&format!("{tina}:{raw_key}"), "fingerprint-A");
         assert_ne!(tinas_key.booking_id(), toms_key.booking_id());
-        let tinas = booking(&tinas_key.booking_id(), &tina, at(7));
+        let tinas = booking(tinas_key.booking_id(), &tina, at(7));
         let tinas_event = requested(&tinas);
         assert_eq!(
             store
@@ -653,7 +675,7 @@ mod checks {
             .unwrap();
         let now = stored(store, &original.id).await;
         assert_eq!(now.status, BookingStatus::Accepted);
-        let again = booking(&toms_key.booking_id(), &tom, at(30));
+        let again = booking(toms_key.booking_id(), &tom, at(30));
         assert_eq!(
             store
                 .create_booking(&again, Some(&toms_key), requested(&again))
@@ -675,7 +697,7 @@ mod checks {
 
     pub async fn concurrent_retries_with_one_idempotency_key_create_one_booking(s: Subject) {
         const TASKS: usize = 8;
-        let tom = unique("tom");
+        let tom: UserId = unique("tom").into();
         let scoped = format!("{tom}:{}", unique("key"));
         let barrier = Arc::new(Barrier::new(TASKS));
         // Six retries of one request and two different requests, all with one key.
@@ -688,7 +710,7 @@ mod checks {
                     "fingerprint-A"
                 };
                 let k = key(&scoped, fingerprint);
-                let b = booking(&k.booking_id(), &tom, at(i as i64));
+                let b = booking(k.booking_id(), &tom, at(i as i64));
                 tokio::spawn(async move {
                     let message = requested(&b);
                     barrier.wait().await;
@@ -744,13 +766,13 @@ mod checks {
 
     pub async fn bookings_of_filters_by_traveler_and_status_newest_first(s: Subject) {
         let store = &*s.store;
-        let (tom, una) = (unique("tom"), unique("una"));
-        let b1 = booking(&unique("b1"), &tom, at(1));
-        let b2 = booking(&unique("b2"), &tom, at(2));
-        let b3 = booking(&unique("b3"), &tom, at(3));
+        let (tom, una): (UserId, UserId) = (unique("tom").into(), unique("una").into());
+        let b1 = booking(unique("b1"), &tom, at(1));
+        let b2 = booking(unique("b2"), &tom, at(2));
+        let b3 = booking(unique("b3"), &tom, at(3));
         // Same instant as b3: ties go by id, descending.
-        let b4 = booking(&format!("{}~", b3.id), &tom, at(3));
-        let unas = booking(&unique("una-b"), &una, at(4));
+        let b4 = booking(format!("{}~", b3.id), &tom, at(3));
+        let unas = booking(unique("una-b"), &una, at(4));
         for b in [&b3, &unas, &b1, &b4, &b2] {
             create(store, b).await;
         }
@@ -833,7 +855,7 @@ mod checks {
         );
         assert_eq!(
             store
-                .bookings_of("nobody", None, &PageRequest::default())
+                .bookings_of(&"nobody".into(), None, &PageRequest::default())
                 .await
                 .unwrap()
                 .items,
@@ -845,16 +867,16 @@ mod checks {
         s: Subject,
     ) {
         let store = &*s.store;
-        let (tom, una) = (unique("tom"), unique("una"));
-        let tom = tom.as_str();
+        let (tom, una): (UserId, UserId) = (unique("tom").into(), unique("una").into());
+        let tom = &tom;
         // Eleven of Tom's bookings, three sharing one instant (ties go by
         // id, descending), and Una's in between.
         let mut toms = Vec::new();
         for i in 0..11i64 {
             let instant = if (4..7).contains(&i) { 4 } else { i };
-            let b = booking(&format!("{}-{i:02}", unique("b")), tom, at(instant));
+            let b = booking(format!("{}-{i:02}", unique("b")), tom, at(instant));
             create(store, &b).await;
-            create(store, &booking(&unique("una-b"), &una, at(instant))).await;
+            create(store, &booking(unique("una-b"), &una, at(instant))).await;
             toms.push(b);
         }
         store
@@ -894,7 +916,7 @@ mod checks {
             .await
             .unwrap();
         assert_eq!(ids(&first.items), ids(&newest_first[..4]));
-        let newcomer = booking(&unique("new"), tom, at(30));
+        let newcomer = booking(unique("new"), tom, at(30));
         create(store, &newcomer).await;
         let rest = walk(4, |mut page| {
             if page.after.is_none() {
@@ -915,7 +937,7 @@ mod checks {
         );
         assert_eq!(
             store
-                .bookings_of("nobody", None, &PageRequest::first(5))
+                .bookings_of(&"nobody".into(), None, &PageRequest::first(5))
                 .await
                 .unwrap(),
             Page {
@@ -941,12 +963,12 @@ mod checks {
         let mut listings = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let city = if i % 2 == 0 { "Porto" } else { "Faro" };
-            let p = listing(&unique(&format!("p{i}")), name, city, 2 + i as u32, 1);
+            let p = listing(unique(&format!("p{i}")), name, city, 2 + i as u32, 1);
             store.upsert_listing(&p).await.unwrap();
             listings.push(p);
         }
         // A delisted one is never served.
-        let gone = listing(&unique("gone"), "Casa", "Porto", 4, 1);
+        let gone = listing(unique("gone"), "Casa", "Porto", 4, 1);
         store.upsert_listing(&gone).await.unwrap();
         store.delist_listing(&gone.id, 2, at(5)).await.unwrap();
 
@@ -984,8 +1006,8 @@ mod checks {
             .search_listings(&everything, &PageRequest::first(3))
             .await
             .unwrap();
-        let early = listing(&unique("early"), "Aaa", "Porto", 4, 1);
-        let late = listing(&unique("late"), "zzz", "Porto", 4, 1);
+        let early = listing(unique("early"), "Aaa", "Porto", 4, 1);
+        let late = listing(unique("late"), "zzz", "Porto", 4, 1);
         store.upsert_listing(&early).await.unwrap();
         store.upsert_listing(&late).await.unwrap();
         let rest = walk(3, |mut page| {
@@ -1004,12 +1026,12 @@ mod checks {
 
     pub async fn cancellation_is_requested_once_and_only_by_the_traveler(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let tom = unique("tom");
-        let b = booking(&unique("b"), &tom, at(0));
+        let tom: UserId = unique("tom").into();
+        let b = booking(unique("b"), &tom, at(0));
         let created = create(store, &b).await;
 
         // Not the traveler's booking, or no booking at all: not found, no effect.
-        let intruder = unique("intruder");
+        let intruder: UserId = unique("intruder").into();
         assert_eq!(
             store
                 .request_cancellation(&b.id, &intruder, at(10), cancellation(&b, at(10)))
@@ -1019,7 +1041,12 @@ mod checks {
         );
         assert_eq!(
             store
-                .request_cancellation("no-such-booking", &tom, at(10), cancellation(&b, at(10)))
+                .request_cancellation(
+                    &"no-such-booking".into(),
+                    &tom,
+                    at(10),
+                    cancellation(&b, at(10))
+                )
                 .await
                 .unwrap(),
             CancelOutcome::NotFound
@@ -1073,7 +1100,7 @@ mod checks {
         );
 
         // An ACCEPTED booking can be asked to cancel too.
-        let accepted = booking(&unique("accepted"), &tom, at(1));
+        let accepted = booking(unique("accepted"), &tom, at(1));
         let accepted_created = create(store, &accepted).await;
         store
             .apply_status(&change(&accepted, BookingStatus::Accepted, 1, None, at(50)))
@@ -1100,9 +1127,9 @@ mod checks {
 
     pub async fn cancellation_of_a_final_booking_is_refused(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let tom = unique("tom");
+        let tom: UserId = unique("tom").into();
         for status in [BookingStatus::Cancelled, BookingStatus::Rejected] {
-            let b = booking(&unique("b"), &tom, at(0));
+            let b = booking(unique("b"), &tom, at(0));
             let created = create(store, &b).await;
             assert_eq!(
                 store
@@ -1127,7 +1154,7 @@ mod checks {
                 store
                     .request_cancellation(
                         &b.id,
-                        &unique("intruder"),
+                        &unique("intruder").into(),
                         at(20),
                         cancellation(&b, at(20))
                     )
@@ -1145,7 +1172,7 @@ mod checks {
         }
 
         // Requested, then decided: the request no longer matters, the decision is final.
-        let b = booking(&unique("b"), &tom, at(0));
+        let b = booking(unique("b"), &tom, at(0));
         let created = create(store, &b).await;
         let asked = cancellation(&b, at(5));
         assert!(matches!(
@@ -1174,8 +1201,8 @@ mod checks {
 
     pub async fn concurrent_cancellation_requests_queue_one_event(s: Subject) {
         const TASKS: usize = 8;
-        let tom = unique("tom");
-        let b = booking(&unique("b"), &tom, at(0));
+        let tom: UserId = unique("tom").into();
+        let b = booking(unique("b"), &tom, at(0));
         let created = create(&*s.store, &b).await;
         let barrier = Arc::new(Barrier::new(TASKS));
         let tasks: Vec<_> = (0..TASKS)
@@ -1227,9 +1254,9 @@ mod checks {
     /// redelivered) in one call, and bookings looked up together.
     pub async fn batched_status_changes_apply_in_order_and_ignore_stale_ones(s: Subject) {
         let store = &*s.store;
-        let tom = unique("tom");
-        let a = booking(&unique("a"), &tom, at(0));
-        let b = booking(&unique("b"), &tom, at(1));
+        let tom: UserId = unique("tom").into();
+        let a = booking(unique("a"), &tom, at(0));
+        let b = booking(unique("b"), &tom, at(1));
         create(store, &a).await;
         create(store, &b).await;
 
@@ -1259,7 +1286,7 @@ mod checks {
             (BookingStatus::Rejected, 1)
         );
 
-        let mut found: Vec<String> = store
+        let mut found: Vec<BookingId> = store
             .bookings_by_ids(&[a.id.clone(), b.id.clone(), "no-such-booking".into()])
             .await
             .unwrap()
@@ -1274,7 +1301,7 @@ mod checks {
 
     pub async fn apply_status_keeps_the_newest_version(s: Subject) {
         let (store, outbox) = (&*s.store, &*s.outbox);
-        let b = booking(&unique("b"), &unique("tom"), at(0));
+        let b = booking(unique("b"), unique("tom"), at(0));
         let created = create(store, &b).await;
 
         let v1 = change(&b, BookingStatus::Accepted, 1, None, at(10));
@@ -1323,7 +1350,7 @@ mod checks {
         }
 
         // Reordered from the start: v2 first, then v1.
-        let r = booking(&unique("r"), &b.traveler_id, at(1));
+        let r = booking(unique("r"), &b.traveler_id, at(1));
         let r_created = create(store, &r).await;
         assert_eq!(
             store
@@ -1347,7 +1374,7 @@ mod checks {
         );
 
         // Unknown bookings are reported, not created.
-        let ghost = booking(&unique("ghost"), &b.traveler_id, at(2));
+        let ghost = booking(unique("ghost"), &b.traveler_id, at(2));
         assert_eq!(
             store
                 .apply_status(&change(&ghost, BookingStatus::Accepted, 1, None, at(50)))
@@ -1367,7 +1394,7 @@ mod checks {
     pub async fn concurrent_status_changes_converge_on_the_newest(s: Subject) {
         const VERSIONS: u32 = 8;
         for round in 0..3u32 {
-            let b = booking(&unique("b"), &unique("tom"), at(0));
+            let b = booking(unique("b"), unique("tom"), at(0));
             create(&*s.store, &b).await;
             let barrier = Arc::new(Barrier::new(VERSIONS as usize));
             // Delivered all at once, in a different order each round.

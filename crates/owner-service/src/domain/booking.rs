@@ -4,23 +4,21 @@
 //! store then saves it only if the booking still has the version that was
 //! read, so of two concurrent decisions exactly one wins.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use events::{Actor, BookingRequested, BookingStatus, BookingStatusChanged};
+use chrono::{DateTime, Utc};
+use events::{
+    Actor, BookingId, BookingRequested, BookingStatus, BookingStatusChanged, Stay, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 /// A booking as owner-service knows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Booking {
-    pub id: String,
-    pub property_id: String,
-    pub owner_id: String,
-    pub traveler_id: String,
-    pub check_in: NaiveDate,
-    pub check_out: NaiveDate,
-    pub nights: u32,
-    pub guests: u32,
-    pub total_price_cents: i64,
-    pub currency: String,
+    pub id: BookingId,
+    /// What was booked; stored and served as flat fields.
+    #[serde(flatten)]
+    pub stay: Stay,
+    pub owner_id: UserId,
+    pub traveler_id: UserId,
     pub status: BookingStatus,
     /// Why the booking was rejected or cancelled, when given.
     pub status_reason: Option<String>,
@@ -37,15 +35,9 @@ impl Booking {
     pub fn from_request(e: &BookingRequested) -> Self {
         Self {
             id: e.booking_id.clone(),
-            property_id: e.property_id.clone(),
+            stay: e.stay.clone(),
             owner_id: e.owner_id.clone(),
             traveler_id: e.traveler_id.clone(),
-            check_in: e.check_in,
-            check_out: e.check_out,
-            nights: e.nights,
-            guests: e.guests,
-            total_price_cents: e.total_price_cents,
-            currency: e.currency.clone(),
             status: BookingStatus::Pending,
             status_reason: None,
             version: 0,
@@ -54,9 +46,9 @@ impl Booking {
         }
     }
 
-    /// Whether two stays share at least one night (check-out day is free).
+    /// Whether two bookings' stays share at least one night.
     pub fn overlaps(&self, other: &Booking) -> bool {
-        self.check_in < other.check_out && other.check_in < self.check_out
+        self.stay.overlaps(&other.stay)
     }
 }
 
@@ -90,7 +82,7 @@ pub fn decide(
     };
     let event = BookingStatusChanged {
         booking_id: next.id.clone(),
-        property_id: next.property_id.clone(),
+        property_id: next.stay.property_id.clone(),
         owner_id: next.owner_id.clone(),
         traveler_id: next.traveler_id.clone(),
         status: to,
@@ -106,21 +98,24 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use events::ActorRole;
 
     fn booking(check_in: u32, check_out: u32) -> Booking {
         let d = |day| NaiveDate::from_ymd_opt(2030, 5, day).unwrap();
         Booking {
             id: "b".into(),
-            property_id: "p".into(),
+            stay: Stay {
+                property_id: "p".into(),
+                check_in: d(check_in),
+                check_out: d(check_out),
+                nights: check_out - check_in,
+                guests: 1,
+                total_price_cents: 100,
+                currency: "USD".into(),
+            },
             owner_id: "o".into(),
             traveler_id: "t".into(),
-            check_in: d(check_in),
-            check_out: d(check_out),
-            nights: check_out - check_in,
-            guests: 1,
-            total_price_cents: 100,
-            currency: "USD".into(),
             status: BookingStatus::Pending,
             status_reason: None,
             version: 0,

@@ -1,15 +1,17 @@
 //! Properties an owner lists, and the rules for their fields.
 
 use chrono::{DateTime, Utc};
-use events::{PropertyDetails, PropertySnapshot};
+use events::{PropertyDetails, PropertyId, PropertySnapshot, UserId};
 use serde::{Deserialize, Serialize};
 use service_runtime::validation::{Invalid, Validator};
 
 /// A property as owner-service stores and serves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Property {
-    pub id: String,
-    pub owner_id: String,
+    #[schema(value_type = String)]
+    pub id: PropertyId,
+    #[schema(value_type = String)]
+    pub owner_id: UserId,
     #[serde(flatten)]
     pub details: PropertyDetails,
     pub active: bool,

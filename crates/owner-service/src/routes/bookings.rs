@@ -5,11 +5,12 @@ use axum::{
     extract::{Path, State},
     Json,
 };
-use events::{Actor, ActorRole, BookingStatus};
+use events::{Actor, ActorRole, BookingId, BookingStatus, PropertyId};
 use serde::{Deserialize, Serialize};
 use service_runtime::{
     auth::AuthUser,
     http::{params, ApiError, ApiQuery, OptionalApiJson},
+    openapi::schema::ObjectSchema,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -46,12 +47,29 @@ pub struct BookingBody {
     pub booking: Booking,
 }
 
+// The schema of `Booking` as served: the fields both services' bookings
+// share, and what owner-service says of them.
+service_runtime::booking_schema!(
+    Booking,
+    ObjectSchema::booking("A booking as owner-service knows it.")
+        .describe(
+            "status_reason",
+            "Why the booking was rejected or cancelled, when given.",
+        )
+        .describe(
+            "version",
+            "Number of status changes so far; the optimistic-concurrency token.",
+        )
+        .build()
+);
+
 /// `?property_id=`, beside the status and page parameters.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct PropertyParam {
     /// Only the bookings of this property; empty: all.
-    property_id: Option<String>,
+    #[param(value_type = Option<String>)]
+    property_id: Option<PropertyId>,
 }
 
 /// The bookings of the caller's properties, newest first, a page at a time.
@@ -74,7 +92,7 @@ async fn list(
     let page = page.request(BOOKINGS_LIST)?;
     let filter = BookingFilter {
         status,
-        property_id: p.property_id.filter(|p| !p.is_empty()),
+        property_id: p.property_id.filter(|p| !p.as_str().is_empty()),
     };
     let bookings = state.store.bookings_of(&caller.id, &filter, &page).await?;
     Ok(Json(BookingPage {
@@ -84,7 +102,7 @@ async fn list(
 }
 
 /// The caller's booking, or 404 — never reveals another owner's booking.
-async fn owned(state: &AppState, caller: &AuthUser, id: &str) -> Result<Booking, ApiError> {
+async fn owned(state: &AppState, caller: &AuthUser, id: &BookingId) -> Result<Booking, ApiError> {
     match state.store.booking(id).await? {
         Some(b) if b.owner_id == caller.id => Ok(b),
         _ => Err(ApiError::not_found("booking")),
@@ -106,7 +124,7 @@ async fn owned(state: &AppState, caller: &AuthUser, id: &str) -> Result<Booking,
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<BookingId>,
 ) -> Result<Json<BookingBody>, ApiError> {
     let booking = owned(&state, &caller, &id).await?;
     Ok(Json(BookingBody { booking }))
@@ -150,7 +168,7 @@ pub struct RequiredReason {
 async fn approve(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<BookingId>,
 ) -> Result<Json<BookingBody>, ApiError> {
     owner_decides(&state, &caller, &id, BookingStatus::Accepted, None).await
 }
@@ -172,7 +190,7 @@ async fn approve(
 async fn reject(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<BookingId>,
     OptionalApiJson(body): OptionalApiJson<ReasonBody>,
 ) -> Result<Json<BookingBody>, ApiError> {
     let reason = params::reason(body.reason)?;
@@ -196,7 +214,7 @@ async fn reject(
 async fn cancel(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<BookingId>,
     OptionalApiJson(body): OptionalApiJson<ReasonBody>,
 ) -> Result<Json<BookingBody>, ApiError> {
     let reason = params::reason(body.reason)?
@@ -207,11 +225,11 @@ async fn cancel(
 async fn owner_decides(
     state: &AppState,
     caller: &AuthUser,
-    id: &str,
+    id: &BookingId,
     to: BookingStatus,
     reason: Option<String>,
 ) -> Result<Json<BookingBody>, ApiError> {
-    service_runtime::telemetry::record_booking_id(id);
+    service_runtime::telemetry::record_booking_id(id.as_str());
     let booking = owned(state, caller, id).await?;
     let by = Actor {
         role: ActorRole::Owner,

@@ -6,7 +6,7 @@ use axum::{
     http::StatusCode,
     Json,
 };
-use events::{Envelope, PropertyDelisted, PropertyDetails, PropertyEvent};
+use events::{Envelope, PropertyDelisted, PropertyDetails, PropertyEvent, PropertyId};
 use serde::Serialize;
 use service_runtime::{
     auth::AuthUser,
@@ -15,7 +15,6 @@ use service_runtime::{
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     domain::property::{NewProperty, Property, PropertyFields},
@@ -83,7 +82,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<PropertyBody>), ApiError> {
     let now = events::timestamp::now();
     let mut property = Property {
-        id: Uuid::now_v7().to_string(),
+        id: PropertyId::generate(),
         owner_id: caller.id,
         // Filled from the request by `apply_to`; these are the defaults of
         // the optional fields.
@@ -114,7 +113,7 @@ async fn create(
 }
 
 /// The caller's property, or 404 — another owner's property does not exist for them.
-async fn owned(state: &AppState, caller: &AuthUser, id: &str) -> Result<Property, ApiError> {
+async fn owned(state: &AppState, caller: &AuthUser, id: &PropertyId) -> Result<Property, ApiError> {
     match state.store.property(id).await? {
         Some(p) if p.owner_id == caller.id => Ok(p),
         _ => Err(ApiError::not_found("property")),
@@ -136,7 +135,7 @@ async fn owned(state: &AppState, caller: &AuthUser, id: &str) -> Result<Property
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<PropertyId>,
 ) -> Result<Json<PropertyBody>, ApiError> {
     let property = owned(&state, &caller, &id).await?;
     Ok(Json(PropertyBody { property }))
@@ -160,7 +159,7 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<PropertyId>,
     ApiJson(fields): ApiJson<PropertyFields>,
 ) -> Result<Json<PropertyBody>, ApiError> {
     let current = owned(&state, &caller, &id).await?;
@@ -186,7 +185,7 @@ async fn update(
 async fn delist(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<PropertyId>,
 ) -> Result<Json<PropertyBody>, ApiError> {
     let current = owned(&state, &caller, &id).await?;
     if !current.active {

@@ -1,7 +1,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
-use events::{BookingCancellationRequested, BookingStatus};
+use events::{BookingCancellationRequested, BookingId, BookingStatus, EventId, PropertyId, UserId};
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     paging::{Page, PageRequest},
@@ -24,10 +24,10 @@ pub struct InMemoryOwnerStore {
 
 #[derive(Default)]
 struct State {
-    properties: HashMap<String, Property>,
-    bookings: HashMap<String, Booking>,
+    properties: HashMap<PropertyId, Property>,
+    bookings: HashMap<BookingId, Booking>,
     /// Parked cancellations with their event ids.
-    parked: Vec<(String, BookingCancellationRequested)>,
+    parked: Vec<(EventId, BookingCancellationRequested)>,
 }
 
 impl InMemoryOwnerStore {
@@ -68,20 +68,20 @@ impl OwnerStore for InMemoryOwnerStore {
         }
     }
 
-    async fn property(&self, id: &str) -> Result<Option<Property>, StoreError> {
+    async fn property(&self, id: &PropertyId) -> Result<Option<Property>, StoreError> {
         Ok(self.state.lock().await.properties.get(id).cloned())
     }
 
     async fn properties_of(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Property>, StoreError> {
         let state = self.state.lock().await;
         let list: Vec<_> = state
             .properties
             .values()
-            .filter(|p| p.owner_id == owner_id)
+            .filter(|p| &p.owner_id == owner_id)
             .cloned()
             .collect();
         Ok(Page::of_all(
@@ -92,7 +92,7 @@ impl OwnerStore for InMemoryOwnerStore {
         ))
     }
 
-    async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError> {
+    async fn properties_by_ids(&self, ids: &[PropertyId]) -> Result<Vec<Property>, StoreError> {
         let state = self.state.lock().await;
         Ok(ids
             .iter()
@@ -120,13 +120,13 @@ impl OwnerStore for InMemoryOwnerStore {
         Ok(true)
     }
 
-    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+    async fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
         Ok(self.state.lock().await.bookings.get(id).cloned())
     }
 
     async fn bookings_of(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         filter: &BookingFilter,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
@@ -134,13 +134,13 @@ impl OwnerStore for InMemoryOwnerStore {
         let list: Vec<_> = state
             .bookings
             .values()
-            .filter(|b| b.owner_id == owner_id)
+            .filter(|b| &b.owner_id == owner_id)
             .filter(|b| filter.status.is_none_or(|s| b.status == s))
             .filter(|b| {
                 filter
                     .property_id
                     .as_ref()
-                    .is_none_or(|p| &b.property_id == p)
+                    .is_none_or(|p| &b.stay.property_id == p)
             })
             .cloned()
             .collect();
@@ -157,7 +157,7 @@ impl OwnerStore for InMemoryOwnerStore {
         if next.status == BookingStatus::Accepted {
             if let Some(other) = state.bookings.values().find(|b| {
                 b.id != next.id
-                    && b.property_id == next.property_id
+                    && b.stay.property_id == next.stay.property_id
                     && b.status == BookingStatus::Accepted
                     && b.overlaps(next)
             }) {
@@ -176,22 +176,20 @@ impl OwnerStore for InMemoryOwnerStore {
 
     async fn park_cancellation(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         cancellation: &BookingCancellationRequested,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().await;
         if !state.parked.iter().any(|(id, _)| id == event_id) {
-            state
-                .parked
-                .push((event_id.to_string(), cancellation.clone()));
+            state.parked.push((event_id.clone(), cancellation.clone()));
         }
         Ok(())
     }
 
     async fn parked_cancellations(
         &self,
-        booking_ids: &[String],
-    ) -> Result<Vec<(String, BookingCancellationRequested)>, StoreError> {
+        booking_ids: &[BookingId],
+    ) -> Result<Vec<(EventId, BookingCancellationRequested)>, StoreError> {
         let state = self.state.lock().await;
         let mut parked: Vec<_> = state
             .parked
@@ -203,7 +201,7 @@ impl OwnerStore for InMemoryOwnerStore {
         Ok(parked)
     }
 
-    async fn unpark_cancellation(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn unpark_cancellation(&self, event_id: &EventId) -> Result<(), StoreError> {
         self.state
             .lock()
             .await

@@ -5,7 +5,7 @@ mod memory;
 mod mongo;
 
 use async_trait::async_trait;
-use events::{BookingCancellationRequested, BookingStatus};
+use events::{BookingCancellationRequested, BookingId, BookingStatus, EventId, PropertyId, UserId};
 use service_runtime::{
     outbox::OutboxMessage,
     paging::{After, List, Page, PageRequest},
@@ -27,7 +27,7 @@ pub const BOOKINGS_LIST: List = List::newest_first("bookings");
 pub fn property_key(p: &Property) -> After {
     After {
         key: p.details.name.clone(),
-        id: p.id.clone(),
+        id: p.id.to_string(),
     }
 }
 
@@ -35,7 +35,7 @@ pub fn property_key(p: &Property) -> After {
 pub fn booking_key(b: &Booking) -> After {
     After {
         key: events::timestamp::format(&b.created_at),
-        id: b.id.clone(),
+        id: b.id.to_string(),
     }
 }
 
@@ -43,7 +43,7 @@ pub fn booking_key(b: &Booking) -> After {
 #[derive(Debug, Clone, Default)]
 pub struct BookingFilter {
     pub status: Option<BookingStatus>,
-    pub property_id: Option<String>,
+    pub property_id: Option<PropertyId>,
 }
 
 /// Why a decision could not be saved.
@@ -54,7 +54,7 @@ pub enum SaveDecisionError {
     Conflict,
     /// Accepting would overlap this already accepted booking.
     #[error("overlaps accepted booking {0}")]
-    Overlap(String),
+    Overlap(BookingId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -71,27 +71,27 @@ pub trait OwnerStore: Send + Sync {
         expected_version: u64,
         event: OutboxMessage,
     ) -> Result<bool, StoreError>;
-    async fn property(&self, id: &str) -> Result<Option<Property>, StoreError>;
+    async fn property(&self, id: &PropertyId) -> Result<Option<Property>, StoreError>;
     /// A page of the owner's properties, by name then id.
     async fn properties_of(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Property>, StoreError>;
 
     /// The properties with these ids (those that exist), in one round trip.
-    async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError>;
+    async fn properties_by_ids(&self, ids: &[PropertyId]) -> Result<Vec<Property>, StoreError>;
 
     /// Stores a requested booking; false if it was already stored (redelivery).
     async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError>;
     /// Stores requested bookings in one round trip; ones already stored
     /// (redeliveries) are left as they are.
     async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError>;
-    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
+    async fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError>;
     /// A page of the owner's bookings, newest first.
     async fn bookings_of(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         filter: &BookingFilter,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError>;
@@ -112,7 +112,7 @@ pub trait OwnerStore: Send + Sync {
     /// when the booking arrives instead of being lost to the dead letters.
     async fn park_cancellation(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         cancellation: &BookingCancellationRequested,
     ) -> Result<(), StoreError>;
     /// The parked cancellations of these bookings, with their event ids, in
@@ -120,8 +120,8 @@ pub trait OwnerStore: Send + Sync {
     /// written in.
     async fn parked_cancellations(
         &self,
-        booking_ids: &[String],
-    ) -> Result<Vec<(String, BookingCancellationRequested)>, StoreError>;
+        booking_ids: &[BookingId],
+    ) -> Result<Vec<(EventId, BookingCancellationRequested)>, StoreError>;
     /// Forgets a parked cancellation once it has been applied.
-    async fn unpark_cancellation(&self, event_id: &str) -> Result<(), StoreError>;
+    async fn unpark_cancellation(&self, event_id: &EventId) -> Result<(), StoreError>;
 }

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use bson::{doc, Document};
-use events::{BookingCancellationRequested, BookingStatus};
+use events::{BookingCancellationRequested, BookingId, BookingStatus, EventId, PropertyId, UserId};
 use futures::TryStreamExt;
 use mongodb::{
     options::{FindOptions, IndexOptions},
@@ -114,14 +114,14 @@ impl MongoOwnerStore {
     }
 
     /// The accepted booking (other than `b`) holding one of `b`'s nights.
-    async fn night_holder(&self, b: &Booking) -> Result<Option<String>, StoreError> {
+    async fn night_holder(&self, b: &Booking) -> Result<Option<BookingId>, StoreError> {
         let holder = self
             .raw_bookings()
             .find_one(doc! {CLAIMED_NIGHTS: {"$in": night_keys(b)}, "_id": {"$ne": &b.id}})
             .projection(doc! {"_id": 1})
             .await
             .map_err(mongo::read_error)?;
-        Ok(holder.and_then(|d| d.get_str("_id").ok().map(str::to_string)))
+        Ok(holder.and_then(|d| d.get_str("_id").ok().map(BookingId::from)))
     }
 }
 
@@ -135,10 +135,11 @@ fn booking_fields() -> Document {
 
 /// The `claimed_nights` keys of `b`'s stay: one per night, check-out excluded.
 fn night_keys(b: &Booking) -> Vec<String> {
-    b.check_in
+    let stay = &b.stay;
+    stay.check_in
         .iter_days()
-        .take_while(|night| *night < b.check_out)
-        .map(|night| format!("{}/{night}", b.property_id))
+        .take_while(|night| *night < stay.check_out)
+        .map(|night| format!("{}/{night}", stay.property_id))
         .collect()
 }
 
@@ -176,7 +177,7 @@ where
 impl OwnerStore for MongoOwnerStore {
     async fn insert_property(&self, p: &Property, event: OutboxMessage) -> Result<(), StoreError> {
         self.property_writes
-            .insert(with_id(p, &p.id)?, event)
+            .insert(with_id(p, p.id.as_str())?, event)
             .await
             .map_err(|e| e.into_store_error("property"))
     }
@@ -201,7 +202,7 @@ impl OwnerStore for MongoOwnerStore {
         Ok(updated.is_some())
     }
 
-    async fn property(&self, id: &str) -> Result<Option<Property>, StoreError> {
+    async fn property(&self, id: &PropertyId) -> Result<Option<Property>, StoreError> {
         self.properties
             .find_one(doc! {"_id": id})
             .await
@@ -210,7 +211,7 @@ impl OwnerStore for MongoOwnerStore {
 
     async fn properties_of(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Property>, StoreError> {
         let mut filter = doc! {"owner_id": owner_id};
@@ -234,7 +235,7 @@ impl OwnerStore for MongoOwnerStore {
         ))
     }
 
-    async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<Property>, StoreError> {
+    async fn properties_by_ids(&self, ids: &[PropertyId]) -> Result<Vec<Property>, StoreError> {
         let cursor = self
             .properties
             .find(doc! {"_id": {"$in": ids}})
@@ -249,7 +250,7 @@ impl OwnerStore for MongoOwnerStore {
         }
         let documents = bs
             .iter()
-            .map(|b| with_id(b, &b.id))
+            .map(|b| with_id(b, b.id.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
         // Unordered: a redelivered booking (duplicate id) does not stop the rest.
         match self
@@ -265,14 +266,18 @@ impl OwnerStore for MongoOwnerStore {
     }
 
     async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError> {
-        match self.raw_bookings().insert_one(with_id(b, &b.id)?).await {
+        match self
+            .raw_bookings()
+            .insert_one(with_id(b, b.id.as_str())?)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if mongo::is_duplicate_key(&e) => Ok(false),
             Err(e) => Err(mongo::read_error(e)),
         }
     }
 
-    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+    async fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
         self.bookings
             .find_one(doc! {"_id": id})
             .projection(booking_fields())
@@ -282,7 +287,7 @@ impl OwnerStore for MongoOwnerStore {
 
     async fn bookings_of(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         filter: &BookingFilter,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
@@ -345,7 +350,7 @@ impl OwnerStore for MongoOwnerStore {
 
     async fn park_cancellation(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         cancellation: &BookingCancellationRequested,
     ) -> Result<(), StoreError> {
         let request = bson::to_document(cancellation).map_err(mongo::encode_error)?;
@@ -364,8 +369,8 @@ impl OwnerStore for MongoOwnerStore {
 
     async fn parked_cancellations(
         &self,
-        booking_ids: &[String],
-    ) -> Result<Vec<(String, BookingCancellationRequested)>, StoreError> {
+        booking_ids: &[BookingId],
+    ) -> Result<Vec<(EventId, BookingCancellationRequested)>, StoreError> {
         let documents: Vec<Document> = self
             .parked
             .find(doc! {"booking_id": {"$in": booking_ids}})
@@ -378,7 +383,7 @@ impl OwnerStore for MongoOwnerStore {
         documents
             .into_iter()
             .map(|d| {
-                let id = d.get_str("_id").unwrap_or_default().to_string();
+                let id = EventId::from(d.get_str("_id").unwrap_or_default());
                 let request = d.get_document("request").cloned().unwrap_or_default();
                 bson::from_document(request)
                     .map(|r| (id, r))
@@ -387,7 +392,7 @@ impl OwnerStore for MongoOwnerStore {
             .collect()
     }
 
-    async fn unpark_cancellation(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn unpark_cancellation(&self, event_id: &EventId) -> Result<(), StoreError> {
         self.parked
             .delete_one(doc! {"_id": event_id})
             .await

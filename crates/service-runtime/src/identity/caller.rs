@@ -20,7 +20,7 @@ use crate::{auth::Role, http::ApiError, session};
 /// never subject to the `Origin` check.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub id: String,
+    pub id: events::UserId,
     pub role: Role,
 }
 
@@ -56,7 +56,7 @@ where
             ));
         }
         Ok(AuthUser {
-            id: claims.sub,
+            id: claims.sub.into(),
             role: claims.role,
         })
     }

@@ -9,7 +9,7 @@ use crate::store::StoreError;
 /// Users in process memory, for the embedded mode and fast tests.
 #[derive(Default)]
 pub struct InMemoryUserStore {
-    by_id: RwLock<HashMap<String, UserRecord>>,
+    by_id: RwLock<HashMap<events::UserId, UserRecord>>,
 }
 
 #[async_trait]
@@ -33,7 +33,7 @@ impl UserStore for InMemoryUserStore {
             .cloned())
     }
 
-    async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    async fn find_by_id(&self, id: &events::UserId) -> Result<Option<UserRecord>, StoreError> {
         Ok(self.by_id.read().await.get(id).cloned())
     }
 }

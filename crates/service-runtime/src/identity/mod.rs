@@ -41,7 +41,7 @@ pub use throttle::{
 /// A stored account. The password exists only as an argon2 hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
-    pub id: String,
+    pub id: events::UserId,
     pub name: String,
     /// Lower-cased, so uniqueness ignores case.
     pub email: String,
@@ -54,7 +54,8 @@ pub struct UserRecord {
 /// The public view of a user: never the password hash.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct UserView {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: events::UserId,
     pub name: String,
     pub email: String,
     pub role: Role,
@@ -80,7 +81,7 @@ pub trait UserStore: Send + Sync {
     /// Fails with [`StoreError::Duplicate`] when the email is taken.
     async fn insert(&self, user: &UserRecord) -> Result<(), StoreError>;
     async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
-    async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn find_by_id(&self, id: &events::UserId) -> Result<Option<UserRecord>, StoreError>;
 }
 
 /// What the identity routes and the [`AuthUser`] extractor need:

@@ -46,7 +46,7 @@ impl UserStore for MongoUserStore {
             .map_err(mongo::read_error)
     }
 
-    async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    async fn find_by_id(&self, id: &events::UserId) -> Result<Option<UserRecord>, StoreError> {
         self.users
             .find_one(doc! {"_id": id})
             .await

@@ -4,10 +4,10 @@ use axum::{
     response::{AppendHeaders, IntoResponse},
     Json,
 };
+use events::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::{
     throttle::ThrottleError, AuthUser, ClientAddress, IdentityState, UserRecord, UserView,
@@ -149,7 +149,7 @@ async fn signup(
     state.throttle.signup(client).await?;
 
     let user = UserRecord {
-        id: Uuid::now_v7().to_string(),
+        id: UserId::generate(),
         name: body.name.trim().to_string(),
         email,
         role: state.role,
@@ -162,7 +162,7 @@ async fn signup(
         }
         other => other.into(),
     })?;
-    let token = state.jwt.issue(&user.id, user.role);
+    let token = state.jwt.issue(user.id.as_str(), user.role);
     Ok((
         StatusCode::CREATED,
         session_started(&state, &token),
@@ -233,7 +233,7 @@ async fn login(
         // The login stands; only the bookkeeping of earlier failures is left.
         tracing::warn!(error = %e, "cannot clear an account's failed logins");
     }
-    let token = state.jwt.issue(&user.id, user.role);
+    let token = state.jwt.issue(user.id.as_str(), user.role);
     Ok((
         session_started(&state, &token),
         Json(SessionBody {

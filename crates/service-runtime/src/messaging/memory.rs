@@ -160,7 +160,7 @@ mod tests {
     use crate::messaging::{Applied, EventHandler, Handled, MAX_EVENT_BYTES};
 
     #[derive(Default)]
-    struct Seen(Mutex<Vec<String>>);
+    struct Seen(Mutex<Vec<events::EventId>>);
 
     #[async_trait]
     impl EventHandler<BookingRequestEvent> for Seen {

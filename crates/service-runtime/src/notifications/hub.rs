@@ -22,6 +22,7 @@ use std::{
     time::Duration,
 };
 
+use events::UserId;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::{InboxEntry, Notification};
@@ -117,7 +118,7 @@ struct HubState {
     sync_wanted: u64,
     closed: bool,
     next_stream: u64,
-    users: HashMap<String, UserStreams>,
+    users: HashMap<UserId, UserStreams>,
 }
 
 #[derive(Default)]
@@ -142,7 +143,7 @@ pub struct Subscription {
 /// Holds one of a user's stream slots until dropped.
 pub struct Slot {
     state: Arc<Mutex<HubState>>,
-    user: String,
+    user: UserId,
     stream: u64,
 }
 
@@ -174,7 +175,7 @@ impl StreamHub {
     /// the watcher is dormant, waits (up to [`SYNC_PATIENCE`]) for it to
     /// catch up with the inbox, so the stream starts from now; then wakes
     /// the watcher so it follows at the pace of open streams.
-    pub async fn subscribe_current(&self, user: &str) -> Result<Subscription, Refused> {
+    pub async fn subscribe_current(&self, user: &UserId) -> Result<Subscription, Refused> {
         let ticket = {
             let mut state = self.state.lock().expect("hub lock");
             if state.closed {
@@ -234,7 +235,7 @@ impl StreamHub {
 
     /// Opens a stream for `user`, unless they hold their limit of streams
     /// or the service is stopping.
-    pub fn subscribe(&self, user: &str) -> Result<Subscription, Refused> {
+    pub fn subscribe(&self, user: &UserId) -> Result<Subscription, Refused> {
         let mut state = self.state.lock().expect("hub lock");
         if state.closed {
             return Err(Refused::Closed);
@@ -242,7 +243,7 @@ impl StreamHub {
         let stream = state.next_stream;
         state.next_stream += 1;
         let from = state.published;
-        let streams = state.users.entry(user.to_string()).or_default();
+        let streams = state.users.entry(user.clone()).or_default();
         if streams.open >= self.config.per_user {
             return Err(Refused::TooMany(self.config.per_user));
         }
@@ -254,7 +255,7 @@ impl StreamHub {
             from,
             slot: Slot {
                 state: self.state.clone(),
-                user: user.to_string(),
+                user: user.clone(),
                 stream,
             },
         })
@@ -327,8 +328,8 @@ mod tests {
     #[test]
     fn each_notification_reaches_only_its_recipients_streams() {
         let hub = hub(5, 8);
-        let mut alice = hub.subscribe("alice").unwrap();
-        let mut bob = hub.subscribe("bob").unwrap();
+        let mut alice = hub.subscribe(&"alice".into()).unwrap();
+        let mut bob = hub.subscribe(&"bob".into()).unwrap();
         hub.publish(&[entry(1, "alice"), entry(2, "bob"), entry(3, "alice")]);
         assert_eq!(alice.live.try_recv().unwrap().id, "n1");
         assert_eq!(alice.live.try_recv().unwrap().id, "n3");
@@ -336,24 +337,30 @@ mod tests {
         assert_eq!(bob.live.try_recv().unwrap().id, "n2");
         assert!(bob.live.try_recv().is_err());
         assert_eq!(hub.published(), 3);
-        assert_eq!(hub.subscribe("carol").unwrap().from, 3);
+        assert_eq!(hub.subscribe(&"carol".into()).unwrap().from, 3);
     }
 
     #[test]
     fn a_user_holds_at_most_the_limit_and_a_closed_stream_frees_its_slot() {
         let hub = hub(2, 8);
-        let first = hub.subscribe("alice").unwrap();
-        let _second = hub.subscribe("alice").unwrap();
-        assert_eq!(hub.subscribe("alice").err(), Some(Refused::TooMany(2)));
-        assert!(hub.subscribe("bob").is_ok(), "the limit is per user");
+        let first = hub.subscribe(&"alice".into()).unwrap();
+        let _second = hub.subscribe(&"alice".into()).unwrap();
+        assert_eq!(
+            hub.subscribe(&"alice".into()).err(),
+            Some(Refused::TooMany(2))
+        );
+        assert!(
+            hub.subscribe(&"bob".into()).is_ok(),
+            "the limit is per user"
+        );
         drop(first);
-        assert!(hub.subscribe("alice").is_ok());
+        assert!(hub.subscribe(&"alice".into()).is_ok());
     }
 
     #[test]
     fn a_stream_too_slow_ends_after_what_it_queued() {
         let hub = hub(5, 2);
-        let mut slow = hub.subscribe("alice").unwrap();
+        let mut slow = hub.subscribe(&"alice".into()).unwrap();
         hub.publish(&[entry(1, "alice"), entry(2, "alice"), entry(3, "alice")]);
         assert_eq!(slow.live.try_recv().unwrap().id, "n1");
         assert_eq!(slow.live.try_recv().unwrap().id, "n2");
@@ -367,12 +374,12 @@ mod tests {
     #[test]
     fn closing_ends_every_stream_and_refuses_new_ones() {
         let hub = hub(5, 8);
-        let mut open = hub.subscribe("alice").unwrap();
+        let mut open = hub.subscribe(&"alice".into()).unwrap();
         hub.close();
         assert_eq!(
             open.live.try_recv().err(),
             Some(mpsc::error::TryRecvError::Disconnected)
         );
-        assert_eq!(hub.subscribe("alice").err(), Some(Refused::Closed));
+        assert_eq!(hub.subscribe(&"alice".into()).err(), Some(Refused::Closed));
     }
 }

@@ -4,6 +4,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
+use events::{EventId, UserId};
 use tokio::sync::{Notify, RwLock};
 
 use super::{InboxEntry, Notification, NotificationStore, LIST};
@@ -26,8 +27,8 @@ pub struct InMemoryNotificationStore {
 #[derive(Default)]
 struct InMemoryNotifications {
     log: Vec<Notification>,
-    positions: HashMap<String, u64>,
-    by_recipient: HashMap<String, Vec<u64>>,
+    positions: HashMap<EventId, u64>,
+    by_recipient: HashMap<UserId, Vec<u64>>,
 }
 
 impl InMemoryNotifications {
@@ -71,7 +72,7 @@ impl NotificationStore for InMemoryNotificationStore {
 
     async fn list(
         &self,
-        recipient_id: &str,
+        recipient_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Notification>, StoreError> {
         let state = self.state.read().await;
@@ -100,18 +101,22 @@ impl NotificationStore for InMemoryNotificationStore {
         Ok(self.state.read().await.log.len() as u64)
     }
 
-    async fn position_of(&self, recipient_id: &str, id: &str) -> Result<Option<u64>, StoreError> {
+    async fn position_of(
+        &self,
+        recipient_id: &UserId,
+        id: &EventId,
+    ) -> Result<Option<u64>, StoreError> {
         let state = self.state.read().await;
         Ok(state
             .positions
             .get(id)
             .copied()
-            .filter(|&p| state.at(p).recipient_id == recipient_id))
+            .filter(|&p| &state.at(p).recipient_id == recipient_id))
     }
 
     async fn recipient_entries(
         &self,
-        recipient_id: &str,
+        recipient_id: &UserId,
         after: u64,
         upto: u64,
         limit: usize,

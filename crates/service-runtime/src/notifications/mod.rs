@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use events::BookingStatus;
+use events::{BookingId, BookingStatus, EventId, UserId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use utoipa::ToSchema;
@@ -46,11 +46,14 @@ pub use routes::{routes, NotificationPage};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": "0193a5e0-7a1c-7cc2-9d7e-2f1d3c4b5a69", "recipient_id": "0193a5d0-1111-7000-8000-000000000001", "kind": "status_changed", "booking_id": "0193a5df-2222-7000-8000-000000000002", "status": "ACCEPTED", "reason": null, "message": "Your booking at Sea View was accepted.", "created_at": "2026-11-25T02:04:41.123Z"}))]
 pub struct Notification {
-    pub id: String,
-    pub recipient_id: String,
+    #[schema(value_type = String)]
+    pub id: EventId,
+    #[schema(value_type = String)]
+    pub recipient_id: UserId,
     /// `booking_requested`, `cancellation_requested` or `status_changed`.
     pub kind: String,
-    pub booking_id: String,
+    #[schema(value_type = String)]
+    pub booking_id: BookingId,
     pub status: BookingStatus,
     pub reason: Option<String>,
     pub message: String,
@@ -66,7 +69,7 @@ impl Notification {
     pub fn page_key(&self) -> After {
         After {
             key: events::timestamp::format(&self.created_at),
-            id: self.id.clone(),
+            id: self.id.to_string(),
         }
     }
 }
@@ -111,7 +114,7 @@ pub trait NotificationStore: Send + Sync {
     /// A page of the recipient's notifications, newest first.
     async fn list(
         &self,
-        recipient_id: &str,
+        recipient_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Notification>, StoreError>;
     /// Up to `limit` entries of every recipient after `position`, in
@@ -135,12 +138,16 @@ pub trait NotificationStore: Send + Sync {
     /// The position of the recipient's notification `id`: `None` when the
     /// recipient has no such notification, 0 when it was written before
     /// positions existed (so everything positioned is after it).
-    async fn position_of(&self, recipient_id: &str, id: &str) -> Result<Option<u64>, StoreError>;
+    async fn position_of(
+        &self,
+        recipient_id: &UserId,
+        id: &EventId,
+    ) -> Result<Option<u64>, StoreError>;
     /// Up to `limit` of the recipient's notifications with a position in
     /// `(after, upto]`, in position order: what a resumed stream replays.
     async fn recipient_entries(
         &self,
-        recipient_id: &str,
+        recipient_id: &UserId,
         after: u64,
         upto: u64,
         limit: usize,

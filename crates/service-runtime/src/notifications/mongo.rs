@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bson::doc;
+use events::{EventId, UserId};
 use futures::TryStreamExt;
 use mongodb::{options::ReturnDocument, Collection, Database, IndexModel};
 use tokio::sync::Notify;
@@ -192,7 +193,7 @@ impl NotificationStore for MongoNotificationStore {
 
     async fn list(
         &self,
-        recipient_id: &str,
+        recipient_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Notification>, StoreError> {
         let mut filter = doc! {"recipient_id": recipient_id};
@@ -250,7 +251,11 @@ impl NotificationStore for MongoNotificationStore {
             .unwrap_or(0))
     }
 
-    async fn position_of(&self, recipient_id: &str, id: &str) -> Result<Option<u64>, StoreError> {
+    async fn position_of(
+        &self,
+        recipient_id: &UserId,
+        id: &EventId,
+    ) -> Result<Option<u64>, StoreError> {
         let found = self
             .coll
             .clone_with_type::<bson::Document>()
@@ -263,7 +268,7 @@ impl NotificationStore for MongoNotificationStore {
 
     async fn recipient_entries(
         &self,
-        recipient_id: &str,
+        recipient_id: &UserId,
         after: u64,
         upto: u64,
         limit: usize,

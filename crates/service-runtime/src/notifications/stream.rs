@@ -27,6 +27,7 @@ use axum::{
         IntoResponse, Response,
     },
 };
+use events::{EventId, UserId};
 use futures::Stream;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -96,7 +97,7 @@ pub async fn open(
         Some(id) => Some(
             notifications
                 .store
-                .position_of(&caller.id, &id)
+                .position_of(&caller.id, &EventId::from(id.as_str()))
                 .await?
                 .ok_or_else(|| {
                     ApiError::new(
@@ -174,7 +175,7 @@ enum Phase {
 
 struct StreamState {
     store: Arc<dyn NotificationStore>,
-    recipient: String,
+    recipient: UserId,
     phase: Phase,
     replayed: VecDeque<Notification>,
     /// Live notifications, and the slot (freed when the stream ends).
@@ -186,7 +187,7 @@ struct StreamState {
 /// client reconnects with the last id it received.
 fn events(
     store: Arc<dyn NotificationStore>,
-    recipient: String,
+    recipient: UserId,
     replay_after: Option<u64>,
     subscription: Subscription,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -243,7 +244,7 @@ fn events(
 fn event(n: &Notification) -> Event {
     let data = serde_json::to_string(n).expect("a notification serialises");
     let event = Event::default().event("notification").data(data);
-    if n.id.contains(['\n', '\r', '\0']) {
+    if n.id.as_str().contains(['\n', '\r', '\0']) {
         event
     } else {
         event.id(&n.id)

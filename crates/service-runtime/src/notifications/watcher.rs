@@ -330,6 +330,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
+    use events::{EventId, UserId};
     use tokio::sync::Notify;
 
     use crate::{
@@ -355,7 +356,11 @@ mod tests {
         async fn add_many(&self, ns: &[Notification]) -> Result<(), StoreError> {
             self.inner.add_many(ns).await
         }
-        async fn list(&self, r: &str, p: &PageRequest) -> Result<Page<Notification>, StoreError> {
+        async fn list(
+            &self,
+            r: &UserId,
+            p: &PageRequest,
+        ) -> Result<Page<Notification>, StoreError> {
             self.inner.list(r, p).await
         }
         async fn entries_after(&self, p: u64, l: usize) -> Result<Vec<InboxEntry>, StoreError> {
@@ -369,12 +374,12 @@ mod tests {
             self.counter_reads.fetch_add(1, Ordering::SeqCst);
             self.inner.last_position().await
         }
-        async fn position_of(&self, r: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        async fn position_of(&self, r: &UserId, id: &EventId) -> Result<Option<u64>, StoreError> {
             self.inner.position_of(r, id).await
         }
         async fn recipient_entries(
             &self,
-            r: &str,
+            r: &UserId,
             after: u64,
             upto: u64,
             l: usize,
@@ -412,7 +417,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(reads(&store), start, "dormant: nothing read");
 
-        let mut stream = hub.subscribe_current("ada").await.unwrap();
+        let mut stream = hub.subscribe_current(&"ada".into()).await.unwrap();
         assert_eq!(stream.from, 2, "caught up before the stream started");
         assert!(stream.live.try_recv().is_err(), "nothing old arrives live");
 

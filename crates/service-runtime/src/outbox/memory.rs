@@ -1,6 +1,7 @@
 //! [`InMemoryOutbox`], the outbox of the in-memory adapters.
 
 use async_trait::async_trait;
+use events::EventId;
 
 use super::{
     message::{OutboxMessage, OutboxStore},
@@ -46,7 +47,7 @@ impl OutboxStore for InMemoryOutbox {
         Ok(pending.iter().take(limit).cloned().collect())
     }
 
-    async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
+    async fn mark_published(&self, event_ids: &[EventId]) -> Result<(), StoreError> {
         self.pending
             .lock()
             .expect("outbox lock")

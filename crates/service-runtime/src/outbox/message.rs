@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use events::{cloud_event_headers, Envelope, EventPayload};
+use events::{cloud_event_headers, Envelope, EventId, EventPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
@@ -15,7 +15,7 @@ use crate::store::StoreError;
 /// An event waiting to be published, exactly as it will go on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxMessage {
-    pub event_id: String,
+    pub event_id: EventId,
     pub topic: String,
     pub key: String,
     pub payload: String,
@@ -69,7 +69,7 @@ pub trait OutboxStore: Send + Sync {
         self.pending(limit).await
     }
     /// Removes delivered messages from the outbox.
-    async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError>;
+    async fn mark_published(&self, event_ids: &[EventId]) -> Result<(), StoreError>;
     /// Keeps relay ownership while a batch this store returned is being
     /// published: a publish can outlast an ownership lease (the broker is
     /// slow or down, and delivery waits up to its timeout), and another

@@ -36,7 +36,7 @@ mod test_messages {
 
     pub(super) fn message(id: usize) -> OutboxMessage {
         OutboxMessage {
-            event_id: format!("e{id}"),
+            event_id: format!("e{id}").into(),
             topic: "t".into(),
             key: "k".into(),
             payload: "{}".into(),

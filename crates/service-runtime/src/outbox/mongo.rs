@@ -14,6 +14,7 @@ use std::{
 
 use async_trait::async_trait;
 use bson::{doc, Document};
+use events::EventId;
 use futures::TryStreamExt;
 use mongodb::{
     options::{IndexOptions, ReturnDocument},
@@ -60,7 +61,7 @@ pub struct MongoOutbox {
     sweep_pace: Mutex<SweepPace>,
     /// Events the last two sweeps returned: a hand-over of one of them that
     /// arrives after the sweep read it is not published a second time.
-    swept: Mutex<[HashSet<String>; 2]>,
+    swept: Mutex<[HashSet<EventId>; 2]>,
     leases: Collection<Document>,
     lease_name: String,
     holder: String,
@@ -80,7 +81,7 @@ pub struct MongoOutbox {
     outstanding: Mutex<bool>,
     /// Which of `collections` each event of the last `pending` batch came
     /// from, so `mark_published` updates only those.
-    origins: Mutex<HashMap<String, usize>>,
+    origins: Mutex<HashMap<EventId, usize>>,
     /// Delivered events not yet removed from their documents.
     delivered: Mutex<Delivered>,
 }
@@ -90,9 +91,9 @@ pub struct MongoOutbox {
 #[derive(Default)]
 struct Delivered {
     /// Event ids per collection index; `None` is "look in every collection".
-    by_collection: HashMap<Option<usize>, Vec<String>>,
+    by_collection: HashMap<Option<usize>, Vec<EventId>>,
     /// The same ids, for sweeps to skip: they are delivered already.
-    ids: HashSet<String>,
+    ids: HashSet<EventId>,
     /// When the oldest of them was delivered.
     since: Option<Instant>,
 }
@@ -341,7 +342,7 @@ impl MongoOutbox {
     async fn sweep(
         &self,
         limit: usize,
-        origins: &mut HashMap<String, usize>,
+        origins: &mut HashMap<EventId, usize>,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let delivered = self.delivered.lock().expect("delivered lock").ids.clone();
         let mut messages = Vec::new();
@@ -402,11 +403,13 @@ impl MongoOutbox {
             delivered.since = None;
             std::mem::take(&mut delivered.by_collection)
         };
-        let mut by_collection: Vec<Vec<&String>> = vec![Vec::new(); self.collections.len()];
+        let mut by_collection: Vec<Vec<&str>> = vec![Vec::new(); self.collections.len()];
         for (origin, ids) in &batch {
             match origin {
-                Some(index) => by_collection[*index].extend(ids),
-                None => by_collection.iter_mut().for_each(|c| c.extend(ids)),
+                Some(index) => by_collection[*index].extend(ids.iter().map(EventId::as_str)),
+                None => by_collection
+                    .iter_mut()
+                    .for_each(|c| c.extend(ids.iter().map(EventId::as_str))),
             }
         }
         let mut result = Ok(());
@@ -559,10 +562,10 @@ impl OutboxStore for MongoOutbox {
     /// Records the events as delivered; they leave their documents' outboxes
     /// within [`MARK_DELAY`] (or at once when [`MARK_AT`] are waiting),
     /// and no look returns them meanwhile.
-    async fn mark_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
+    async fn mark_published(&self, event_ids: &[EventId]) -> Result<(), StoreError> {
         {
             let origins = self.origins.lock().expect("origins lock");
-            let named: HashSet<&String> = event_ids.iter().collect();
+            let named: HashSet<&EventId> = event_ids.iter().collect();
             *self.outstanding.lock().expect("outstanding lock") =
                 origins.keys().any(|id| !named.contains(id));
             let mut delivered = self.delivered.lock().expect("delivered lock");
@@ -606,14 +609,14 @@ impl OutboxStore for MongoOutbox {
 /// The ids of the events in a document's outbox, in write order: what
 /// [`OutboxSignal::appended`] needs after a `$push` that returned the
 /// document (a projection of `outbox.event_id` is enough).
-pub fn outbox_ids(document: &Document) -> Vec<String> {
+pub fn outbox_ids(document: &Document) -> Vec<EventId> {
     document
         .get_array(OUTBOX_FIELD)
         .map(|entries| {
             entries
                 .iter()
                 .filter_map(|e| e.as_document()?.get_str("event_id").ok())
-                .map(str::to_string)
+                .map(EventId::from)
                 .collect()
         })
         .unwrap_or_default()

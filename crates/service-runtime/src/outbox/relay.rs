@@ -2,6 +2,7 @@
 //! order per aggregate ([`publish_in_order`]), and removes it once the
 //! broker confirmed delivery.
 
+use events::EventId;
 use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
@@ -86,7 +87,7 @@ pub async fn run_relay(
         if let Some((_, spans)) = &traced {
             telemetry::publish_results(spans, &results);
         }
-        let delivered: Vec<String> = batch
+        let delivered: Vec<EventId> = batch
             .iter()
             .zip(&results)
             .filter(|(_, r)| r.is_ok())
@@ -141,7 +142,7 @@ fn publish_spans(batch: &[OutboxMessage]) -> Option<(Vec<OutboxMessage>, Vec<Spa
         let span = telemetry::publish_span(
             Published {
                 topic: &m.topic,
-                event_id: &m.event_id,
+                event_id: m.event_id.as_str(),
                 key: &m.key,
                 event_type: m.event_type(),
             },
@@ -281,7 +282,7 @@ mod tests {
             self.calls
                 .lock()
                 .unwrap()
-                .push(batch.iter().map(|m| m.event_id.clone()).collect());
+                .push(batch.iter().map(|m| m.event_id.to_string()).collect());
             batch
                 .iter()
                 .map(|m| {

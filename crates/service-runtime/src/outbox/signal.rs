@@ -1,6 +1,7 @@
 //! [`OutboxSignal`]: how a committed write wakes the relay and hands it the
 //! events it wrote ([`Committed`]), so they go out without being read back.
 
+use events::EventId;
 use std::{collections::VecDeque, sync::Arc};
 
 use tokio::sync::Notify;
@@ -41,7 +42,7 @@ pub struct Committed {
     /// earlier, not yet removed). The relay may publish the hand-over at
     /// once only when all of them are delivered; otherwise it leaves it to
     /// the sweep, which reads a document's events in write order.
-    pub after: Vec<String>,
+    pub after: Vec<EventId>,
 }
 
 /// Most events waiting in the hand-over queue. Beyond it (the broker has been
@@ -81,7 +82,7 @@ impl OutboxSignal {
     /// `collection`, which then held `outbox` (the ids of all its pending
     /// events, in write order, this one last). Like [`Self::committed`],
     /// but the relay publishes it only after the events before it.
-    pub fn appended(&self, collection: &'static str, message: OutboxMessage, outbox: &[String]) {
+    pub fn appended(&self, collection: &'static str, message: OutboxMessage, outbox: &[EventId]) {
         let after = outbox
             .iter()
             .take_while(|id| **id != message.event_id)
@@ -159,7 +160,7 @@ mod tests {
     #[test]
     fn an_appended_event_names_the_events_before_it() {
         let signal = OutboxSignal::default();
-        let ids = ["e1".to_string(), "e2".to_string(), "e3".to_string()];
+        let ids: [EventId; 3] = ["e1".into(), "e2".into(), "e3".into()];
         signal.appended("a", message_named("e3"), &ids);
         let (taken, _) = signal.take_committed(10);
         assert_eq!(taken[0].after, vec!["e1", "e2"]);

@@ -2,7 +2,7 @@
 //! the status owner-service decides.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use events::{BookingRequested, BookingStatus};
+use events::{BookingId, BookingRequested, BookingStatus, PropertyId, Stay, UserId};
 use serde::{Deserialize, Serialize};
 use service_runtime::validation::{Invalid, Validator};
 use sha2::{Digest, Sha256};
@@ -13,27 +13,15 @@ use super::catalog::CatalogProperty;
 pub const MAX_NIGHTS: i64 = 365;
 
 /// A booking as the traveler sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({
-    "id": "0193a5df-2222-7000-8000-000000000002", "property_id": "0193a5d0-3333-7000-8000-000000000003",
-    "property_name": "Sea View", "owner_id": "0193a5d0-1111-7000-8000-000000000001",
-    "traveler_id": "0193a5d0-4444-7000-8000-000000000004", "check_in": "2027-03-01", "check_out": "2027-03-04",
-    "nights": 3, "guests": 2, "total_price_cents": 42000, "currency": "EUR", "status": "PENDING",
-    "status_reason": null, "version": 0, "cancellation_requested_at": null,
-    "created_at": "2026-11-25T02:04:41.123Z", "updated_at": "2026-11-25T02:04:41.123Z"
-}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Booking {
-    pub id: String,
-    pub property_id: String,
+    pub id: BookingId,
+    /// What was booked; stored and served as flat fields.
+    #[serde(flatten)]
+    pub stay: Stay,
     pub property_name: String,
-    pub owner_id: String,
-    pub traveler_id: String,
-    pub check_in: NaiveDate,
-    pub check_out: NaiveDate,
-    pub nights: u32,
-    pub guests: u32,
-    pub total_price_cents: i64,
-    pub currency: String,
+    pub owner_id: UserId,
+    pub traveler_id: UserId,
     pub status: BookingStatus,
     pub status_reason: Option<String>,
     /// The owner-side version of the status; older updates are ignored.
@@ -48,46 +36,61 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// A new PENDING booking of `stay` (priced by [`StayRequest::priced`])
+    /// at `property`, for `traveler_id`.
+    pub fn request(
+        id: BookingId,
+        stay: Stay,
+        property: &CatalogProperty,
+        traveler_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            stay,
+            property_name: property.details.name.clone(),
+            owner_id: property.owner_id.clone(),
+            traveler_id,
+            status: BookingStatus::Pending,
+            status_reason: None,
+            version: 0,
+            cancellation_requested_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The `booking.requested` event for this booking.
     pub fn requested_event(&self) -> BookingRequested {
         BookingRequested {
             booking_id: self.id.clone(),
-            property_id: self.property_id.clone(),
+            stay: self.stay.clone(),
             owner_id: self.owner_id.clone(),
             traveler_id: self.traveler_id.clone(),
-            check_in: self.check_in,
-            check_out: self.check_out,
-            nights: self.nights,
-            guests: self.guests,
-            total_price_cents: self.total_price_cents,
-            currency: self.currency.clone(),
             status: self.status,
             created_at: self.created_at,
         }
     }
 }
 
-/// `POST /bookings` body.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"property_id": "0193a5d0-3333-7000-8000-000000000003", "check_in": "2027-03-01", "check_out": "2027-03-04", "guests": 2}))]
-pub struct BookingRequest {
+/// What a traveler asks to book, before it is priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StayRequest {
     /// An active property of the catalog.
-    pub property_id: String,
-    /// Not before today.
+    pub property_id: PropertyId,
     pub check_in: NaiveDate,
-    /// 1 to 365 nights after `check_in`.
     pub check_out: NaiveDate,
-    /// At least 1, at most the property's `max_guests`.
     pub guests: u32,
 }
 
-impl BookingRequest {
-    /// The checks that need no property: reported together as one 400.
+impl StayRequest {
+    /// The checks that need no property, reported together; the number of
+    /// nights when they pass.
     pub fn validate(&self, today: NaiveDate) -> Result<u32, Invalid> {
         let nights = (self.check_out - self.check_in).num_days();
         Validator::new()
             .check(
-                !self.property_id.trim().is_empty(),
+                !self.property_id.as_str().trim().is_empty(),
                 "property_id",
                 "is required",
             )
@@ -107,18 +110,29 @@ impl BookingRequest {
         Ok(nights as u32)
     }
 
-    /// The guest count against the property's capacity.
-    pub fn validate_for(&self, property: &CatalogProperty) -> Result<(), Invalid> {
+    /// The stay of `nights` (from [`Self::validate`]) at `property`, priced
+    /// from its current prices; refused when it cannot host the guests.
+    pub fn priced(&self, property: &CatalogProperty, nights: u32) -> Result<Stay, Invalid> {
+        let d = &property.details;
         Validator::new()
             .check(
-                self.guests <= property.details.max_guests,
+                self.guests <= d.max_guests,
                 "guests",
-                format!(
-                    "this property hosts at most {} guests",
-                    property.details.max_guests
-                ),
+                format!("this property hosts at most {} guests", d.max_guests),
             )
-            .finish()
+            .finish()?;
+        Ok(Stay {
+            property_id: property.id.clone(),
+            check_in: self.check_in,
+            check_out: self.check_out,
+            nights,
+            guests: self.guests,
+            // In minor units: nights × nightly price + cleaning + service fee.
+            total_price_cents: i64::from(nights) * d.price_per_night_cents
+                + d.cleaning_fee_cents
+                + d.service_fee_cents,
+            currency: d.currency.clone(),
+        })
     }
 
     /// A digest of what was asked, to tell a retry (same digest) from a
@@ -126,20 +140,13 @@ impl BookingRequest {
     pub fn fingerprint(&self) -> String {
         let canonical = format!(
             "{}|{}|{}|{}",
-            self.property_id.trim(),
+            self.property_id.as_str().trim(),
             self.check_in,
             self.check_out,
             self.guests
         );
         hex::encode(Sha256::digest(canonical.as_bytes()))
     }
-}
-
-/// nights × nightly price + cleaning fee + service fee, in minor units.
-pub fn total_price_cents(property: &CatalogProperty, nights: u32) -> i64 {
-    i64::from(nights) * property.details.price_per_night_cents
-        + property.details.cleaning_fee_cents
-        + property.details.service_fee_cents
 }
 
 #[cfg(test)]
@@ -150,8 +157,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn request(check_in: &str, check_out: &str, guests: u32) -> BookingRequest {
-        BookingRequest {
+    fn request(check_in: &str, check_out: &str, guests: u32) -> StayRequest {
+        StayRequest {
             property_id: "p".into(),
             check_in: d(check_in),
             check_out: d(check_out),

@@ -1,14 +1,16 @@
 //! The property catalog travelers browse, rebuilt from `property-listings`.
 
 use chrono::{DateTime, Utc};
-use events::{PropertyDetails, PropertySnapshot};
+use events::{PropertyDetails, PropertyId, PropertySnapshot, UserId};
 use serde::{Deserialize, Serialize};
 
 /// A property as travelers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CatalogProperty {
-    pub id: String,
-    pub owner_id: String,
+    #[schema(value_type = String)]
+    pub id: PropertyId,
+    #[schema(value_type = String)]
+    pub owner_id: UserId,
     #[serde(flatten)]
     pub details: PropertyDetails,
     pub active: bool,

@@ -7,19 +7,20 @@ use axum::{
     http::{HeaderMap, StatusCode},
     Json,
 };
-use events::{BookingCancellationRequested, BookingRequestEvent, BookingStatus, Envelope};
+use chrono::NaiveDate;
+use events::{BookingCancellationRequested, BookingId, BookingRequestEvent, Envelope, UserId};
 use serde::{Deserialize, Serialize};
 use service_runtime::{
     auth::AuthUser,
     http::{params, ApiError, ApiJson, ApiQuery, OptionalApiJson},
+    openapi::schema::ObjectSchema,
     outbox::OutboxMessage,
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
-    domain::booking::{total_price_cents, Booking, BookingRequest},
+    domain::booking::{Booking, StayRequest},
     store::{CancelOutcome, CreateOutcome, IdempotencyKey, BOOKINGS_LIST},
     AppState, SOURCE,
 };
@@ -48,13 +49,72 @@ pub struct BookingPage {
     pub next_cursor: Option<String>,
 }
 
+// The schema of `Booking` as served: the fields both services' bookings
+// share, and what the traveler's copy adds.
+service_runtime::booking_schema!(
+    Booking,
+    ObjectSchema::booking("A booking as the traveler sees it.")
+        .insert_after::<TravelerFields>("property_id", "property_name")
+        .insert_after::<TravelerFields>("version", "cancellation_requested_at")
+        .describe(
+            "version",
+            "The owner-side version of the status; older updates are ignored.",
+        )
+        .example(
+            r#"{
+                "id": "0193a5df-2222-7000-8000-000000000002", "property_id": "0193a5d0-3333-7000-8000-000000000003",
+                "property_name": "Sea View", "owner_id": "0193a5d0-1111-7000-8000-000000000001",
+                "traveler_id": "0193a5d0-4444-7000-8000-000000000004", "check_in": "2027-03-01", "check_out": "2027-03-04",
+                "nights": 3, "guests": 2, "total_price_cents": 42000, "currency": "EUR", "status": "PENDING",
+                "status_reason": null, "version": 0, "cancellation_requested_at": null,
+                "created_at": "2026-11-25T02:04:41.123Z", "updated_at": "2026-11-25T02:04:41.123Z"
+            }"#,
+        )
+        .build()
+);
+
+/// The fields the traveler's booking has beyond the shared ones. Only
+/// describes the API.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TravelerFields {
+    property_name: String,
+    /// Set when the traveler asked to cancel and owner-service has not answered yet.
+    cancellation_requested_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `POST /bookings` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"property_id": "0193a5d0-3333-7000-8000-000000000003", "check_in": "2027-03-01", "check_out": "2027-03-04", "guests": 2}))]
+pub struct BookingRequest {
+    /// An active property of the catalog.
+    pub property_id: String,
+    /// Not before today.
+    pub check_in: NaiveDate,
+    /// 1 to 365 nights after `check_in`.
+    pub check_out: NaiveDate,
+    /// At least 1, at most the property's `max_guests`.
+    pub guests: u32,
+}
+
+impl From<BookingRequest> for StayRequest {
+    fn from(r: BookingRequest) -> Self {
+        Self {
+            property_id: r.property_id.trim().into(),
+            check_in: r.check_in,
+            check_out: r.check_out,
+            guests: r.guests,
+        }
+    }
+}
+
 /// Longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 fn idempotency_key(
     headers: &HeaderMap,
-    traveler_id: &str,
-    request: &BookingRequest,
+    traveler_id: &UserId,
+    request: &StayRequest,
 ) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -102,6 +162,7 @@ async fn create(
     headers: HeaderMap,
     ApiJson(request): ApiJson<BookingRequest>,
 ) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
+    let request = StayRequest::from(request);
     let key = idempotency_key(&headers, &caller.id, &request)?;
     // A retry is answered from what the first attempt created, before any
     // check against today's date or catalog, which may have moved since.
@@ -121,34 +182,16 @@ async fn create(
     let nights = request.validate(now.date_naive())?;
     let property = state
         .listings
-        .get(&state.store, request.property_id.trim())
+        .get(&state.store, &request.property_id)
         .await?
         .filter(|p| p.active)
         .ok_or_else(|| ApiError::not_found("property"))?;
-    request.validate_for(&property)?;
-
-    let booking = Booking {
-        id: key
-            .as_ref()
-            .map_or_else(|| Uuid::now_v7().to_string(), IdempotencyKey::booking_id),
-        property_id: property.id.clone(),
-        property_name: property.details.name.clone(),
-        owner_id: property.owner_id.clone(),
-        traveler_id: caller.id.clone(),
-        check_in: request.check_in,
-        check_out: request.check_out,
-        nights,
-        guests: request.guests,
-        total_price_cents: total_price_cents(&property, nights),
-        currency: property.details.currency.clone(),
-        status: BookingStatus::Pending,
-        status_reason: None,
-        version: 0,
-        cancellation_requested_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    service_runtime::telemetry::record_booking_id(&booking.id);
+    let stay = request.priced(&property, nights)?;
+    let id = key
+        .as_ref()
+        .map_or_else(BookingId::generate, IdempotencyKey::booking_id);
+    let booking = Booking::request(id, stay, &property, caller.id.clone(), now);
+    service_runtime::telemetry::record_booking_id(booking.id.as_str());
     let envelope = Envelope::new(
         SOURCE,
         BookingRequestEvent::Requested(booking.requested_event()),
@@ -218,7 +261,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<BookingId>,
 ) -> Result<Json<BookingBody>, ApiError> {
     match state.store.booking(&id).await? {
         Some(b) if b.traveler_id == caller.id => Ok(Json(BookingBody { booking: b })),
@@ -255,10 +298,10 @@ struct CancelBody {
 async fn cancel(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<BookingId>,
     OptionalApiJson(body): OptionalApiJson<CancelBody>,
 ) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
-    service_runtime::telemetry::record_booking_id(&id);
+    service_runtime::telemetry::record_booking_id(id.as_str());
     let reason = params::reason(body.reason)?;
     let now = events::timestamp::now();
     let envelope = Envelope::new(

@@ -5,6 +5,7 @@ use axum::{
     extract::{Path, State},
     Json,
 };
+use events::PropertyId;
 use serde::{Deserialize, Serialize};
 use service_runtime::{
     auth::AuthUser,
@@ -15,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{
-        booking::{total_price_cents, BookingRequest},
+        booking::StayRequest,
         catalog::{CatalogProperty, CatalogQuery},
     },
     store::CATALOG_LIST,
@@ -49,7 +50,8 @@ pub struct CatalogPropertyBody {
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"property_id": "0193a5d0-3333-7000-8000-000000000003", "nights": 3, "price_per_night_cents": 12000, "nights_cents": 36000, "cleaning_fee_cents": 4000, "service_fee_cents": 2000, "total_price_cents": 42000, "currency": "EUR"}))]
 pub struct Quote {
-    pub property_id: String,
+    #[schema(value_type = String)]
+    pub property_id: PropertyId,
     pub nights: u32,
     pub price_per_night_cents: i64,
     /// `nights` × `price_per_night_cents`.
@@ -139,7 +141,7 @@ async fn search(
 async fn show(
     State(state): State<AppState>,
     _caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<PropertyId>,
 ) -> Result<Json<CatalogPropertyBody>, ApiError> {
     match state.store.listing(&id).await? {
         Some(p) if p.active => Ok(Json(CatalogPropertyBody { property: p })),
@@ -180,10 +182,10 @@ struct QuoteQuery {
 async fn quote(
     State(state): State<AppState>,
     _caller: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<PropertyId>,
     ApiQuery(q): ApiQuery<QuoteQuery>,
 ) -> Result<Json<QuoteBody>, ApiError> {
-    let request = BookingRequest {
+    let request = StayRequest {
         property_id: id,
         check_in: q.check_in,
         check_out: q.check_out,
@@ -194,11 +196,11 @@ async fn quote(
         Some(p) if p.active => p,
         _ => return Err(ApiError::not_found("property")),
     };
-    request.validate_for(&property)?;
+    let stay = request.priced(&property, nights)?;
     let d = &property.details;
     Ok(Json(QuoteBody {
         quote: Quote {
-            total_price_cents: total_price_cents(&property, nights),
+            total_price_cents: stay.total_price_cents,
             property_id: property.id.clone(),
             nights,
             price_per_night_cents: d.price_per_night_cents,

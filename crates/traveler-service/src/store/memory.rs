@@ -2,7 +2,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use events::{BookingStatus, BookingStatusChanged};
+use events::{BookingId, BookingStatus, BookingStatusChanged, PropertyId, UserId};
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     paging::{Page, PageRequest},
@@ -28,10 +28,10 @@ pub struct InMemoryTravelerStore {
 
 #[derive(Default)]
 struct State {
-    catalog: HashMap<String, CatalogProperty>,
-    bookings: HashMap<String, Booking>,
+    catalog: HashMap<PropertyId, CatalogProperty>,
+    bookings: HashMap<BookingId, Booking>,
     /// scoped idempotency key → (booking id, request fingerprint)
-    keys: HashMap<String, (String, String)>,
+    keys: HashMap<String, (BookingId, String)>,
 }
 
 impl InMemoryTravelerStore {
@@ -59,7 +59,7 @@ impl TravelerStore for InMemoryTravelerStore {
 
     async fn delist_listing(
         &self,
-        id: &str,
+        id: &PropertyId,
         version: u64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -72,11 +72,11 @@ impl TravelerStore for InMemoryTravelerStore {
         Ok(())
     }
 
-    async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError> {
+    async fn listing(&self, id: &PropertyId) -> Result<Option<CatalogProperty>, StoreError> {
         Ok(self.state.lock().await.catalog.get(id).cloned())
     }
 
-    async fn listings(&self, ids: &[String]) -> Result<Vec<CatalogProperty>, StoreError> {
+    async fn listings(&self, ids: &[PropertyId]) -> Result<Vec<CatalogProperty>, StoreError> {
         let state = self.state.lock().await;
         Ok(ids
             .iter()
@@ -136,13 +136,13 @@ impl TravelerStore for InMemoryTravelerStore {
             .map(|(id, fingerprint)| (state.bookings[id].clone(), fingerprint.clone())))
     }
 
-    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+    async fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
         Ok(self.state.lock().await.bookings.get(id).cloned())
     }
 
     async fn bookings_of(
         &self,
-        traveler_id: &str,
+        traveler_id: &UserId,
         status: Option<BookingStatus>,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
@@ -150,7 +150,7 @@ impl TravelerStore for InMemoryTravelerStore {
         let list: Vec<_> = state
             .bookings
             .values()
-            .filter(|b| b.traveler_id == traveler_id && status.is_none_or(|s| b.status == s))
+            .filter(|b| &b.traveler_id == traveler_id && status.is_none_or(|s| b.status == s))
             .cloned()
             .collect();
         Ok(Page::of_all(list, page, BOOKINGS_LIST.order, booking_key))
@@ -158,8 +158,8 @@ impl TravelerStore for InMemoryTravelerStore {
 
     async fn request_cancellation(
         &self,
-        id: &str,
-        traveler_id: &str,
+        id: &BookingId,
+        traveler_id: &UserId,
         at: DateTime<Utc>,
         event: OutboxMessage,
     ) -> Result<CancelOutcome, StoreError> {
@@ -167,7 +167,7 @@ impl TravelerStore for InMemoryTravelerStore {
         let Some(b) = state
             .bookings
             .get_mut(id)
-            .filter(|b| b.traveler_id == traveler_id)
+            .filter(|b| &b.traveler_id == traveler_id)
         else {
             return Ok(CancelOutcome::NotFound);
         };
@@ -208,7 +208,7 @@ impl TravelerStore for InMemoryTravelerStore {
         Ok(())
     }
 
-    async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError> {
+    async fn bookings_by_ids(&self, ids: &[BookingId]) -> Result<Vec<Booking>, StoreError> {
         let state = self.state.lock().await;
         Ok(ids
             .iter()

@@ -7,7 +7,7 @@ mod mongo;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use events::{BookingStatus, BookingStatusChanged};
+use events::{BookingId, BookingStatus, BookingStatusChanged, PropertyId, UserId};
 use service_runtime::{
     outbox::OutboxMessage,
     paging::{After, List, Page, PageRequest},
@@ -32,7 +32,7 @@ pub const CATALOG_LIST: List = List::by_name("catalog");
 pub fn booking_key(b: &Booking) -> After {
     After {
         key: events::timestamp::format(&b.created_at),
-        id: b.id.clone(),
+        id: b.id.to_string(),
     }
 }
 
@@ -40,7 +40,7 @@ pub fn booking_key(b: &Booking) -> After {
 pub fn listing_key(p: &CatalogProperty) -> After {
     After {
         key: p.details.name.clone(),
-        id: p.id.clone(),
+        id: p.id.to_string(),
     }
 }
 
@@ -56,7 +56,7 @@ impl IdempotencyKey {
     /// (a name-based UUID), so every retry names the same booking and the
     /// store's unique id refuses a second one: no separate unique index,
     /// which every write of a booking would pay for.
-    pub fn booking_id(&self) -> String {
+    pub fn booking_id(&self) -> BookingId {
         booking_id_for_key(&self.scoped_key)
     }
 
@@ -75,10 +75,12 @@ impl IdempotencyKey {
 }
 
 /// See [`IdempotencyKey::booking_id`].
-pub fn booking_id_for_key(scoped_key: &str) -> String {
+pub fn booking_id_for_key(scoped_key: &str) -> BookingId {
     /// The namespace of booking ids derived from idempotency keys.
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1e_4a52_9b1d_4c0e_a3f7_2d8c_5b90_e714);
-    uuid::Uuid::new_v5(&NAMESPACE, scoped_key.as_bytes()).to_string()
+    uuid::Uuid::new_v5(&NAMESPACE, scoped_key.as_bytes())
+        .to_string()
+        .into()
 }
 
 /// The result of creating a booking.
@@ -123,14 +125,14 @@ pub trait TravelerStore: Send + Sync {
     /// Marks a listing inactive unless a newer version is stored.
     async fn delist_listing(
         &self,
-        id: &str,
+        id: &PropertyId,
         version: u64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError>;
+    async fn listing(&self, id: &PropertyId) -> Result<Option<CatalogProperty>, StoreError>;
     /// The listings among `ids` that exist, in no particular order: one
     /// read for many (the listing cache's refresh).
-    async fn listings(&self, ids: &[String]) -> Result<Vec<CatalogProperty>, StoreError>;
+    async fn listings(&self, ids: &[PropertyId]) -> Result<Vec<CatalogProperty>, StoreError>;
     /// A page of the active listings matching `q`, in [`CATALOG_LIST`] order.
     async fn search_listings(
         &self,
@@ -152,19 +154,19 @@ pub trait TravelerStore: Send + Sync {
         &self,
         scoped_key: &str,
     ) -> Result<Option<(Booking, String)>, StoreError>;
-    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError>;
+    async fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError>;
     /// A page of the traveler's bookings, newest first.
     async fn bookings_of(
         &self,
-        traveler_id: &str,
+        traveler_id: &UserId,
         status: Option<BookingStatus>,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError>;
     /// Records the traveler's wish to cancel with its event, once.
     async fn request_cancellation(
         &self,
-        id: &str,
-        traveler_id: &str,
+        id: &BookingId,
+        traveler_id: &UserId,
         at: DateTime<Utc>,
         event: OutboxMessage,
     ) -> Result<CancelOutcome, StoreError>;
@@ -177,5 +179,5 @@ pub trait TravelerStore: Send + Sync {
     /// in one round trip.
     async fn apply_statuses(&self, changes: &[BookingStatusChanged]) -> Result<(), StoreError>;
     /// The bookings with these ids (those that exist), in one round trip.
-    async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError>;
+    async fn bookings_by_ids(&self, ids: &[BookingId]) -> Result<Vec<Booking>, StoreError>;
 }

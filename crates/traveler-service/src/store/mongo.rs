@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use bson::{doc, Document};
 use chrono::{DateTime, Utc};
-use events::{BookingStatus, BookingStatusChanged};
+use events::{BookingId, BookingStatus, BookingStatusChanged, PropertyId, UserId};
 use futures::TryStreamExt;
 use mongodb::{options::FindOptions, Collection, Database, IndexModel};
 use service_runtime::{
@@ -155,7 +155,7 @@ impl TravelerStore for MongoTravelerStore {
 
     async fn delist_listing(
         &self,
-        id: &str,
+        id: &PropertyId,
         version: u64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -169,14 +169,14 @@ impl TravelerStore for MongoTravelerStore {
             .map_err(mongo::read_error)
     }
 
-    async fn listing(&self, id: &str) -> Result<Option<CatalogProperty>, StoreError> {
+    async fn listing(&self, id: &PropertyId) -> Result<Option<CatalogProperty>, StoreError> {
         self.catalog
             .find_one(doc! {"_id": id})
             .await
             .map_err(mongo::read_error)
     }
 
-    async fn listings(&self, ids: &[String]) -> Result<Vec<CatalogProperty>, StoreError> {
+    async fn listings(&self, ids: &[PropertyId]) -> Result<Vec<CatalogProperty>, StoreError> {
         self.catalog
             .find(doc! {"_id": {"$in": ids}})
             .await
@@ -266,7 +266,7 @@ impl TravelerStore for MongoTravelerStore {
         Ok(Some((booking, fingerprint)))
     }
 
-    async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+    async fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
         self.bookings
             .find_one(doc! {"_id": id})
             .projection(booking_fields())
@@ -276,7 +276,7 @@ impl TravelerStore for MongoTravelerStore {
 
     async fn bookings_of(
         &self,
-        traveler_id: &str,
+        traveler_id: &UserId,
         status: Option<BookingStatus>,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
@@ -302,8 +302,8 @@ impl TravelerStore for MongoTravelerStore {
 
     async fn request_cancellation(
         &self,
-        id: &str,
-        traveler_id: &str,
+        id: &BookingId,
+        traveler_id: &UserId,
         at: DateTime<Utc>,
         event: OutboxMessage,
     ) -> Result<CancelOutcome, StoreError> {
@@ -329,7 +329,7 @@ impl TravelerStore for MongoTravelerStore {
             return Ok(CancelOutcome::Requested(booking));
         }
         Ok(match self.booking(id).await? {
-            Some(b) if b.traveler_id != traveler_id => CancelOutcome::NotFound,
+            Some(b) if &b.traveler_id != traveler_id => CancelOutcome::NotFound,
             Some(b) if b.status.is_final() => CancelOutcome::Final(b),
             Some(b) => CancelOutcome::AlreadyRequested(b),
             None => CancelOutcome::NotFound,
@@ -406,7 +406,7 @@ impl TravelerStore for MongoTravelerStore {
         Ok(())
     }
 
-    async fn bookings_by_ids(&self, ids: &[String]) -> Result<Vec<Booking>, StoreError> {
+    async fn bookings_by_ids(&self, ids: &[BookingId]) -> Result<Vec<Booking>, StoreError> {
         self.bookings
             .find(doc! {"_id": {"$in": ids}})
             .projection(booking_fields())
