@@ -11,7 +11,7 @@ mod support;
 use reqwest::{header::HeaderMap, Method};
 use serde_json::{json, Value};
 use service_runtime::identity::IdentityConfig;
-use support::System;
+use support::{stay_dates, System};
 use test_support::unique;
 
 /// A response: status, headers, body as JSON (Null when not JSON).
@@ -387,13 +387,16 @@ async fn app_pages_carry_a_strict_content_security_policy() {
 async fn the_quote_is_the_price_a_booking_gets() {
     let sys = System::embedded().await;
     let (_owner, traveler, pid) = sys.listed_property("Faro").await;
-    let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
-    let check_out = check_in + chrono::Duration::days(3);
-    let url = format!(
-        "{}/api/travelers/properties/{pid}/quote?check_in={check_in}&check_out={check_out}&guests=2",
-        sys.traveler
-    );
-    let quote = sys.http.get(&url, Some(&traveler.token)).await.expect(200)["quote"].clone();
+    let (check_in, check_out) = stay_dates(30, 3);
+    let stay = format!("check_in={check_in}&check_out={check_out}");
+    let quote = sys
+        .traveler_get(
+            &traveler,
+            &format!("properties/{pid}/quote?{stay}&guests=2"),
+        )
+        .await
+        .expect(200)["quote"]
+        .clone();
     assert_eq!(quote["nights"], 3);
     assert_eq!(quote["nights_cents"], 3 * 10000);
     assert_eq!(quote["cleaning_fee_cents"], 2000);
@@ -402,12 +405,7 @@ async fn the_quote_is_the_price_a_booking_gets() {
 
     let booking = sys
         .http
-        .post(
-            &format!("{}/api/travelers/bookings", sys.traveler),
-            Some(&traveler.token),
-            json!({"property_id": pid, "check_in": check_in.to_string(),
-                   "check_out": check_out.to_string(), "guests": 2}),
-        )
+        .book_stay(&sys.traveler, &traveler.token, &pid, check_in, check_out)
         .await
         .expect(201)["booking"]
         .clone();
@@ -415,36 +413,17 @@ async fn the_quote_is_the_price_a_booking_gets() {
     assert_eq!(booking["total_price_cents"], 3 * 10000 + 2000 + 500);
 
     // The booking's own checks, the same 400s.
-    let reversed = format!(
-        "{}/api/travelers/properties/{pid}/quote?check_in={check_out}&check_out={check_in}",
-        sys.traveler
-    );
-    sys.http
-        .get(&reversed, Some(&traveler.token))
-        .await
-        .expect_problem(400, "validation_failed");
-    let crowded = format!(
-        "{}/api/travelers/properties/{pid}/quote?check_in={check_in}&check_out={check_out}&guests=9",
-        sys.traveler
-    );
-    sys.http
-        .get(&crowded, Some(&traveler.token))
-        .await
-        .expect_problem(400, "validation_failed");
-    let garbage = format!(
-        "{}/api/travelers/properties/{pid}/quote?check_in=soon",
-        sys.traveler
-    );
-    sys.http
-        .get(&garbage, Some(&traveler.token))
-        .await
-        .expect_problem(400, "invalid_query");
-    let missing = format!(
-        "{}/api/travelers/properties/nope/quote?check_in={check_in}&check_out={check_out}",
-        sys.traveler
-    );
-    sys.http
-        .get(&missing, Some(&traveler.token))
-        .await
-        .expect_problem(404, "not_found");
+    let reversed = format!("check_in={check_out}&check_out={check_in}");
+    let crowded = format!("{stay}&guests=9");
+    let refused: [(&str, &str, u16, &str); 4] = [
+        (&pid, &reversed, 400, "validation_failed"),
+        (&pid, &crowded, 400, "validation_failed"),
+        (&pid, "check_in=soon", 400, "invalid_query"),
+        ("nope", &stay, 404, "not_found"),
+    ];
+    for (property, query, status, code) in refused {
+        sys.traveler_get(&traveler, &format!("properties/{property}/quote?{query}"))
+            .await
+            .expect_problem(status, code);
+    }
 }

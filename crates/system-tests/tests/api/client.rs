@@ -6,6 +6,8 @@ use std::time::Duration;
 use reqwest::{header::HeaderMap, Method};
 use serde_json::Value;
 
+use crate::support::content_type_of;
+
 /// A response read without assuming anything about it.
 #[derive(Debug)]
 pub struct Raw {
@@ -93,11 +95,7 @@ impl RawClient {
             .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let content_type = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type = content_type_of(&headers);
         let bytes = res.bytes().await.expect("response body");
         let text = String::from_utf8_lossy(&bytes).to_string();
         let parsed = serde_json::from_slice::<Value>(&bytes);
