@@ -161,31 +161,25 @@ async fn refusals_are_problem_documents() {
     let traveler = sys.traveler_signup("Tom").await;
     let url = owner_stream(&sys.owner);
 
-    sse::refusal(&url, None, None)
-        .await
-        .expect_problem(401, "missing_token");
-    sse::refusal(&url, Some("not-a-token"), None)
-        .await
-        .expect_problem(401, "invalid_token");
-    sse::refusal(&url, Some(&traveler.token), None)
-        .await
-        .expect_problem(403, "wrong_role");
-    for malformed in ["has space", "{\"$gt\":\"\"}", &"x".repeat(200)] {
-        sse::refusal(&url, Some(&owner.token), Some(malformed))
+    let (too_long, unknown) = ("x".repeat(200), uuid::Uuid::now_v7().to_string());
+    let (as_owner, injection) = (Some(owner.token.as_str()), r#"{"$gt":""}"#);
+    let refusals: &[(Option<&str>, Option<&str>, u16, &str)] = &[
+        (None, None, 401, "missing_token"),
+        (Some("not-a-token"), None, 401, "invalid_token"),
+        (Some(&traveler.token), None, 403, "wrong_role"),
+        (as_owner, Some("has space"), 400, "invalid_last_event_id"),
+        (as_owner, Some(injection), 400, "invalid_last_event_id"),
+        (as_owner, Some(&too_long), 400, "invalid_last_event_id"),
+        (as_owner, Some(&unknown), 400, "unknown_last_event_id"),
+    ];
+    for &(token, last_event_id, status, code) in refusals {
+        sse::refusal(&url, token, last_event_id)
             .await
-            .expect_problem(400, "invalid_last_event_id");
+            .expect_problem(status, code);
     }
-    sse::refusal(
-        &format!("{url}?last_event_id=%00"),
-        Some(&owner.token),
-        None,
-    )
-    .await
-    .expect_problem(400, "invalid_last_event_id");
-    let unknown = uuid::Uuid::now_v7().to_string();
-    sse::refusal(&url, Some(&owner.token), Some(&unknown))
+    sse::refusal(&format!("{url}?last_event_id=%00"), as_owner, None)
         .await
-        .expect_problem(400, "unknown_last_event_id");
+        .expect_problem(400, "invalid_last_event_id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,13 +188,7 @@ async fn a_user_holds_at_most_the_configured_number_of_streams() {
     let owner = sys.owner_signup("Olga").await;
     let other = sys.owner_signup("Oscar").await;
     let url = owner_stream(&sys.owner);
-    let mut open_streams = Vec::new();
-    for _ in 0..service_runtime::notifications::hub::DEFAULT_STREAMS_PER_USER {
-        open_streams.push(open_as(&url, &owner, None).await);
-    }
-    sse::refusal(&url, Some(&owner.token), None)
-        .await
-        .expect_problem(429, "too_many_streams");
+    let mut open_streams = sse::open_up_to_the_limit(&url, &owner).await;
     let _others = open_as(&url, &other, None).await;
 
     // Closing one frees its slot once the server sees the connection end.

@@ -16,7 +16,7 @@ use std::{
 use serde_json::{json, Value};
 use support::{
     id_of,
-    sse::{self, open_as, owner_stream, traveler_stream, Next},
+    sse::{self, open_as, owner_stream, traveler_stream, EventStream, Next},
     stay_dates, Http, System,
 };
 use test_support::real_servers;
@@ -120,6 +120,20 @@ fn summary(mut samples: Vec<Duration>) -> String {
     )
 }
 
+/// The next notification on each of a user's streams on the two replicas,
+/// read at the same time, each with how long after `since` it came.
+async fn next_on_both_replicas(
+    streams: &mut [EventStream; 2],
+    since: Instant,
+) -> [(Value, Duration); 2] {
+    let [a, b] = streams;
+    let (on_a, on_b) = tokio::join!(
+        async { (a.next_notification().await, since.elapsed()) },
+        async { (b.next_notification().await, since.elapsed()) },
+    );
+    [on_a, on_b]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_replica_streams_what_any_replica_consumed() {
     let Some(mut sys) = system("streams two_replicas").await else {
@@ -157,13 +171,8 @@ async fn every_replica_streams_what_any_replica_consumed() {
             10 + 3 * i as i64,
         )
         .await;
-        let posted = Instant::now();
-        let [a, b] = &mut owner_streams;
-        let (on_a, on_b) = tokio::join!(
-            async { (a.next_notification().await, posted.elapsed()) },
-            async { (b.next_notification().await, posted.elapsed()) },
-        );
-        for (replica, (n, latency)) in [on_a, on_b].into_iter().enumerate() {
+        let on_both = next_on_both_replicas(&mut owner_streams, Instant::now()).await;
+        for (replica, (n, latency)) in on_both.into_iter().enumerate() {
             assert_eq!(n["booking_id"], booking.as_str(), "replica {replica}");
             assert_eq!(n["kind"], "booking_requested");
             owner_latency[replica].push(latency);
@@ -185,13 +194,8 @@ async fn every_replica_streams_what_any_replica_consumed() {
             )
             .await
             .expect(200);
-        let approved = Instant::now();
-        let [a, b] = &mut traveler_streams;
-        let (on_a, on_b) = tokio::join!(
-            async { (a.next_notification().await, approved.elapsed()) },
-            async { (b.next_notification().await, approved.elapsed()) },
-        );
-        for (replica, (n, latency)) in [on_a, on_b].into_iter().enumerate() {
+        let on_both = next_on_both_replicas(&mut traveler_streams, Instant::now()).await;
+        for (replica, (n, latency)) in on_both.into_iter().enumerate() {
             assert_eq!(n["booking_id"], booking.as_str(), "replica {replica}");
             assert_eq!(n["status"], "ACCEPTED");
             traveler_latency[replica].push(latency);
@@ -263,13 +267,7 @@ async fn credentials_and_the_per_user_limit_are_enforced_and_sigterm_ends_stream
         .await
         .expect_problem(401, "missing_token");
 
-    let mut streams = Vec::new();
-    for _ in 0..service_runtime::notifications::hub::DEFAULT_STREAMS_PER_USER {
-        streams.push(open_as(&url, &owner, None).await);
-    }
-    sse::refusal(&url, Some(&owner.token), None)
-        .await
-        .expect_problem(429, "too_many_streams");
+    let mut streams = sse::open_up_to_the_limit(&url, &owner).await;
     streams.push(open_as(&traveler_stream(&sys.traveler), &traveler, None).await);
 
     // SIGTERM with six streams open: they end, and both processes exit 0.

@@ -116,6 +116,19 @@ pub async fn refusal(url: &str, token: Option<&str>, last_event_id: Option<&str>
     }
 }
 
+/// Opens as many streams as `user` may hold (the default limit), and
+/// checks that one more is refused: 429 `too_many_streams`.
+pub async fn open_up_to_the_limit(url: &str, user: &User) -> Vec<EventStream> {
+    let mut streams = Vec::new();
+    for _ in 0..service_runtime::notifications::hub::DEFAULT_STREAMS_PER_USER {
+        streams.push(open_as(url, user, None).await);
+    }
+    refusal(url, Some(&user.token), None)
+        .await
+        .expect_problem(429, "too_many_streams");
+    streams
+}
+
 impl EventStream {
     /// The next event, which must be a notification (within [`PROPAGATION`])
     /// whose `id:` is the `id` of its data.
