@@ -48,13 +48,7 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
     assert_eq!(rejected["booking"]["status"], "REJECTED");
     assert_eq!(rejected["booking"]["status_reason"], "Owner is away");
     expect_invalid(
-        sys.decide(
-            &owner,
-            &b3,
-            "reject",
-            Some(json!({"reason": "x".repeat(1001)})),
-        )
-        .await,
+        sys.decide(&owner, &b3, "reject", too_long_reason()).await,
         &["reason"],
     );
     let rejected = sys.decide(&owner, &b3, "reject", None).await.expect(200);
@@ -95,13 +89,7 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
     // No body at all is "without a reason" too: 400, not 415.
     expect_invalid(sys.decide(&owner, &b1, "cancel", None).await, &["reason"]);
     expect_invalid(
-        sys.decide(
-            &owner,
-            &b1,
-            "cancel",
-            Some(json!({"reason": "x".repeat(1001)})),
-        )
-        .await,
+        sys.decide(&owner, &b1, "cancel", too_long_reason()).await,
         &["reason"],
     );
     let still = sys
@@ -192,13 +180,7 @@ async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() 
     let b1 = str_of(&sys.book(&traveler, &pid, 10, 2).await["id"]);
     sys.wait_owner_sees(&owner, &b1).await;
     expect_invalid(
-        traveler_cancel(
-            &sys,
-            &traveler,
-            &b1,
-            Some(json!({"reason": "x".repeat(1001)})),
-        )
-        .await,
+        traveler_cancel(&sys, &traveler, &b1, too_long_reason()).await,
         &["reason"],
     );
     let accepted = traveler_cancel(

@@ -184,12 +184,7 @@ pub async fn wait_requested_published(sys: &System, booking_id: &str) {
 }
 
 pub async fn create_booking(sys: &System, traveler: &User, body: Value) -> Reply {
-    sys.http
-        .post(
-            &format!("{}/api/travelers/bookings", sys.traveler),
-            Some(&traveler.token),
-            body,
-        )
+    sys.as_traveler(Method::POST, traveler, "bookings", Some(body))
         .await
 }
 
@@ -210,6 +205,12 @@ pub async fn create_booking_with_key(
         .await
 }
 
+/// A decision or cancellation body whose reason is one character over the
+/// 1000 allowed.
+pub fn too_long_reason() -> Option<Value> {
+    Some(json!({"reason": "x".repeat(1001)}))
+}
+
 /// A traveler's cancellation (`PUT /api/travelers/bookings/{id}/cancel`),
 /// with `body` if given (a reason).
 pub async fn traveler_cancel(
@@ -223,12 +224,7 @@ pub async fn traveler_cancel(
 }
 
 pub async fn create_property_with(sys: &System, owner: &User, body: Value) -> Reply {
-    sys.http
-        .post(
-            &format!("{}/api/owners/properties", sys.owner),
-            Some(&owner.token),
-            body,
-        )
+    sys.as_owner(Method::POST, owner, "properties", Some(body))
         .await
 }
 

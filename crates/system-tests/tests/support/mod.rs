@@ -380,6 +380,15 @@ impl System {
         }
     }
 
+    /// Each service's API root with the role of its users:
+    /// `{traveler}/api/travelers` and `{owner}/api/owners`.
+    pub fn apis(&self) -> [(&'static str, String); 2] {
+        [
+            ("traveler", format!("{}/api/travelers", self.traveler)),
+            ("owner", format!("{}/api/owners", self.owner)),
+        ]
+    }
+
     // ---- requests as a signed-in user ----------------------------------------
 
     /// `m {traveler}/api/travelers/{path}` with the traveler's token.
