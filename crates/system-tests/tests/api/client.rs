@@ -110,6 +110,22 @@ impl RawClient {
         }
     }
 
+    /// POSTs the JSON `body` labelled with `content_type`, with this `Authorization`.
+    pub async fn post_labelled(
+        &self,
+        url: &str,
+        content_type: &str,
+        authorization: &str,
+        body: &Value,
+    ) -> Raw {
+        let headers = [
+            ("content-type", content_type),
+            ("authorization", authorization),
+        ];
+        let body = body.to_string().into_bytes();
+        self.send(Method::POST, url, &headers, Some(body)).await
+    }
+
     /// Sends `body` as JSON text with a JSON content type, and a bearer token if given.
     pub async fn json(&self, method: Method, url: &str, token: Option<&str>, body: &[u8]) -> Raw {
         let auth = token.map(|t| format!("Bearer {t}"));

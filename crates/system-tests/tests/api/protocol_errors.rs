@@ -85,13 +85,9 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
         "application/json; charset=utf-8",
         "application/vnd.booking+json",
     ] {
+        let body = property_body("Evora", 2);
         let r = raw
-            .send(
-                Method::POST,
-                &format!("{o}/properties"),
-                &[("content-type", ct), ("authorization", o_auth)],
-                Some(property_body("Evora", 2).to_string().into_bytes()),
-            )
+            .post_labelled(&format!("{o}/properties"), ct, o_auth, &body)
             .await;
         assert_eq!(r.status, 201, "{ct}: {}", r.text);
     }

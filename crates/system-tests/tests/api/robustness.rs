@@ -214,13 +214,9 @@ async fn weird_input_on_any_endpoint_never_causes_a_server_error() {
         "application/json;;;",
         "*/*",
     ] {
+        let body = stay(pid, 60, 1, 1);
         let r = raw
-            .send(
-                Method::POST,
-                &format!("{t}/bookings"),
-                &[("authorization", t_auth), ("content-type", ct)],
-                Some(stay(pid, 60, 1, 1).to_string().into_bytes()),
-            )
+            .post_labelled(&format!("{t}/bookings"), ct, t_auth, &body)
             .await;
         check(format!("POST bookings with content type {ct}"), r);
     }
