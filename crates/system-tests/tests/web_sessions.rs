@@ -74,6 +74,19 @@ async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Option<
     }
 }
 
+/// [`send`] with the session `cookie`, and `Origin: origin` if given.
+async fn send_with_cookie(
+    method: Method,
+    url: &str,
+    cookie: &str,
+    origin: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let mut headers = vec![("cookie", cookie)];
+    headers.extend(origin.map(|o| ("origin", o)));
+    send(method, url, &headers, body).await
+}
+
 /// `name=value` of a `Set-Cookie`, to send back as `Cookie`.
 fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().trim().to_string()
@@ -156,10 +169,11 @@ async fn signup_and_login_set_an_http_only_strict_session_cookie_and_keep_their_
         assert!(attributes(set).iter().any(|a| a == "HttpOnly"), "{set}");
 
         // The cookie alone authenticates a read, with no Origin needed.
-        let me = send(
+        let me = send_with_cookie(
             Method::GET,
             &format!("{base}/api/{prefix}/me"),
-            &[("cookie", &cookie)],
+            &cookie,
+            None,
             None,
         )
         .await;
@@ -193,17 +207,11 @@ async fn logout_clears_the_cookie() {
     let logout = format!("{}/api/travelers/logout", sys.traveler);
 
     // With the cookie, logging out is a change like any other: same origin only.
-    send(Method::POST, &logout, &[("cookie", &cookie)], None)
+    send_with_cookie(Method::POST, &logout, &cookie, None, None)
         .await
         .problem(403, "origin_mismatch");
 
-    let out = send(
-        Method::POST,
-        &logout,
-        &[("cookie", &cookie), ("origin", &origin)],
-        None,
-    )
-    .await;
+    let out = send_with_cookie(Method::POST, &logout, &cookie, Some(&origin), None).await;
     assert_eq!(out.status, 204);
     let set = out.set_cookie();
     assert_eq!(cookie_pair(set), "traveler_session=", "{set}");
@@ -235,50 +243,41 @@ async fn cookie_authenticated_changes_need_this_origin_and_bearer_clients_need_n
     let same = sys.owner.clone();
 
     // Cookie, no Origin / another origin / the other service's origin: 403.
-    for headers in [
-        vec![("cookie", cookie.as_str())],
-        vec![
-            ("cookie", cookie.as_str()),
-            ("origin", "http://evil.example"),
-        ],
-        vec![
-            ("cookie", cookie.as_str()),
-            ("origin", sys.traveler.as_str()),
-        ],
-        vec![("cookie", cookie.as_str()), ("origin", "null")],
+    for origin in [
+        None,
+        Some("http://evil.example"),
+        Some(sys.traveler.as_str()),
+        Some("null"),
     ] {
-        send(Method::POST, &url, &headers, Some(property()))
+        send_with_cookie(Method::POST, &url, &cookie, origin, Some(property()))
             .await
             .problem(403, "origin_mismatch");
     }
     // Cookie from this origin: created.
-    let created = send(
-        Method::POST,
-        &url,
-        &[("cookie", &cookie), ("origin", &same)],
-        Some(property()),
-    )
-    .await;
+    let created =
+        send_with_cookie(Method::POST, &url, &cookie, Some(&same), Some(property())).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["property"]["id"].as_str().unwrap().to_string();
 
     // PUT and DELETE are checked the same way.
     let one = format!("{url}/{id}");
-    send(
+    send_with_cookie(
         Method::PUT,
         &one,
-        &[("cookie", &cookie), ("origin", "http://evil.example")],
+        &cookie,
+        Some("http://evil.example"),
         Some(json!({"name": "Renamed"})),
     )
     .await
     .problem(403, "origin_mismatch");
-    send(Method::DELETE, &one, &[("cookie", &cookie)], None)
+    send_with_cookie(Method::DELETE, &one, &cookie, None, None)
         .await
         .problem(403, "origin_mismatch");
-    let renamed = send(
+    let renamed = send_with_cookie(
         Method::PUT,
         &one,
-        &[("cookie", &cookie), ("origin", &same)],
+        &cookie,
+        Some(&same),
         Some(json!({"name": "Renamed"})),
     )
     .await;
@@ -311,10 +310,11 @@ async fn one_services_session_is_not_the_others() {
     let (_, traveler_cookie, _) = signup(&sys.traveler, "travelers").await;
     // Browsers send cookies of a host to all its ports: the owner service
     // must not take a traveler's session for its own.
-    send(
+    send_with_cookie(
         Method::GET,
         &format!("{}/api/owners/me", sys.owner),
-        &[("cookie", &traveler_cookie)],
+        &traveler_cookie,
+        None,
         None,
     )
     .await
