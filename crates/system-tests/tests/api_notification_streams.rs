@@ -10,33 +10,10 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    sse::{self, EventStream, Next, SseEvent},
+    sse::{self, open_as, owner_stream, traveler_stream, EventStream, Next},
     System, User, PROPAGATION,
 };
 use test_support::eventually;
-
-fn owner_stream_url(sys: &System) -> String {
-    format!("{}/api/owners/notifications/stream", sys.owner)
-}
-
-fn traveler_stream_url(sys: &System) -> String {
-    format!("{}/api/travelers/notifications/stream", sys.traveler)
-}
-
-async fn open(url: &str, user: &User, last_event_id: Option<&str>) -> EventStream {
-    sse::open(url, Some(&user.token), last_event_id)
-        .await
-        .unwrap_or_else(|r| panic!("stream refused: {} {}", r.status, r.body))
-}
-
-/// The next event, which must be a notification; returns it and its data.
-async fn next_notification(stream: &mut EventStream) -> (SseEvent, serde_json::Value) {
-    let event = stream.expect_event(PROPAGATION).await;
-    assert_eq!(event.event.as_deref(), Some("notification"), "{event:?}");
-    let data = event.json();
-    assert_eq!(event.id.as_deref(), data["id"].as_str(), "{event:?}");
-    (event, data)
-}
 
 /// Books nights `days_ahead..days_ahead+2` and returns the booking id.
 async fn book(sys: &System, traveler: &User, pid: &str, days_ahead: i64) -> String {
@@ -47,8 +24,8 @@ async fn book(sys: &System, traveler: &User, pid: &str, days_ahead: i64) -> Stri
 async fn each_notification_arrives_as_one_event_equal_to_the_listed_one() {
     let sys = System::embedded().await;
     let (owner, traveler, pid) = sys.listed_property("Lisbon").await;
-    let mut owner_events = open(&owner_stream_url(&sys), &owner, None).await;
-    let mut traveler_events = open(&traveler_stream_url(&sys), &traveler, None).await;
+    let mut owner_events = open_as(&owner_stream(&sys.owner), &owner, None).await;
+    let mut traveler_events = open_as(&traveler_stream(&sys.traveler), &traveler, None).await;
     assert!(
         owner_events.content_type.starts_with("text/event-stream"),
         "{}",
@@ -56,7 +33,7 @@ async fn each_notification_arrives_as_one_event_equal_to_the_listed_one() {
     );
 
     let booking = book(&sys, &traveler, &pid, 10).await;
-    let (_, requested) = next_notification(&mut owner_events).await;
+    let requested = owner_events.next_notification().await;
     assert_eq!(requested["booking_id"], booking.as_str());
     assert_eq!(requested["kind"], "booking_requested");
     assert_eq!(requested, sys.owner_notifications(&owner).await[0]);
@@ -64,7 +41,7 @@ async fn each_notification_arrives_as_one_event_equal_to_the_listed_one() {
     sys.decide(&owner, &booking, "approve", None)
         .await
         .expect(200);
-    let (_, accepted) = next_notification(&mut traveler_events).await;
+    let accepted = traveler_events.next_notification().await;
     assert_eq!(accepted["status"], "ACCEPTED");
     assert_eq!(accepted, sys.traveler_notifications(&traveler).await[0]);
 }
@@ -73,10 +50,10 @@ async fn each_notification_arrives_as_one_event_equal_to_the_listed_one() {
 async fn last_event_id_replays_what_was_missed_then_continues_live() {
     let sys = System::embedded().await;
     let (owner, traveler, pid) = sys.listed_property("Braga").await;
-    let url = owner_stream_url(&sys);
-    let mut first = open(&url, &owner, None).await;
+    let url = owner_stream(&sys.owner);
+    let mut first = open_as(&url, &owner, None).await;
     book(&sys, &traveler, &pid, 10).await;
-    let (seen, _) = next_notification(&mut first).await;
+    let seen = first.next_notification_event().await;
     drop(first);
 
     // Two more while disconnected.
@@ -96,22 +73,16 @@ async fn last_event_id_replays_what_was_missed_then_continues_live() {
         .collect();
 
     // By the query parameter (for clients that cannot set headers)...
-    let mut by_query = sse::open(
-        &format!("{url}?last_event_id={last}"),
-        Some(&owner.token),
-        None,
-    )
-    .await
-    .unwrap_or_else(|r| panic!("{} {}", r.status, r.body));
+    let mut by_query = open_as(&format!("{url}?last_event_id={last}"), &owner, None).await;
     assert_eq!(replayed(&mut by_query, 2).await, missed);
     assert_eq!(by_query.next(Duration::from_millis(300)).await, Next::Quiet);
     drop(by_query);
 
     // ...and by the header, then live: the next booking's notification, once.
-    let mut by_header = open(&url, &owner, Some(&last)).await;
+    let mut by_header = open_as(&url, &owner, Some(&last)).await;
     assert_eq!(replayed(&mut by_header, 2).await, missed);
     book(&sys, &traveler, &pid, 40).await;
-    let (live, _) = next_notification(&mut by_header).await;
+    let live = by_header.next_notification_event().await;
     let live = live.id.unwrap();
     assert!(!missed.contains(&live) && live != last, "nothing twice");
     assert_eq!(
@@ -124,7 +95,7 @@ async fn last_event_id_replays_what_was_missed_then_continues_live() {
 async fn replayed(stream: &mut EventStream, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for _ in 0..n {
-        ids.push(next_notification(stream).await.0.id.unwrap());
+        ids.push(stream.next_notification_event().await.id.unwrap());
     }
     ids
 }
@@ -138,9 +109,9 @@ async fn without_last_event_id_a_stream_starts_with_live_events_only() {
         (!sys.owner_notifications(&owner).await.is_empty()).then_some(())
     })
     .await;
-    let mut stream = open(&owner_stream_url(&sys), &owner, None).await;
+    let mut stream = open_as(&owner_stream(&sys.owner), &owner, None).await;
     let later = book(&sys, &traveler, &pid, 20).await;
-    let (_, data) = next_notification(&mut stream).await;
+    let data = stream.next_notification().await;
     assert_eq!(
         data["booking_id"],
         later.as_str(),
@@ -155,17 +126,17 @@ async fn a_stream_never_carries_another_users_notifications() {
     let oscar = sys.owner_signup("Oscar").await;
     let oscars = sys.create_property_id(&oscar, "Evora").await;
     sys.wait_catalog(&traveler, &oscars, 1).await;
-    let mut oscar_events = open(&owner_stream_url(&sys), &oscar, None).await;
-    let mut olga_events = open(&owner_stream_url(&sys), &olga, None).await;
+    let mut oscar_events = open_as(&owner_stream(&sys.owner), &oscar, None).await;
+    let mut olga_events = open_as(&owner_stream(&sys.owner), &olga, None).await;
 
     let for_olga = book(&sys, &traveler, &olgas, 10).await;
     assert_eq!(
-        next_notification(&mut olga_events).await.1["booking_id"],
+        olga_events.next_notification().await["booking_id"],
         for_olga.as_str()
     );
     let for_oscar = book(&sys, &traveler, &oscars, 10).await;
     // Oscar's first event is his own: Olga's, written before, never came.
-    let (_, first) = next_notification(&mut oscar_events).await;
+    let first = oscar_events.next_notification().await;
     assert_eq!(first["booking_id"], for_oscar.as_str());
     assert_eq!(first["recipient_id"], oscar.id.as_str());
 
@@ -174,11 +145,13 @@ async fn a_stream_never_carries_another_users_notifications() {
         .as_str()
         .unwrap()
         .to_string();
-    sse::open(&owner_stream_url(&sys), Some(&oscar.token), Some(&olgas_id))
-        .await
-        .err()
-        .expect("refused")
-        .expect_problem(400, "unknown_last_event_id");
+    sse::refusal(
+        &owner_stream(&sys.owner),
+        Some(&oscar.token),
+        Some(&olgas_id),
+    )
+    .await
+    .expect_problem(400, "unknown_last_event_id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,28 +159,27 @@ async fn refusals_are_problem_documents() {
     let sys = System::embedded().await;
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
-    let url = owner_stream_url(&sys);
-    let refused = |r: Result<EventStream, support::Reply>| r.err().expect("refused");
+    let url = owner_stream(&sys.owner);
 
-    refused(sse::open(&url, None, None).await).expect_problem(401, "missing_token");
-    refused(sse::open(&url, Some("not-a-token"), None).await).expect_problem(401, "invalid_token");
-    refused(sse::open(&url, Some(&traveler.token), None).await).expect_problem(403, "wrong_role");
-    for malformed in ["has space", "{\"$gt\":\"\"}", &"x".repeat(200)] {
-        refused(sse::open(&url, Some(&owner.token), Some(malformed)).await)
-            .expect_problem(400, "invalid_last_event_id");
+    let (too_long, unknown) = ("x".repeat(200), uuid::Uuid::now_v7().to_string());
+    let (as_owner, injection) = (Some(owner.token.as_str()), r#"{"$gt":""}"#);
+    let refusals: &[(Option<&str>, Option<&str>, u16, &str)] = &[
+        (None, None, 401, "missing_token"),
+        (Some("not-a-token"), None, 401, "invalid_token"),
+        (Some(&traveler.token), None, 403, "wrong_role"),
+        (as_owner, Some("has space"), 400, "invalid_last_event_id"),
+        (as_owner, Some(injection), 400, "invalid_last_event_id"),
+        (as_owner, Some(&too_long), 400, "invalid_last_event_id"),
+        (as_owner, Some(&unknown), 400, "unknown_last_event_id"),
+    ];
+    for &(token, last_event_id, status, code) in refusals {
+        sse::refusal(&url, token, last_event_id)
+            .await
+            .expect_problem(status, code);
     }
-    refused(
-        sse::open(
-            &format!("{url}?last_event_id=%00"),
-            Some(&owner.token),
-            None,
-        )
-        .await,
-    )
-    .expect_problem(400, "invalid_last_event_id");
-    let unknown = uuid::Uuid::now_v7().to_string();
-    refused(sse::open(&url, Some(&owner.token), Some(&unknown)).await)
-        .expect_problem(400, "unknown_last_event_id");
+    sse::refusal(&format!("{url}?last_event_id=%00"), as_owner, None)
+        .await
+        .expect_problem(400, "invalid_last_event_id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,17 +187,9 @@ async fn a_user_holds_at_most_the_configured_number_of_streams() {
     let sys = System::embedded().await;
     let owner = sys.owner_signup("Olga").await;
     let other = sys.owner_signup("Oscar").await;
-    let url = owner_stream_url(&sys);
-    let mut open_streams = Vec::new();
-    for _ in 0..service_runtime::notifications::hub::DEFAULT_STREAMS_PER_USER {
-        open_streams.push(open(&url, &owner, None).await);
-    }
-    sse::open(&url, Some(&owner.token), None)
-        .await
-        .err()
-        .expect("one too many")
-        .expect_problem(429, "too_many_streams");
-    let _others = open(&url, &other, None).await;
+    let url = owner_stream(&sys.owner);
+    let mut open_streams = sse::open_up_to_the_limit(&url, &owner).await;
+    let _others = open_as(&url, &other, None).await;
 
     // Closing one frees its slot once the server sees the connection end.
     drop(open_streams.pop());
@@ -240,7 +204,7 @@ async fn a_user_holds_at_most_the_configured_number_of_streams() {
 async fn a_quiet_stream_gets_a_keep_alive_comment_every_15_seconds() {
     let sys = System::embedded().await;
     let owner = sys.owner_signup("Olga").await;
-    let mut stream = open(&owner_stream_url(&sys), &owner, None).await;
+    let mut stream = open_as(&owner_stream(&sys.owner), &owner, None).await;
     assert_eq!(stream.next(Duration::from_secs(17)).await, Next::Quiet);
     assert_eq!(stream.comments, vec!["keep-alive".to_string()]);
 }
@@ -251,8 +215,8 @@ async fn shutdown_ends_open_streams() {
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
     let mut streams = vec![
-        open(&owner_stream_url(&sys), &owner, None).await,
-        open(&traveler_stream_url(&sys), &traveler, None).await,
+        open_as(&owner_stream(&sys.owner), &owner, None).await,
+        open_as(&traveler_stream(&sys.traveler), &traveler, None).await,
     ];
     sys.stop_embedded();
     for stream in &mut streams {

@@ -13,41 +13,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{Duration as Days, Utc};
 use serde_json::{json, Value};
 use support::{
-    sse::{self, EventStream, Next},
-    Http, System, User, PROPAGATION,
+    id_of,
+    sse::{self, open_as, owner_stream, traveler_stream, EventStream, Next},
+    stay_dates, Http, System,
 };
 use test_support::real_servers;
 
 async fn system(test: &str) -> Option<System> {
     let servers = real_servers(test)?;
     Some(System::processes(&servers).await)
-}
-
-fn owner_stream(base: &str) -> String {
-    format!("{base}/api/owners/notifications/stream")
-}
-
-fn traveler_stream(base: &str) -> String {
-    format!("{base}/api/travelers/notifications/stream")
-}
-
-async fn open(url: &str, user: &User, last_event_id: Option<&str>) -> EventStream {
-    sse::open(url, Some(&user.token), last_event_id)
-        .await
-        .unwrap_or_else(|r| panic!("{url} refused: {} {}", r.status, r.body))
-}
-
-/// The next notification of `stream` (its data, whose `id` the event's
-/// `id:` must equal).
-async fn next_notification(stream: &mut EventStream) -> Value {
-    let event = stream.expect_event(PROPAGATION).await;
-    assert_eq!(event.event.as_deref(), Some("notification"), "{event:?}");
-    let data = event.json();
-    assert_eq!(event.id.as_deref(), data["id"].as_str(), "{event:?}");
-    data
 }
 
 /// POSTs a booking of two nights `days_ahead` days from today; returns its id.
@@ -58,19 +34,11 @@ async fn post_booking(
     pid: &str,
     days_ahead: i64,
 ) -> String {
-    let check_in = Utc::now().date_naive() + Days::days(days_ahead);
-    let check_out = check_in + Days::days(2);
-    http.post(
-        &format!("{traveler_base}/api/travelers/bookings"),
-        Some(token),
-        json!({"property_id": pid, "check_in": check_in.to_string(),
-               "check_out": check_out.to_string(), "guests": 2}),
-    )
-    .await
-    .expect(201)["booking"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let (check_in, check_out) = stay_dates(days_ahead, 2);
+    let reply = http
+        .book_stay(traveler_base, token, pid, check_in, check_out)
+        .await;
+    id_of(&reply.expect(201)["booking"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +48,7 @@ async fn resuming_after_a_disconnect_during_a_burst_misses_nothing_and_repeats_n
     };
     let (owner, traveler, pid) = sys.listed_property("Porto").await;
     let url = owner_stream(&sys.owner);
-    let mut stream = open(&url, &owner, None).await;
+    let mut stream = open_as(&url, &owner, None).await;
 
     const BURST: usize = 40;
     let burst = tokio::spawn({
@@ -102,14 +70,14 @@ async fn resuming_after_a_disconnect_during_a_burst_misses_nothing_and_repeats_n
     // A few events, then the connection drops while the burst goes on.
     let mut received: Vec<Value> = Vec::new();
     for _ in 0..5 {
-        received.push(next_notification(&mut stream).await);
+        received.push(stream.next_notification().await);
     }
     drop(stream);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let last = received.last().unwrap()["id"].as_str().unwrap().to_string();
-    let mut resumed = open(&url, &owner, Some(&last)).await;
+    let mut resumed = open_as(&url, &owner, Some(&last)).await;
     while received.len() < BURST {
-        received.push(next_notification(&mut resumed).await);
+        received.push(resumed.next_notification().await);
     }
     // Nothing more (a repeat would show here).
     assert_eq!(resumed.next(Duration::from_secs(2)).await, Next::Quiet);
@@ -152,6 +120,20 @@ fn summary(mut samples: Vec<Duration>) -> String {
     )
 }
 
+/// The next notification on each of a user's streams on the two replicas,
+/// read at the same time, each with how long after `since` it came.
+async fn next_on_both_replicas(
+    streams: &mut [EventStream; 2],
+    since: Instant,
+) -> [(Value, Duration); 2] {
+    let [a, b] = streams;
+    let (on_a, on_b) = tokio::join!(
+        async { (a.next_notification().await, since.elapsed()) },
+        async { (b.next_notification().await, since.elapsed()) },
+    );
+    [on_a, on_b]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_replica_streams_what_any_replica_consumed() {
     let Some(mut sys) = system("streams two_replicas").await else {
@@ -166,12 +148,12 @@ async fn every_replica_streams_what_any_replica_consumed() {
     // replica consumes each event (one consumer group), so for every event
     // one of the two streams is on the replica that did not consume it.
     let mut owner_streams = [
-        open(&owner_stream(&owner_a), &owner, None).await,
-        open(&owner_stream(&owner_b), &owner, None).await,
+        open_as(&owner_stream(&owner_a), &owner, None).await,
+        open_as(&owner_stream(&owner_b), &owner, None).await,
     ];
     let mut traveler_streams = [
-        open(&traveler_stream(&traveler_a), &traveler, None).await,
-        open(&traveler_stream(&traveler_b), &traveler, None).await,
+        open_as(&traveler_stream(&traveler_a), &traveler, None).await,
+        open_as(&traveler_stream(&traveler_b), &traveler, None).await,
     ];
 
     const BOOKINGS: usize = 20;
@@ -189,13 +171,8 @@ async fn every_replica_streams_what_any_replica_consumed() {
             10 + 3 * i as i64,
         )
         .await;
-        let posted = Instant::now();
-        let [a, b] = &mut owner_streams;
-        let (on_a, on_b) = tokio::join!(
-            async { (next_notification(a).await, posted.elapsed()) },
-            async { (next_notification(b).await, posted.elapsed()) },
-        );
-        for (replica, (n, latency)) in [on_a, on_b].into_iter().enumerate() {
+        let on_both = next_on_both_replicas(&mut owner_streams, Instant::now()).await;
+        for (replica, (n, latency)) in on_both.into_iter().enumerate() {
             assert_eq!(n["booking_id"], booking.as_str(), "replica {replica}");
             assert_eq!(n["kind"], "booking_requested");
             owner_latency[replica].push(latency);
@@ -217,13 +194,8 @@ async fn every_replica_streams_what_any_replica_consumed() {
             )
             .await
             .expect(200);
-        let approved = Instant::now();
-        let [a, b] = &mut traveler_streams;
-        let (on_a, on_b) = tokio::join!(
-            async { (next_notification(a).await, approved.elapsed()) },
-            async { (next_notification(b).await, approved.elapsed()) },
-        );
-        for (replica, (n, latency)) in [on_a, on_b].into_iter().enumerate() {
+        let on_both = next_on_both_replicas(&mut traveler_streams, Instant::now()).await;
+        for (replica, (n, latency)) in on_both.into_iter().enumerate() {
             assert_eq!(n["booking_id"], booking.as_str(), "replica {replica}");
             assert_eq!(n["status"], "ACCEPTED");
             traveler_latency[replica].push(latency);
@@ -248,34 +220,34 @@ async fn another_users_stream_never_sees_the_event() {
     let tina = sys.traveler_signup("Tina").await;
     let oscars = sys.create_property_id(&oscar, "Viseu").await;
     sys.wait_catalog(&tina, &oscars, 1).await;
-    let mut olga_events = open(&owner_stream(&sys.owner), &olga, None).await;
-    let mut oscar_events = open(&owner_stream(&sys.owner), &oscar, None).await;
-    let mut tom_events = open(&traveler_stream(&sys.traveler), &tom, None).await;
-    let mut tina_events = open(&traveler_stream(&sys.traveler), &tina, None).await;
+    let mut olga_events = open_as(&owner_stream(&sys.owner), &olga, None).await;
+    let mut oscar_events = open_as(&owner_stream(&sys.owner), &oscar, None).await;
+    let mut tom_events = open_as(&traveler_stream(&sys.traveler), &tom, None).await;
+    let mut tina_events = open_as(&traveler_stream(&sys.traveler), &tina, None).await;
 
     let toms = sys.book_id(&tom, &olgas, 10, 2).await;
     assert_eq!(
-        next_notification(&mut olga_events).await["booking_id"],
+        olga_events.next_notification().await["booking_id"],
         toms.as_str()
     );
     // The booking is written before its notification: it is there.
     sys.decide(&olga, &toms, "approve", None).await.expect(200);
     assert_eq!(
-        next_notification(&mut tom_events).await["booking_id"],
+        tom_events.next_notification().await["booking_id"],
         toms.as_str()
     );
 
     // Then the others' own: the first event each of them gets is theirs,
     // so Tom's and Olga's, written before, never reached them.
     let tinas = sys.book_id(&tina, &oscars, 10, 2).await;
-    let first = next_notification(&mut oscar_events).await;
+    let first = oscar_events.next_notification().await;
     assert_eq!(first["booking_id"], tinas.as_str());
     assert_eq!(first["recipient_id"], oscar.id.as_str());
     sys.wait_owner_sees(&oscar, &tinas).await;
     sys.decide(&oscar, &tinas, "reject", Some(json!({"reason": "closed"})))
         .await
         .expect(200);
-    let first = next_notification(&mut tina_events).await;
+    let first = tina_events.next_notification().await;
     assert_eq!(first["booking_id"], tinas.as_str());
     assert_eq!(first["recipient_id"], tina.id.as_str());
 }
@@ -288,27 +260,15 @@ async fn credentials_and_the_per_user_limit_are_enforced_and_sigterm_ends_stream
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
     let url = owner_stream(&sys.owner);
-    sse::open(&url, None, None)
+    sse::refusal(&url, None, None)
         .await
-        .err()
-        .expect("refused")
         .expect_problem(401, "missing_token");
-    sse::open(&traveler_stream(&sys.traveler), None, None)
+    sse::refusal(&traveler_stream(&sys.traveler), None, None)
         .await
-        .err()
-        .expect("refused")
         .expect_problem(401, "missing_token");
 
-    let mut streams = Vec::new();
-    for _ in 0..service_runtime::notifications::hub::DEFAULT_STREAMS_PER_USER {
-        streams.push(open(&url, &owner, None).await);
-    }
-    sse::open(&url, Some(&owner.token), None)
-        .await
-        .err()
-        .expect("one too many")
-        .expect_problem(429, "too_many_streams");
-    streams.push(open(&traveler_stream(&sys.traveler), &traveler, None).await);
+    let mut streams = sse::open_up_to_the_limit(&url, &owner).await;
+    streams.push(open_as(&traveler_stream(&sys.traveler), &traveler, None).await);
 
     // SIGTERM with six streams open: they end, and both processes exit 0.
     let exits = tokio::time::timeout(

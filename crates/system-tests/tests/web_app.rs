@@ -46,7 +46,7 @@ async fn sign_up(browser: &Browser, base: &str, landing: &str, name: &str) -> St
     browser.goto(&format!("{base}/{landing}")).await;
     browser.find("#login-form").await;
     assert_eq!(
-        browser.js("return location.hash;", json!([])).await,
+        browser.eval("return location.hash;").await,
         "#login",
         "a logged-out user is sent to the login form"
     );
@@ -70,15 +70,13 @@ async fn sign_up(browser: &Browser, base: &str, landing: &str, name: &str) -> St
 /// Marks the loaded page, so a later check can tell it was not reloaded.
 async fn mark_page(browser: &Browser) {
     browser
-        .js("window.__notReloaded = true; return null;", json!([]))
+        .eval("window.__notReloaded = true; return null;")
         .await;
 }
 
 async fn assert_not_reloaded(browser: &Browser, who: &str) {
     assert_eq!(
-        browser
-            .js("return window.__notReloaded === true;", json!([]))
-            .await,
+        browser.eval("return window.__notReloaded === true;").await,
         true,
         "the {who} page was reloaded"
     );
@@ -117,10 +115,7 @@ async fn stream_served(sys: &System, base: &str, prefix: &str) -> bool {
 /// How many notifications the page lists.
 async fn notification_count(browser: &Browser) -> u64 {
     browser
-        .js(
-            "return document.querySelectorAll('#notifications li').length;",
-            json!([]),
-        )
+        .eval("return document.querySelectorAll('#notifications li').length;")
         .await
         .as_u64()
         .unwrap()
@@ -241,7 +236,7 @@ async fn a_booking_travels_live_between_the_two_apps() {
     ] {
         assert_eq!(
             browser
-                .js("return document.querySelectorAll('img').length;", json!([]))
+                .eval("return document.querySelectorAll('img').length;")
                 .await,
             0,
             "{who}"
@@ -252,10 +247,7 @@ async fn a_booking_travels_live_between_the_two_apps() {
             "{who} page opened a dialog"
         );
         let live: Value = browser
-            .js(
-                "return document.documentElement.dataset.live || null;",
-                json!([]),
-            )
+            .eval("return document.documentElement.dataset.live || null;")
             .await;
         let expected = if stream_served(&sys, base, prefix).await {
             "stream"
@@ -285,10 +277,7 @@ async fn a_booking_travels_live_between_the_two_apps() {
     phone.click_on("nav a[href='#bookings']").await;
     row_status(&phone, "#bookings", &booking_id, "ACCEPTED").await;
     let overflow = phone
-        .js(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-            json!([]),
-        )
+        .eval("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
         .await;
     assert_eq!(overflow, 0, "the page is wider than a phone screen");
     save_screenshot(&phone, "traveler-app-phone.png").await;
@@ -336,10 +325,7 @@ async fn a_booking_travels_live_between_the_two_apps() {
     traveler.goto(&format!("{}/#bookings", sys.traveler)).await;
     traveler.find("#login-form").await;
     let me = traveler
-        .js(
-            "return fetch('/api/travelers/me').then(r => r.status);",
-            json!([]),
-        )
+        .eval("return fetch('/api/travelers/me').then(r => r.status);")
         .await;
     assert_eq!(me, 401, "the session cookie is gone");
 

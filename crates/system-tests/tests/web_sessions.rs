@@ -11,7 +11,7 @@ mod support;
 use reqwest::{header::HeaderMap, Method};
 use serde_json::{json, Value};
 use service_runtime::identity::IdentityConfig;
-use support::System;
+use support::{stay_dates, System};
 use test_support::unique;
 
 /// A response: status, headers, body as JSON (Null when not JSON).
@@ -72,6 +72,19 @@ async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Option<
         headers,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     }
+}
+
+/// [`send`] with the session `cookie`, and `Origin: origin` if given.
+async fn send_with_cookie(
+    method: Method,
+    url: &str,
+    cookie: &str,
+    origin: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let mut headers = vec![("cookie", cookie)];
+    headers.extend(origin.map(|o| ("origin", o)));
+    send(method, url, &headers, body).await
 }
 
 /// `name=value` of a `Set-Cookie`, to send back as `Cookie`.
@@ -156,10 +169,11 @@ async fn signup_and_login_set_an_http_only_strict_session_cookie_and_keep_their_
         assert!(attributes(set).iter().any(|a| a == "HttpOnly"), "{set}");
 
         // The cookie alone authenticates a read, with no Origin needed.
-        let me = send(
+        let me = send_with_cookie(
             Method::GET,
             &format!("{base}/api/{prefix}/me"),
-            &[("cookie", &cookie)],
+            &cookie,
+            None,
             None,
         )
         .await;
@@ -193,17 +207,11 @@ async fn logout_clears_the_cookie() {
     let logout = format!("{}/api/travelers/logout", sys.traveler);
 
     // With the cookie, logging out is a change like any other: same origin only.
-    send(Method::POST, &logout, &[("cookie", &cookie)], None)
+    send_with_cookie(Method::POST, &logout, &cookie, None, None)
         .await
         .problem(403, "origin_mismatch");
 
-    let out = send(
-        Method::POST,
-        &logout,
-        &[("cookie", &cookie), ("origin", &origin)],
-        None,
-    )
-    .await;
+    let out = send_with_cookie(Method::POST, &logout, &cookie, Some(&origin), None).await;
     assert_eq!(out.status, 204);
     let set = out.set_cookie();
     assert_eq!(cookie_pair(set), "traveler_session=", "{set}");
@@ -235,50 +243,41 @@ async fn cookie_authenticated_changes_need_this_origin_and_bearer_clients_need_n
     let same = sys.owner.clone();
 
     // Cookie, no Origin / another origin / the other service's origin: 403.
-    for headers in [
-        vec![("cookie", cookie.as_str())],
-        vec![
-            ("cookie", cookie.as_str()),
-            ("origin", "http://evil.example"),
-        ],
-        vec![
-            ("cookie", cookie.as_str()),
-            ("origin", sys.traveler.as_str()),
-        ],
-        vec![("cookie", cookie.as_str()), ("origin", "null")],
+    for origin in [
+        None,
+        Some("http://evil.example"),
+        Some(sys.traveler.as_str()),
+        Some("null"),
     ] {
-        send(Method::POST, &url, &headers, Some(property()))
+        send_with_cookie(Method::POST, &url, &cookie, origin, Some(property()))
             .await
             .problem(403, "origin_mismatch");
     }
     // Cookie from this origin: created.
-    let created = send(
-        Method::POST,
-        &url,
-        &[("cookie", &cookie), ("origin", &same)],
-        Some(property()),
-    )
-    .await;
+    let created =
+        send_with_cookie(Method::POST, &url, &cookie, Some(&same), Some(property())).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["property"]["id"].as_str().unwrap().to_string();
 
     // PUT and DELETE are checked the same way.
     let one = format!("{url}/{id}");
-    send(
+    send_with_cookie(
         Method::PUT,
         &one,
-        &[("cookie", &cookie), ("origin", "http://evil.example")],
+        &cookie,
+        Some("http://evil.example"),
         Some(json!({"name": "Renamed"})),
     )
     .await
     .problem(403, "origin_mismatch");
-    send(Method::DELETE, &one, &[("cookie", &cookie)], None)
+    send_with_cookie(Method::DELETE, &one, &cookie, None, None)
         .await
         .problem(403, "origin_mismatch");
-    let renamed = send(
+    let renamed = send_with_cookie(
         Method::PUT,
         &one,
-        &[("cookie", &cookie), ("origin", &same)],
+        &cookie,
+        Some(&same),
         Some(json!({"name": "Renamed"})),
     )
     .await;
@@ -311,10 +310,11 @@ async fn one_services_session_is_not_the_others() {
     let (_, traveler_cookie, _) = signup(&sys.traveler, "travelers").await;
     // Browsers send cookies of a host to all its ports: the owner service
     // must not take a traveler's session for its own.
-    send(
+    send_with_cookie(
         Method::GET,
         &format!("{}/api/owners/me", sys.owner),
-        &[("cookie", &traveler_cookie)],
+        &traveler_cookie,
+        None,
         None,
     )
     .await
@@ -387,13 +387,16 @@ async fn app_pages_carry_a_strict_content_security_policy() {
 async fn the_quote_is_the_price_a_booking_gets() {
     let sys = System::embedded().await;
     let (_owner, traveler, pid) = sys.listed_property("Faro").await;
-    let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
-    let check_out = check_in + chrono::Duration::days(3);
-    let url = format!(
-        "{}/api/travelers/properties/{pid}/quote?check_in={check_in}&check_out={check_out}&guests=2",
-        sys.traveler
-    );
-    let quote = sys.http.get(&url, Some(&traveler.token)).await.expect(200)["quote"].clone();
+    let (check_in, check_out) = stay_dates(30, 3);
+    let stay = format!("check_in={check_in}&check_out={check_out}");
+    let quote = sys
+        .traveler_get(
+            &traveler,
+            &format!("properties/{pid}/quote?{stay}&guests=2"),
+        )
+        .await
+        .expect(200)["quote"]
+        .clone();
     assert_eq!(quote["nights"], 3);
     assert_eq!(quote["nights_cents"], 3 * 10000);
     assert_eq!(quote["cleaning_fee_cents"], 2000);
@@ -402,12 +405,7 @@ async fn the_quote_is_the_price_a_booking_gets() {
 
     let booking = sys
         .http
-        .post(
-            &format!("{}/api/travelers/bookings", sys.traveler),
-            Some(&traveler.token),
-            json!({"property_id": pid, "check_in": check_in.to_string(),
-                   "check_out": check_out.to_string(), "guests": 2}),
-        )
+        .book_stay(&sys.traveler, &traveler.token, &pid, check_in, check_out)
         .await
         .expect(201)["booking"]
         .clone();
@@ -415,36 +413,17 @@ async fn the_quote_is_the_price_a_booking_gets() {
     assert_eq!(booking["total_price_cents"], 3 * 10000 + 2000 + 500);
 
     // The booking's own checks, the same 400s.
-    let reversed = format!(
-        "{}/api/travelers/properties/{pid}/quote?check_in={check_out}&check_out={check_in}",
-        sys.traveler
-    );
-    sys.http
-        .get(&reversed, Some(&traveler.token))
-        .await
-        .expect_problem(400, "validation_failed");
-    let crowded = format!(
-        "{}/api/travelers/properties/{pid}/quote?check_in={check_in}&check_out={check_out}&guests=9",
-        sys.traveler
-    );
-    sys.http
-        .get(&crowded, Some(&traveler.token))
-        .await
-        .expect_problem(400, "validation_failed");
-    let garbage = format!(
-        "{}/api/travelers/properties/{pid}/quote?check_in=soon",
-        sys.traveler
-    );
-    sys.http
-        .get(&garbage, Some(&traveler.token))
-        .await
-        .expect_problem(400, "invalid_query");
-    let missing = format!(
-        "{}/api/travelers/properties/nope/quote?check_in={check_in}&check_out={check_out}",
-        sys.traveler
-    );
-    sys.http
-        .get(&missing, Some(&traveler.token))
-        .await
-        .expect_problem(404, "not_found");
+    let reversed = format!("check_in={check_out}&check_out={check_in}");
+    let crowded = format!("{stay}&guests=9");
+    let refused: [(&str, &str, u16, &str); 4] = [
+        (&pid, &reversed, 400, "validation_failed"),
+        (&pid, &crowded, 400, "validation_failed"),
+        (&pid, "check_in=soon", 400, "invalid_query"),
+        ("nope", &stay, 404, "not_found"),
+    ];
+    for (property, query, status, code) in refused {
+        sys.traveler_get(&traveler, &format!("properties/{property}/quote?{query}"))
+            .await
+            .expect_problem(status, code);
+    }
 }

@@ -8,7 +8,6 @@ async fn every_protected_endpoint_refuses_missing_bad_expired_forged_and_wrong_r
     let sys = &scene.sys;
     let (owner, traveler) = (&scene.owner, &scene.traveler);
     let (pid, bid) = (&scene.pid, &scene.bid);
-    let (t, o) = (&scene.t, &scene.o);
 
     let traveler_cases = bad_credentials(traveler, Role::Traveler, owner);
     let owner_cases = bad_credentials(owner, Role::Owner, traveler);
@@ -43,25 +42,16 @@ async fn every_protected_endpoint_refuses_missing_bad_expired_forged_and_wrong_r
 
     // None of those requests changed anything.
     let seen = sys
-        .http
-        .get(&format!("{o}/bookings/{bid}"), Some(&owner.token))
+        .owner_get(owner, &format!("bookings/{bid}"))
         .await
         .expect(200);
     assert_eq!(seen["booking"]["status"], "PENDING");
-    let mine = sys
-        .http
-        .get(&format!("{o}/properties"), Some(&owner.token))
-        .await
-        .expect(200);
+    let mine = sys.owner_get(owner, "properties").await.expect(200);
     assert_eq!(ids(&mine["properties"]), set(&[pid]));
     assert_eq!(mine["properties"][0]["name"], "Flat in Lisbon");
     assert_eq!(mine["properties"][0]["active"], true);
     assert_eq!(mine["properties"][0]["version"], 1);
-    let trips = sys
-        .http
-        .get(&format!("{t}/bookings"), Some(&traveler.token))
-        .await
-        .expect(200);
+    let trips = sys.traveler_get(traveler, "bookings").await.expect(200);
     assert_eq!(ids(&trips["bookings"]), set(&[bid]));
     assert!(
         trips["bookings"][0]["cancellation_requested_at"].is_null(),
@@ -90,58 +80,26 @@ async fn other_users_bookings_and_properties_are_404_and_never_listed() {
     sys.wait_owner_sees(&owner_a, &bid).await;
     wait_owner_notifications(&sys, &owner_a, 1).await;
 
-    let (t, o) = (
-        format!("{}/api/travelers", sys.traveler),
-        format!("{}/api/owners", sys.owner),
-    );
-    let http = &sys.http;
     let reason = || Some(json!({"reason": "not yours"}));
 
     // Owner B: another owner's property and booking do not exist for them, exactly like unknown ids.
     for (property_id, booking_id) in [(pid.as_str(), bid.as_str()), ("no-such-id", "no-such-id")] {
+        let property = format!("properties/{property_id}");
         let mut answers = Vec::new();
         for r in [
-            http.get(
-                &format!("{o}/properties/{property_id}"),
-                Some(&owner_b.token),
-            )
-            .await,
-            http.put(
-                &format!("{o}/properties/{property_id}"),
-                Some(&owner_b.token),
-                Some(json!({"name": "Mine now"})),
-            )
-            .await,
-            http.delete(
-                &format!("{o}/properties/{property_id}"),
-                Some(&owner_b.token),
-            )
-            .await,
-        ] {
-            answers.push(r.expect_problem(404, "not_found"));
-        }
-        for r in [
-            http.get(&format!("{o}/bookings/{booking_id}"), Some(&owner_b.token))
+            sys.owner_get(&owner_b, &property).await,
+            sys.owner_put(&owner_b, &property, Some(json!({"name": "Mine now"})))
+                .await,
+            sys.owner_delete(&owner_b, &property).await,
+            sys.owner_get(&owner_b, &format!("bookings/{booking_id}"))
                 .await,
             sys.decide(&owner_b, booking_id, "approve", None).await,
             sys.decide(&owner_b, booking_id, "reject", reason()).await,
             sys.decide(&owner_b, booking_id, "cancel", reason()).await,
-        ] {
-            answers.push(r.expect_problem(404, "not_found"));
-        }
-        // Traveler B: another traveler's booking does not exist for them.
-        for r in [
-            http.get(
-                &format!("{t}/bookings/{booking_id}"),
-                Some(&traveler_b.token),
-            )
-            .await,
-            http.put(
-                &format!("{t}/bookings/{booking_id}/cancel"),
-                Some(&traveler_b.token),
-                reason(),
-            )
-            .await,
+            // Traveler B: another traveler's booking does not exist for them.
+            sys.traveler_get(&traveler_b, &format!("bookings/{booking_id}"))
+                .await,
+            traveler_cancel(&sys, &traveler_b, booking_id, reason()).await,
         ] {
             answers.push(r.expect_problem(404, "not_found"));
         }
@@ -157,34 +115,22 @@ async fn other_users_bookings_and_properties_are_404_and_never_listed() {
         }
     }
     // The detail of "yours does not exist" equals the detail of "nobody's exists".
-    let other = http
-        .get(&format!("{o}/bookings/{bid}"), Some(&owner_b.token))
-        .await
-        .body;
-    let nobody = http
-        .get(&format!("{o}/bookings/nope"), Some(&owner_b.token))
-        .await
-        .body;
-    assert_eq!(other, nobody);
-    let other = http
-        .get(&format!("{t}/bookings/{bid}"), Some(&traveler_b.token))
-        .await
-        .body;
-    let nobody = http
-        .get(&format!("{t}/bookings/nope"), Some(&traveler_b.token))
-        .await
-        .body;
-    assert_eq!(other, nobody);
+    let others = format!("bookings/{bid}");
+    assert_eq!(
+        sys.owner_get(&owner_b, &others).await.body,
+        sys.owner_get(&owner_b, "bookings/nope").await.body
+    );
+    assert_eq!(
+        sys.traveler_get(&traveler_b, &others).await.body,
+        sys.traveler_get(&traveler_b, "bookings/nope").await.body
+    );
 
     // Lists never include them.
-    let b_props = http
-        .get(&format!("{o}/properties"), Some(&owner_b.token))
-        .await
-        .expect(200);
+    let b_props = sys.owner_get(&owner_b, "properties").await.expect(200);
     assert_eq!(b_props, json!({"properties": [], "next_cursor": null}));
     for q in ["", "?status=PENDING", &format!("?property_id={pid}")] {
-        let b_bookings = http
-            .get(&format!("{o}/bookings{q}"), Some(&owner_b.token))
+        let b_bookings = sys
+            .owner_get(&owner_b, &format!("bookings{q}"))
             .await
             .expect(200);
         assert_eq!(
@@ -194,9 +140,7 @@ async fn other_users_bookings_and_properties_are_404_and_never_listed() {
         );
     }
     assert_eq!(
-        http.get(&format!("{t}/bookings"), Some(&traveler_b.token))
-            .await
-            .expect(200),
+        sys.traveler_get(&traveler_b, "bookings").await.expect(200),
         json!({"bookings": [], "next_cursor": null})
     );
     assert_eq!(sys.owner_notifications(&owner_b).await, Vec::<Value>::new());
@@ -206,28 +150,19 @@ async fn other_users_bookings_and_properties_are_404_and_never_listed() {
     );
 
     // And the owners' own view is untouched.
-    let mine = http
-        .get(&format!("{o}/properties/{pid}"), Some(&owner_a.token))
+    let mine = sys
+        .owner_get(&owner_a, &format!("properties/{pid}"))
         .await
         .expect(200);
     assert_eq!(mine["property"]["name"], "Flat in Faro");
     assert_eq!(mine["property"]["active"], true);
     assert_eq!(mine["property"]["version"], 1);
-    let b = http
-        .get(&format!("{o}/bookings/{bid}"), Some(&owner_a.token))
-        .await
-        .expect(200);
+    let b = sys.owner_get(&owner_a, &others).await.expect(200);
     assert_eq!(b["booking"]["status"], "PENDING");
-    let b = http
-        .get(&format!("{t}/bookings/{bid}"), Some(&traveler_a.token))
-        .await
-        .expect(200);
+    let b = sys.traveler_get(&traveler_a, &others).await.expect(200);
     assert!(b["booking"]["cancellation_requested_at"].is_null(), "{b}");
-    let a_bookings = http
-        .get(
-            &format!("{o}/bookings?property_id={pid}"),
-            Some(&owner_a.token),
-        )
+    let a_bookings = sys
+        .owner_get(&owner_a, &format!("bookings?property_id={pid}"))
         .await
         .expect(200);
     assert_eq!(ids(&a_bookings["bookings"]), set(&[&bid]));

@@ -7,7 +7,6 @@ async fn the_catalog_shows_active_properties_filters_them_and_forgets_delisted_o
     let sys = System::embedded().await;
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
-    let t = format!("{}/api/travelers", sys.traveler);
     let lisbon = create_property_with(
         &sys,
         &owner,
@@ -48,13 +47,9 @@ async fn the_catalog_shows_active_properties_filters_them_and_forgets_delisted_o
     assert!(seen["id"].is_string() && seen["owner_id"].is_string());
 
     // Search: all, by city (any case), by guests, both.
-    let search = |q: &'static str| {
-        let (http, url, token) = (
-            sys.http.clone(),
-            format!("{t}/properties{q}"),
-            traveler.token.clone(),
-        );
-        async move { ids(&http.get(&url, Some(&token)).await.expect(200)["properties"]) }
+    let search = |q: &str| {
+        let (sys, traveler, path) = (&sys, &traveler, format!("properties{q}"));
+        async move { ids(&sys.traveler_get(traveler, &path).await.expect(200)["properties"]) }
     };
     assert_eq!(search("").await, set(&[&lid, &poid]));
     assert_eq!(search("?city=lisbon").await, set(&[&lid]));
@@ -90,8 +85,7 @@ async fn the_catalog_shows_active_properties_filters_them_and_forgets_delisted_o
     assert_eq!(delisted["property"]["active"], false);
     eventually("porto leaves the catalog", PROPAGATION, || async {
         let r = sys
-            .http
-            .get(&format!("{t}/properties/{poid}"), Some(&traveler.token))
+            .traveler_get(&traveler, &format!("properties/{poid}"))
             .await;
         (r.status == 404).then_some(r)
     })
@@ -104,8 +98,7 @@ async fn the_catalog_shows_active_properties_filters_them_and_forgets_delisted_o
         .expect_problem(404, "not_found");
 
     // Unknown ids: 404.
-    sys.http
-        .get(&format!("{t}/properties/no-such-id"), Some(&traveler.token))
+    sys.traveler_get(&traveler, "properties/no-such-id")
         .await
         .expect_problem(404, "not_found");
     create_booking(&sys, &traveler, stay("no-such-id", 5, 2, 2))

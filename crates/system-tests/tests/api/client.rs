@@ -6,6 +6,8 @@ use std::time::Duration;
 use reqwest::{header::HeaderMap, Method};
 use serde_json::Value;
 
+use crate::support::content_type_of;
+
 /// A response read without assuming anything about it.
 #[derive(Debug)]
 pub struct Raw {
@@ -93,11 +95,7 @@ impl RawClient {
             .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let content_type = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type = content_type_of(&headers);
         let bytes = res.bytes().await.expect("response body");
         let text = String::from_utf8_lossy(&bytes).to_string();
         let parsed = serde_json::from_slice::<Value>(&bytes);
@@ -110,6 +108,22 @@ impl RawClient {
             body: parsed.unwrap_or(Value::Null),
             is_json,
         }
+    }
+
+    /// POSTs the JSON `body` labelled with `content_type`, with this `Authorization`.
+    pub async fn post_labelled(
+        &self,
+        url: &str,
+        content_type: &str,
+        authorization: &str,
+        body: &Value,
+    ) -> Raw {
+        let headers = [
+            ("content-type", content_type),
+            ("authorization", authorization),
+        ];
+        let body = body.to_string().into_bytes();
+        self.send(Method::POST, url, &headers, Some(body)).await
     }
 
     /// Sends `body` as JSON text with a JSON content type, and a bearer token if given.

@@ -48,13 +48,7 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
     assert_eq!(rejected["booking"]["status"], "REJECTED");
     assert_eq!(rejected["booking"]["status_reason"], "Owner is away");
     expect_invalid(
-        sys.decide(
-            &owner,
-            &b3,
-            "reject",
-            Some(json!({"reason": "x".repeat(1001)})),
-        )
-        .await,
+        sys.decide(&owner, &b3, "reject", too_long_reason()).await,
         &["reason"],
     );
     let rejected = sys.decide(&owner, &b3, "reject", None).await.expect(200);
@@ -95,13 +89,7 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
     // No body at all is "without a reason" too: 400, not 415.
     expect_invalid(sys.decide(&owner, &b1, "cancel", None).await, &["reason"]);
     expect_invalid(
-        sys.decide(
-            &owner,
-            &b1,
-            "cancel",
-            Some(json!({"reason": "x".repeat(1001)})),
-        )
-        .await,
+        sys.decide(&owner, &b1, "cancel", too_long_reason()).await,
         &["reason"],
     );
     let still = sys
@@ -126,13 +114,9 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
     );
 
     // Owner-side filters reflect the decisions.
-    let by_status = |s: &'static str| {
-        let (http, url, token) = (
-            sys.http.clone(),
-            format!("{}/api/owners/bookings?status={s}", sys.owner),
-            owner.token.clone(),
-        );
-        async move { ids(&http.get(&url, Some(&token)).await.expect(200)["bookings"]) }
+    let by_status = |s: &str| {
+        let (sys, owner, path) = (&sys, &owner, format!("bookings?status={s}"));
+        async move { ids(&sys.owner_get(owner, &path).await.expect(200)["bookings"]) }
     };
     assert_eq!(by_status("ACCEPTED").await, set(&[&b4, &b5]));
     assert_eq!(by_status("REJECTED").await, set(&[&b2, &b3]));
@@ -150,15 +134,9 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
     let notes = wait_traveler_notifications(&sys, &traveler, 6).await;
     assert_eq!(notes.len(), 6, "{notes:?}");
     assert_notifications_shape(&notes);
-    let summary: BTreeSet<(String, String, String)> = notes
-        .iter()
-        .map(|n| {
-            (
-                str_of(&n["booking_id"]),
-                str_of(&n["status"]),
-                n["reason"].to_string(),
-            )
-        })
+    let summary: BTreeSet<(String, String, String)> = notification_summaries(&notes)
+        .into_iter()
+        .map(|(b, s, r)| (b, s, r.to_string()))
         .collect();
     let expected: BTreeSet<(String, String, String)> = [
         (&b1, "ACCEPTED", Value::Null),
@@ -197,29 +175,21 @@ async fn owners_approve_reject_and_cancel_by_the_state_rules_and_travelers_are_t
 async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() {
     let sys = System::embedded().await;
     let (owner, traveler, pid) = sys.listed_property("Lisbon").await;
-    let t = format!("{}/api/travelers", sys.traveler);
 
     // A PENDING booking, cancelled with a reason.
     let b1 = str_of(&sys.book(&traveler, &pid, 10, 2).await["id"]);
     sys.wait_owner_sees(&owner, &b1).await;
     expect_invalid(
-        sys.http
-            .put(
-                &format!("{t}/bookings/{b1}/cancel"),
-                Some(&traveler.token),
-                Some(json!({"reason": "x".repeat(1001)})),
-            )
-            .await,
+        traveler_cancel(&sys, &traveler, &b1, too_long_reason()).await,
         &["reason"],
     );
-    let accepted = sys
-        .http
-        .put(
-            &format!("{t}/bookings/{b1}/cancel"),
-            Some(&traveler.token),
-            Some(json!({"reason": "Plans changed"})),
-        )
-        .await;
+    let accepted = traveler_cancel(
+        &sys,
+        &traveler,
+        &b1,
+        Some(json!({"reason": "Plans changed"})),
+    )
+    .await;
     assert!(accepted.content_type.starts_with("application/json"));
     let accepted = accepted.expect(202);
     assert_booking_shape(&accepted["booking"]);
@@ -240,12 +210,7 @@ async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() 
     assert_notifications_shape(&notes);
 
     // A cancelled booking stays cancelled.
-    sys.http
-        .put(
-            &format!("{t}/bookings/{b1}/cancel"),
-            Some(&traveler.token),
-            None,
-        )
+    traveler_cancel(&sys, &traveler, &b1, None)
         .await
         .expect_problem(409, "booking_final");
     sys.decide(&owner, &b1, "approve", None)
@@ -257,13 +222,7 @@ async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() 
     sys.wait_owner_sees(&owner, &b2).await;
     sys.decide(&owner, &b2, "approve", None).await.expect(200);
     sys.wait_traveler_status(&traveler, &b2, "ACCEPTED").await;
-    let accepted = sys
-        .http
-        .put(
-            &format!("{t}/bookings/{b2}/cancel"),
-            Some(&traveler.token),
-            None,
-        )
+    let accepted = traveler_cancel(&sys, &traveler, &b2, None)
         .await
         .expect(202);
     assert_eq!(accepted["booking"]["id"], b2.as_str());
@@ -275,9 +234,9 @@ async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() 
     let notes = wait_traveler_notifications(&sys, &traveler, 3).await;
     assert_eq!(notes.len(), 3, "{notes:?}");
     assert_notifications_shape(&notes);
-    let order: Vec<(String, String)> = notes
-        .iter()
-        .map(|n| (str_of(&n["booking_id"]), str_of(&n["status"])))
+    let order: Vec<(String, String)> = notification_summaries(&notes)
+        .into_iter()
+        .map(|(b, s, _)| (b, s))
         .collect();
     assert_eq!(
         order,
@@ -292,18 +251,8 @@ async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() 
     let owner_notes = wait_owner_notifications(&sys, &owner, 4).await;
     assert_eq!(owner_notes.len(), 4, "{owner_notes:?}");
     assert_notifications_shape(&owner_notes);
-    let order: Vec<(String, String, Value)> = owner_notes
-        .iter()
-        .map(|n| {
-            (
-                str_of(&n["booking_id"]),
-                str_of(&n["status"]),
-                n["reason"].clone(),
-            )
-        })
-        .collect();
     assert_eq!(
-        order,
+        notification_summaries(&owner_notes),
         vec![
             (b2.clone(), "CANCELLED".to_string(), Value::Null),
             (b2.clone(), "PENDING".to_string(), Value::Null),
@@ -313,16 +262,10 @@ async fn travelers_cancel_pending_and_accepted_bookings_through_owner_service() 
     );
 
     // Unknown bookings: 404.
-    sys.http
-        .put(
-            &format!("{t}/bookings/no-such-id/cancel"),
-            Some(&traveler.token),
-            None,
-        )
+    traveler_cancel(&sys, &traveler, "no-such-id", None)
         .await
         .expect_problem(404, "not_found");
-    sys.http
-        .get(&format!("{t}/bookings/no-such-id"), Some(&traveler.token))
+    sys.traveler_get(&traveler, "bookings/no-such-id")
         .await
         .expect_problem(404, "not_found");
 }

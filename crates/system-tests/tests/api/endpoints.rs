@@ -102,6 +102,9 @@ pub struct Scene {
     pub t: String,
     /// `/api/owners` of owner-service.
     pub o: String,
+    /// The `Authorization` header of the traveler, and of the owner.
+    pub t_auth: String,
+    pub o_auth: String,
 }
 
 impl Scene {
@@ -118,6 +121,8 @@ impl Scene {
         Self {
             sys,
             raw: RawClient::new(),
+            t_auth: format!("Bearer {}", traveler.token),
+            o_auth: format!("Bearer {}", owner.token),
             owner,
             traveler,
             pid,
@@ -145,6 +150,14 @@ impl Scene {
         match e.role? {
             Role::Traveler => Some(&self.traveler.token),
             Role::Owner => Some(&self.owner.token),
+        }
+    }
+
+    /// The `Authorization` header of the scene's user of the endpoint's role.
+    pub fn authorization(&self, e: &Endpoint) -> Option<&str> {
+        match e.role? {
+            Role::Traveler => Some(&self.t_auth),
+            Role::Owner => Some(&self.o_auth),
         }
     }
 

@@ -7,27 +7,18 @@ async fn health_and_readiness_answer_200_on_both_services() {
     let sys = System::embedded().await;
     let raw = RawClient::new();
     for base in [&sys.traveler, &sys.owner] {
-        let live = raw
-            .send(Method::GET, &format!("{base}/health"), &[], None)
-            .await;
-        assert_eq!(live.status, 200, "{}", live.text);
-        assert!(
-            live.content_type.starts_with("application/json"),
-            "{}",
-            live.content_type
-        );
-        assert_eq!(live.body["status"], "ok");
-
-        let ready = raw
-            .send(Method::GET, &format!("{base}/health/ready"), &[], None)
-            .await;
-        assert_eq!(ready.status, 200, "{}", ready.text);
-        assert!(
-            ready.content_type.starts_with("application/json"),
-            "{}",
-            ready.content_type
-        );
-        assert_eq!(ready.body["status"], "ready");
+        for (path, status) in [("health", "ok"), ("health/ready", "ready")] {
+            let r = raw
+                .send(Method::GET, &format!("{base}/{path}"), &[], None)
+                .await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            assert!(
+                r.content_type.starts_with("application/json"),
+                "{path}: {}",
+                r.content_type
+            );
+            assert_eq!(r.body["status"], status, "{path}");
+        }
 
         raw.send(Method::POST, &format!("{base}/health"), &[], None)
             .await

@@ -184,12 +184,7 @@ pub async fn wait_requested_published(sys: &System, booking_id: &str) {
 }
 
 pub async fn create_booking(sys: &System, traveler: &User, body: Value) -> Reply {
-    sys.http
-        .post(
-            &format!("{}/api/travelers/bookings", sys.traveler),
-            Some(&traveler.token),
-            body,
-        )
+    sys.as_traveler(Method::POST, traveler, "bookings", Some(body))
         .await
 }
 
@@ -210,39 +205,66 @@ pub async fn create_booking_with_key(
         .await
 }
 
-pub async fn create_property_with(sys: &System, owner: &User, body: Value) -> Reply {
-    sys.http
-        .post(
-            &format!("{}/api/owners/properties", sys.owner),
-            Some(&owner.token),
-            body,
-        )
+/// A decision or cancellation body whose reason is one character over the
+/// 1000 allowed.
+pub fn too_long_reason() -> Option<Value> {
+    Some(json!({"reason": "x".repeat(1001)}))
+}
+
+/// A traveler's cancellation (`PUT /api/travelers/bookings/{id}/cancel`),
+/// with `body` if given (a reason).
+pub async fn traveler_cancel(
+    sys: &System,
+    traveler: &User,
+    id: &str,
+    body: Option<Value>,
+) -> Reply {
+    sys.traveler_put(traveler, &format!("bookings/{id}/cancel"), body)
         .await
 }
 
-/// Waits until the traveler has exactly `n` notifications.
-pub async fn wait_traveler_notifications(sys: &System, traveler: &User, n: usize) -> Vec<Value> {
+pub async fn create_property_with(sys: &System, owner: &User, body: Value) -> Reply {
+    sys.as_owner(Method::POST, owner, "properties", Some(body))
+        .await
+}
+
+/// Waits until `list` (all of one user's notifications) has at least `n`.
+async fn wait_notifications<Fut>(whose: &str, n: usize, list: impl Fn() -> Fut) -> Vec<Value>
+where
+    Fut: std::future::Future<Output = Vec<Value>>,
+{
     eventually(
-        &format!("traveler has {n} notifications"),
+        &format!("{whose} has {n} notifications"),
         PROPAGATION,
         || async {
-            let notes = sys.traveler_notifications(traveler).await;
+            let notes = list().await;
             (notes.len() >= n).then_some(notes)
         },
     )
     .await
 }
 
+/// Waits until the traveler has at least `n` notifications.
+pub async fn wait_traveler_notifications(sys: &System, traveler: &User, n: usize) -> Vec<Value> {
+    wait_notifications("traveler", n, || sys.traveler_notifications(traveler)).await
+}
+
 pub async fn wait_owner_notifications(sys: &System, owner: &User, n: usize) -> Vec<Value> {
-    eventually(
-        &format!("owner has {n} notifications"),
-        PROPAGATION,
-        || async {
-            let notes = sys.owner_notifications(owner).await;
-            (notes.len() >= n).then_some(notes)
-        },
-    )
-    .await
+    wait_notifications("owner", n, || sys.owner_notifications(owner)).await
+}
+
+/// Each notification as (booking id, status, reason), in the list's order.
+pub fn notification_summaries(notes: &[Value]) -> Vec<(String, String, Value)> {
+    notes
+        .iter()
+        .map(|n| {
+            (
+                str_of(&n["booking_id"]),
+                str_of(&n["status"]),
+                n["reason"].clone(),
+            )
+        })
+        .collect()
 }
 
 /// Notifications must be newest first and carry the contract's members.

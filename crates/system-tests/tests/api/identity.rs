@@ -2,14 +2,22 @@
 
 use crate::helpers::*;
 
+/// `POST {signup}` with this name, email and password.
+async fn sign_up(sys: &System, signup: &str, name: &str, email: &str, password: &str) -> Reply {
+    let body = json!({"name": name, "email": email, "password": password});
+    sys.http.post(signup, None, body).await
+}
+
+/// `POST {login}` with this email and password.
+async fn log_in(sys: &System, login: &str, email: &str, password: &str) -> Reply {
+    let body = json!({"email": email, "password": password});
+    sys.http.post(login, None, body).await
+}
+
 #[tokio::test]
 async fn identity_signup_login_and_me_follow_the_contract_on_both_services() {
     let sys = System::embedded().await;
-    for (base, prefix, role) in [
-        (&sys.traveler, "travelers", "traveler"),
-        (&sys.owner, "owners", "owner"),
-    ] {
-        let api = format!("{base}/api/{prefix}");
+    for (role, api) in sys.apis() {
         let (signup, login, me) = (
             format!("{api}/signup"),
             format!("{api}/login"),
@@ -19,14 +27,7 @@ async fn identity_signup_login_and_me_follow_the_contract_on_both_services() {
         let lower = email.to_lowercase();
 
         // Sign-up: 201 {token, user}, name trimmed, email normalised.
-        let reply = sys
-            .http
-            .post(
-                &signup,
-                None,
-                json!({"name": "  Ada Lovelace ", "email": email, "password": "correct-horse-1"}),
-            )
-            .await;
+        let reply = sign_up(&sys, &signup, "  Ada Lovelace ", &email, "correct-horse-1").await;
         assert!(
             reply.content_type.starts_with("application/json"),
             "{}",
@@ -49,13 +50,7 @@ async fn identity_signup_login_and_me_follow_the_contract_on_both_services() {
         assert_no_secrets(&mine);
 
         // Login (email in another case): 200 {token, user}; the new token works too.
-        let logged = sys
-            .http
-            .post(
-                &login,
-                None,
-                json!({"email": email.to_uppercase(), "password": "correct-horse-1"}),
-            )
+        let logged = log_in(&sys, &login, &email.to_uppercase(), "correct-horse-1")
             .await
             .expect(200);
         assert_eq!(logged["user"], user);
@@ -67,18 +62,11 @@ async fn identity_signup_login_and_me_follow_the_contract_on_both_services() {
         );
 
         // Bad credentials: 401, the same answer whether the email exists or not.
-        let wrong = sys
-            .http
-            .post(
-                &login,
-                None,
-                json!({"email": lower, "password": "wrong-horse-1"}),
-            )
+        let wrong = log_in(&sys, &login, &lower, "wrong-horse-1")
             .await
             .expect_problem(401, "invalid_credentials");
-        let unknown = sys
-            .http
-            .post(&login, None, json!({"email": format!("{}@example.com", unique("nobody")), "password": "correct-horse-1"}))
+        let nobody = format!("{}@example.com", unique("nobody"));
+        let unknown = log_in(&sys, &login, &nobody, "correct-horse-1")
             .await
             .expect_problem(401, "invalid_credentials");
         assert_eq!(wrong["detail"], unknown["detail"]);
@@ -89,52 +77,35 @@ async fn identity_signup_login_and_me_follow_the_contract_on_both_services() {
 
         // Duplicate email (in any case): 409, and the first account still logs in.
         for dup in [email.clone(), lower.clone(), email.to_uppercase()] {
-            sys.http
-                .post(
-                    &signup,
-                    None,
-                    json!({"name": "Imposter", "email": dup, "password": "another-pass-1"}),
-                )
+            sign_up(&sys, &signup, "Imposter", &dup, "another-pass-1")
                 .await
                 .expect_problem(409, "email_taken");
         }
-        sys.http
-            .post(
-                &login,
-                None,
-                json!({"email": lower, "password": "another-pass-1"}),
-            )
+        log_in(&sys, &login, &lower, "another-pass-1")
             .await
             .expect_problem(401, "invalid_credentials");
 
         // Invalid email, short password, blank name: 400 listing each field.
         for bad in ["not-an-email", "a@b", "a b@c.de", "@example.com", ""] {
             let body = expect_invalid(
-                sys.http
-                    .post(
-                        &signup,
-                        None,
-                        json!({"name": "Bob", "email": bad, "password": "long-enough-1"}),
-                    )
-                    .await,
+                sign_up(&sys, &signup, "Bob", bad, "long-enough-1").await,
                 &["email"],
             );
             assert_eq!(body["errors"][0]["field"], "email");
         }
         expect_invalid(
-            sys.http
-                .post(&signup, None, json!({"name": "Bob", "email": format!("{}@example.com", unique("bob")), "password": "1234567"}))
-                .await,
+            sign_up(
+                &sys,
+                &signup,
+                "Bob",
+                &format!("{}@example.com", unique("bob")),
+                "1234567",
+            )
+            .await,
             &["password"],
         );
         expect_invalid(
-            sys.http
-                .post(
-                    &signup,
-                    None,
-                    json!({"name": "   ", "email": "x", "password": "short"}),
-                )
-                .await,
+            sign_up(&sys, &signup, "   ", "x", "short").await,
             &["name", "email", "password"],
         );
         let missing = expect_invalid(
@@ -149,11 +120,15 @@ async fn identity_signup_login_and_me_follow_the_contract_on_both_services() {
         );
         assert_eq!(missing["errors"][0]["message"], "is required");
         // Exactly eight characters is enough.
-        let eight = sys
-            .http
-            .post(&signup, None, json!({"name": "Bea", "email": format!("{}@example.com", unique("bea")), "password": "12345678"}))
-            .await
-            .expect(201);
+        let eight = sign_up(
+            &sys,
+            &signup,
+            "Bea",
+            &format!("{}@example.com", unique("bea")),
+            "12345678",
+        )
+        .await
+        .expect(201);
         assert_user(
             &eight["user"],
             "Bea",

@@ -53,6 +53,14 @@ async fn signup_from(api: &str, client: Option<&str>) -> Raw {
     .await
 }
 
+/// A login with a wrong password, forwarded for `client` if given: 401
+/// `invalid_credentials`.
+async fn fail_login_from(api: &str, email: &str, client: Option<&str>) {
+    login_from(api, email, "wrong-horse-1", client)
+        .await
+        .problem(401, "invalid_credentials");
+}
+
 /// A 429 `too_many_attempts` problem with a `Retry-After` of at most the
 /// 15-minute window, also in the body.
 fn assert_throttled(r: &Raw) {
@@ -72,17 +80,10 @@ fn assert_throttled(r: &Raw) {
     assert_eq!(r.body["retry_after"], retry_after, "{}", r.text);
 }
 
-fn apis(sys: &System) -> [String; 2] {
-    [
-        format!("{}/api/travelers", sys.traveler),
-        format!("{}/api/owners", sys.owner),
-    ]
-}
-
 #[tokio::test]
 async fn ten_failed_logins_lock_the_account_even_with_the_right_password() {
     let sys = System::embedded_with(trusting_loopback(10)).await;
-    for api in apis(&sys) {
+    for (_, api) in sys.apis() {
         let (ada, bob) = (signup_from(&api, None).await, signup_from(&api, None).await);
         let (ada, bob) = (
             str_of(&ada.body["user"]["email"]),
@@ -90,14 +91,7 @@ async fn ten_failed_logins_lock_the_account_even_with_the_right_password() {
         );
         // Ten failures, each from another address: the account's limit.
         for i in 0..10 {
-            login_from(
-                &api,
-                &ada,
-                "wrong-horse-1",
-                Some(&format!("198.51.100.{i}")),
-            )
-            .await
-            .problem(401, "invalid_credentials");
+            fail_login_from(&api, &ada, Some(&format!("198.51.100.{i}"))).await;
         }
         let right = login_from(&api, &ada, "correct-horse-1", Some("198.51.100.200")).await;
         assert_throttled(&right);
@@ -134,9 +128,7 @@ async fn a_successful_login_clears_the_accounts_failures() {
         let (api, ada) = (api.clone(), ada.clone());
         async move {
             for client in from {
-                login_from(&api, &ada, "wrong-horse-1", Some(&client))
-                    .await
-                    .problem(401, "invalid_credentials");
+                fail_login_from(&api, &ada, Some(&client)).await;
             }
         }
     };
@@ -160,14 +152,7 @@ async fn ten_failed_logins_lock_the_client_address_across_accounts() {
     let ada = str_of(&signup_from(&api, None).await.body["user"]["email"]);
     for i in 0..10 {
         let nobody = format!("{}@example.com", unique("nobody"));
-        login_from(
-            &api,
-            &nobody,
-            "wrong-horse-1",
-            Some(&format!("192.0.2.{i}")),
-        )
-        .await
-        .problem(401, "invalid_credentials");
+        fail_login_from(&api, &nobody, Some(&format!("192.0.2.{i}"))).await;
     }
     assert_throttled(&login_from(&api, &ada, "correct-horse-1", Some("192.0.2.77")).await);
     // The other service keeps its own counts.
@@ -187,9 +172,7 @@ async fn ten_failed_logins_lock_the_client_address_across_accounts() {
     for _ in 0..10 {
         let nobody = format!("{}@example.com", unique("nobody"));
         // The client's own claim, left of what the proxy appended, is ignored.
-        login_from(&api, &nobody, "wrong-horse-1", Some("6.6.6.6, 192.0.2.5"))
-            .await
-            .problem(401, "invalid_credentials");
+        fail_login_from(&api, &nobody, Some("6.6.6.6, 192.0.2.5")).await;
     }
     assert_throttled(&login_from(&api, &ada, "correct-horse-1", Some("192.0.2.5")).await);
     assert_throttled(&login_from(&api, &ada, "correct-horse-1", Some("7.7.7.7, 192.0.2.5")).await);
@@ -200,7 +183,7 @@ async fn ten_failed_logins_lock_the_client_address_across_accounts() {
 #[tokio::test]
 async fn sign_ups_are_limited_per_client_address() {
     let sys = System::embedded_with(trusting_loopback(3)).await;
-    for api in apis(&sys) {
+    for (_, api) in sys.apis() {
         for _ in 0..3 {
             assert_eq!(signup_from(&api, Some("192.0.2.1")).await.status, 201);
         }

@@ -7,7 +7,6 @@ async fn owners_create_read_update_and_delist_their_properties() {
     let sys = System::embedded().await;
     let owner = sys.owner_signup("Olga").await;
     let other = sys.owner_signup("Oscar").await;
-    let base = format!("{}/api/owners/properties", sys.owner);
 
     // Create with every field.
     let full = create_property_with(
@@ -67,9 +66,9 @@ async fn owners_create_read_update_and_delist_their_properties() {
 
     // Another owner's property never shows in my list.
     let theirs = sys.create_property(&other, "Porto").await;
-    let list = sys.http.get(&base, Some(&owner.token)).await.expect(200);
+    let list = sys.owner_get(&owner, "properties").await.expect(200);
     assert_eq!(ids(&list["properties"]), set(&[&pid, &min_id]));
-    let their_list = sys.http.get(&base, Some(&other.token)).await.expect(200);
+    let their_list = sys.owner_get(&other, "properties").await.expect(200);
     assert_eq!(
         ids(&their_list["properties"]),
         set(&[theirs["id"].as_str().unwrap()])
@@ -77,19 +76,17 @@ async fn owners_create_read_update_and_delist_their_properties() {
 
     // Read one.
     let shown = sys
-        .http
-        .get(&format!("{base}/{pid}"), Some(&owner.token))
+        .owner_get(&owner, &format!("properties/{pid}"))
         .await
         .expect(200);
     assert_eq!(shown["property"], *p);
 
     // Update a subset: the rest stays.
     let updated = sys
-        .http
-        .put(
-            &format!("{base}/{pid}"),
-            Some(&owner.token),
-            Some(json!({"name": "Sunnier flat", "max_guests": 6, "price_per_night_cents": 15000})),
+        .update_property(
+            &owner,
+            &pid,
+            json!({"name": "Sunnier flat", "max_guests": 6, "price_per_night_cents": 15000}),
         )
         .await
         .expect(200)["property"]
@@ -107,18 +104,16 @@ async fn owners_create_read_update_and_delist_their_properties() {
 
     // An invalid update is refused whole and changes nothing.
     expect_invalid(
-        sys.http
-            .put(
-                &format!("{base}/{pid}"),
-                Some(&owner.token),
-                Some(json!({"name": "Changed", "price_per_night_cents": 0})),
-            )
-            .await,
+        sys.update_property(
+            &owner,
+            &pid,
+            json!({"name": "Changed", "price_per_night_cents": 0}),
+        )
+        .await,
         &["price_per_night_cents"],
     );
     let after = sys
-        .http
-        .get(&format!("{base}/{pid}"), Some(&owner.token))
+        .owner_get(&owner, &format!("properties/{pid}"))
         .await
         .expect(200);
     assert_eq!(after["property"], updated);
@@ -168,7 +163,7 @@ async fn owners_create_read_update_and_delist_their_properties() {
         create_property_with(&sys, &owner, too_many).await,
         &["price_per_night_cents"],
     );
-    let list = sys.http.get(&base, Some(&owner.token)).await.expect(200);
+    let list = sys.owner_get(&owner, "properties").await.expect(200);
     assert_eq!(
         list["properties"].as_array().unwrap().len(),
         2,
@@ -176,44 +171,34 @@ async fn owners_create_read_update_and_delist_their_properties() {
     );
 
     // Unknown ids: 404.
-    sys.http
-        .get(&format!("{base}/no-such-id"), Some(&owner.token))
+    sys.owner_get(&owner, "properties/no-such-id")
         .await
         .expect_problem(404, "not_found");
-    sys.http
-        .put(
-            &format!("{base}/no-such-id"),
-            Some(&owner.token),
-            Some(json!({"name": "x"})),
-        )
+    sys.owner_put(&owner, "properties/no-such-id", Some(json!({"name": "x"})))
         .await
         .expect_problem(404, "not_found");
-    sys.http
-        .delete(&format!("{base}/no-such-id"), Some(&owner.token))
+    sys.owner_delete(&owner, "properties/no-such-id")
         .await
         .expect_problem(404, "not_found");
 
     // Delist: 200 with active false; still the owner's, and delisting again changes nothing.
     let delisted = sys
-        .http
-        .delete(&format!("{base}/{min_id}"), Some(&owner.token))
+        .owner_delete(&owner, &format!("properties/{min_id}"))
         .await
         .expect(200);
     assert_eq!(delisted["property"]["id"], min_id.as_str());
     assert_eq!(delisted["property"]["active"], false);
     assert_eq!(delisted["property"]["name"], "Cabin");
     let again = sys
-        .http
-        .delete(&format!("{base}/{min_id}"), Some(&owner.token))
+        .owner_delete(&owner, &format!("properties/{min_id}"))
         .await
         .expect(200);
     assert_eq!(again["property"]["active"], false);
     let shown = sys
-        .http
-        .get(&format!("{base}/{min_id}"), Some(&owner.token))
+        .owner_get(&owner, &format!("properties/{min_id}"))
         .await
         .expect(200);
     assert_eq!(shown["property"]["active"], false);
-    let list = sys.http.get(&base, Some(&owner.token)).await.expect(200);
+    let list = sys.owner_get(&owner, "properties").await.expect(200);
     assert_eq!(ids(&list["properties"]), set(&[&pid, &min_id]));
 }

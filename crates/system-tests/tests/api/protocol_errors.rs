@@ -10,9 +10,7 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
     let (owner, traveler) = (&scene.owner, &scene.traveler);
     let (pid, bid) = (&scene.pid, &scene.bid);
     let (t, o) = (&scene.t, &scene.o);
-    let t_auth = format!("Bearer {}", traveler.token);
-    let o_auth = format!("Bearer {}", owner.token);
-    let (t_auth, o_auth) = (t_auth.as_str(), o_auth.as_str());
+    let (t_auth, o_auth) = (scene.t_auth.as_str(), scene.o_auth.as_str());
     let json_ct = ("content-type", "application/json");
 
     // Unknown routes: 404 on both services, with or without a token.
@@ -61,7 +59,7 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
     let signup_body =
         br#"{"name":"Eve","email":"eve@example.com","password":"long-enough-1"}"#.to_vec();
     for e in endpoints().iter().filter(|e| e.takes_body()) {
-        let bearer = scene.token(e).map(|t| format!("Bearer {t}"));
+        let bearer = scene.authorization(e);
         for ct in [
             Some("text/plain"),
             Some("application/x-www-form-urlencoded"),
@@ -72,8 +70,8 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
             if let Some(ct) = ct {
                 headers.push(("content-type", ct));
             }
-            if let Some(a) = &bearer {
-                headers.push(("authorization", a.as_str()));
+            if let Some(a) = bearer {
+                headers.push(("authorization", a));
             }
             let body = scene.sample_body(e).map(String::into_bytes);
             scene
@@ -87,13 +85,9 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
         "application/json; charset=utf-8",
         "application/vnd.booking+json",
     ] {
+        let body = property_body("Evora", 2);
         let r = raw
-            .send(
-                Method::POST,
-                &format!("{o}/properties"),
-                &[("content-type", ct), ("authorization", o_auth)],
-                Some(property_body("Evora", 2).to_string().into_bytes()),
-            )
+            .post_labelled(&format!("{o}/properties"), ct, o_auth, &body)
             .await;
         assert_eq!(r.status, 201, "{ct}: {}", r.text);
     }
@@ -131,34 +125,32 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
         .await
         .problem(400, expected);
     }
-    // A complete, valid object followed by anything else is not JSON either.
+    // A complete, valid object followed by anything else is not JSON either;
+    // the optional-body endpoints take "no body" as "no reason", but not a broken one.
     let mut trailing = signup_body.clone();
     trailing.extend_from_slice(b" trailing");
-    raw.send(
-        Method::POST,
-        &format!("{t}/signup"),
-        &[json_ct],
-        Some(trailing),
-    )
-    .await
-    .problem(400, "malformed_json");
-    // The optional-body endpoints take "no body" as "no reason", but not a broken one.
-    raw.send(
-        Method::PUT,
-        &format!("{t}/bookings/{bid}/cancel"),
-        &[json_ct, ("authorization", t_auth)],
-        Some(b"{\"reason\":".to_vec()),
-    )
-    .await
-    .problem(400, "malformed_json");
-    raw.send(
-        Method::PUT,
-        &format!("{o}/bookings/{bid}/reject"),
-        &[json_ct, ("authorization", o_auth)],
-        Some(b"{\"reason\":".to_vec()),
-    )
-    .await
-    .problem(400, "malformed_json");
+    let broken_reason = b"{\"reason\":".to_vec();
+    for (method, url, auth, body) in [
+        (Method::POST, format!("{t}/signup"), None, trailing),
+        (
+            Method::PUT,
+            format!("{t}/bookings/{bid}/cancel"),
+            Some(t_auth),
+            broken_reason.clone(),
+        ),
+        (
+            Method::PUT,
+            format!("{o}/bookings/{bid}/reject"),
+            Some(o_auth),
+            broken_reason,
+        ),
+    ] {
+        let mut headers = vec![json_ct];
+        headers.extend(auth.map(|a| ("authorization", a)));
+        raw.send(method, &url, &headers, Some(body))
+            .await
+            .problem(400, "malformed_json");
+    }
 
     // JSON that is not an object: 400 validation_failed on the body.
     for body in [&b"[]"[..], b"\"text\"", b"42", b"null", b"true"] {
@@ -210,44 +202,25 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
         &["name"],
     );
 
-    // Bad query parameters: 400.
-    let r = raw
-        .send(
-            Method::GET,
-            &format!("{t}/bookings?status=LOST"),
-            &[("authorization", t_auth)],
-            None,
-        )
-        .await;
-    r.problem(400, "validation_failed");
-    assert_eq!(error_fields(&r.body), fields(&["status"]));
-    let r = raw
-        .send(
-            Method::GET,
-            &format!("{o}/bookings?status=DONE"),
-            &[("authorization", o_auth)],
-            None,
-        )
-        .await;
-    r.problem(400, "validation_failed");
-    assert_eq!(error_fields(&r.body), fields(&["status"]));
-    for q in [
+    // Bad query parameters: 400 naming the parameter.
+    let bad_statuses = [
+        (format!("{t}/bookings?status=LOST"), t_auth, "status"),
+        (format!("{o}/bookings?status=DONE"), o_auth, "status"),
+    ];
+    let bad_guests = [
         "guests=abc",
         "guests=0",
         "guests=-2",
         "guests=1.5",
         "guests=99999999999999999999",
-    ] {
+    ]
+    .map(|q| (format!("{t}/properties?{q}"), t_auth, "guests"));
+    for (url, auth, field) in bad_statuses.into_iter().chain(bad_guests) {
         let r = raw
-            .send(
-                Method::GET,
-                &format!("{t}/properties?{q}"),
-                &[("authorization", t_auth)],
-                None,
-            )
+            .send(Method::GET, &url, &[("authorization", auth)], None)
             .await;
         r.problem(400, "validation_failed");
-        assert_eq!(error_fields(&r.body), fields(&["guests"]), "{q}");
+        assert_eq!(error_fields(&r.body), fields(&[field]), "{url}");
     }
     raw.send(
         Method::GET,
@@ -275,10 +248,6 @@ async fn protocol_errors_are_problem_documents_with_the_right_status() {
     )
     .await;
     r.problem(400, "validation_failed");
-    let trips = sys
-        .http
-        .get(&format!("{t}/bookings"), Some(&traveler.token))
-        .await
-        .expect(200);
+    let trips = sys.traveler_get(traveler, "bookings").await.expect(200);
     assert_eq!(ids(&trips["bookings"]), set(&[bid]));
 }

@@ -6,7 +6,7 @@ use crate::helpers::*;
 async fn weird_input_on_any_endpoint_never_causes_a_server_error() {
     let scene = Scene::new("Lisbon").await;
     let (sys, raw) = (&scene.sys, &scene.raw);
-    let (owner, traveler) = (&scene.owner, &scene.traveler);
+    let traveler = &scene.traveler;
     let (pid, bid) = (&scene.pid, &scene.bid);
     let (t, o) = (&scene.t, &scene.o);
 
@@ -126,39 +126,30 @@ async fn weird_input_on_any_endpoint_never_causes_a_server_error() {
     }
 
     // Weird query strings, paths and headers.
-    let t_auth = format!("Bearer {}", traveler.token);
-    let o_auth = format!("Bearer {}", owner.token);
-    let (t_auth, o_auth) = (t_auth.as_str(), o_auth.as_str());
+    let (t_auth, o_auth) = (scene.t_auth.as_str(), scene.o_auth.as_str());
     let long = "a".repeat(4000);
-    let gets: Vec<(String, &str)> = vec![
-        (
-            format!("{t}/properties?city=%F0%9F%8F%A0&guests=%00"),
-            t_auth,
-        ),
-        (format!("{t}/properties?guests=1e40"), t_auth),
-        (
-            format!("{t}/properties?guests=18446744073709551616"),
-            t_auth,
-        ),
-        (format!("{t}/properties?city=%ZZ&guests=%FF"), t_auth),
-        (format!("{t}/properties?city[]=a&city[]=b"), t_auth),
-        (format!("{t}/bookings?status=%00"), t_auth),
-        (format!("{t}/bookings?status=%FF%FE"), t_auth),
-        (
-            format!("{o}/bookings?property_id=%00&status=pending"),
-            o_auth,
-        ),
-        (format!("{o}/bookings?property_id={long}"), o_auth),
-        (format!("{t}/bookings/%FF"), t_auth),
-        (format!("{t}/bookings/%00"), t_auth),
-        (format!("{t}/bookings/{long}"), t_auth),
-        (format!("{t}/properties/..%2F..%2Fhealth"), t_auth),
-        (format!("{o}/properties/%E2%80%AE"), o_auth),
-        (format!("{o}/bookings/%2F/approve"), o_auth),
+    let (as_traveler, as_owner) = ((t.as_str(), t_auth), (o.as_str(), o_auth));
+    let gets: &[((&str, &str), &str)] = &[
+        (as_traveler, "properties?city=%F0%9F%8F%A0&guests=%00"),
+        (as_traveler, "properties?guests=1e40"),
+        (as_traveler, "properties?guests=18446744073709551616"),
+        (as_traveler, "properties?city=%ZZ&guests=%FF"),
+        (as_traveler, "properties?city[]=a&city[]=b"),
+        (as_traveler, "bookings?status=%00"),
+        (as_traveler, "bookings?status=%FF%FE"),
+        (as_owner, "bookings?property_id=%00&status=pending"),
+        (as_owner, &format!("bookings?property_id={long}")),
+        (as_traveler, "bookings/%FF"),
+        (as_traveler, "bookings/%00"),
+        (as_traveler, &format!("bookings/{long}")),
+        (as_traveler, "properties/..%2F..%2Fhealth"),
+        (as_owner, "properties/%E2%80%AE"),
+        (as_owner, "bookings/%2F/approve"),
     ];
-    for (url, auth) in &gets {
+    for ((api, auth), path) in gets {
+        let url = format!("{api}/{path}");
         let r = raw
-            .send(Method::GET, url, &[("authorization", auth)], None)
+            .send(Method::GET, &url, &[("authorization", auth)], None)
             .await;
         check(format!("GET {url}"), r);
     }
@@ -223,13 +214,9 @@ async fn weird_input_on_any_endpoint_never_causes_a_server_error() {
         "application/json;;;",
         "*/*",
     ] {
+        let body = stay(pid, 60, 1, 1);
         let r = raw
-            .send(
-                Method::POST,
-                &format!("{t}/bookings"),
-                &[("authorization", t_auth), ("content-type", ct)],
-                Some(stay(pid, 60, 1, 1).to_string().into_bytes()),
-            )
+            .post_labelled(&format!("{t}/bookings"), ct, t_auth, &body)
             .await;
         check(format!("POST bookings with content type {ct}"), r);
     }
@@ -250,8 +237,7 @@ async fn weird_input_on_any_endpoint_never_causes_a_server_error() {
             200
         );
     }
-    sys.http
-        .get(&format!("{t}/bookings/{bid}"), Some(&traveler.token))
+    sys.traveler_get(traveler, &format!("bookings/{bid}"))
         .await
         .expect(200);
 }

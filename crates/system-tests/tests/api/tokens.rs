@@ -38,6 +38,9 @@ pub fn b64url_decode(s: &str) -> Vec<u8> {
     out
 }
 
+/// A well-formed `Authorization` of the wrong scheme.
+const BASIC: &str = "Basic dXNlcjpwYXNzd29yZA==";
+
 /// Every kind of bad credential for an endpoint of `role`, with the expected
 /// status and problem code. `user` is a real user of `role`; `other_role` a
 /// valid token of the other role.
@@ -45,7 +48,7 @@ pub fn bad_credentials(
     user: &User,
     role: Role,
     other_role: &User,
-) -> Vec<(String, Option<String>, u16, &'static str)> {
+) -> Vec<(&'static str, Option<String>, u16, &'static str)> {
     let keys = JwtKeys::new(JWT_SECRET.as_bytes());
     let past = Utc::now().timestamp() - 120;
     let expired = keys.issue_with_expiry(&user.id, role, past);
@@ -71,55 +74,17 @@ pub fn bad_credentials(
         b64url_encode(claims.to_string().as_bytes())
     );
 
+    let bearer = |token: &str| Some(format!("Bearer {token}"));
+    let invalid = |what, auth| (what, auth, 401, "invalid_token");
     vec![
-        ("no token".into(), None, 401, "missing_token"),
-        (
-            "garbage token".into(),
-            Some("Bearer not-a-jwt".into()),
-            401,
-            "invalid_token",
-        ),
-        (
-            "basic auth".into(),
-            Some("Basic dXNlcjpwYXNzd29yZA==".into()),
-            401,
-            "invalid_token",
-        ),
-        (
-            "bare token without scheme".into(),
-            Some(user.token.clone()),
-            401,
-            "invalid_token",
-        ),
-        (
-            "expired token".into(),
-            Some(format!("Bearer {expired}")),
-            401,
-            "token_expired",
-        ),
-        (
-            "token signed with another secret".into(),
-            Some(format!("Bearer {forged}")),
-            401,
-            "invalid_token",
-        ),
-        (
-            "tampered role claim".into(),
-            Some(format!("Bearer {tampered}")),
-            401,
-            "invalid_token",
-        ),
-        (
-            "unsigned token".into(),
-            Some(format!("Bearer {unsigned}")),
-            401,
-            "invalid_token",
-        ),
-        (
-            "other role".into(),
-            Some(format!("Bearer {}", other_role.token)),
-            403,
-            "wrong_role",
-        ),
+        ("no token", None, 401, "missing_token"),
+        invalid("garbage token", bearer("not-a-jwt")),
+        invalid("basic auth", Some(BASIC.into())),
+        invalid("bare token without scheme", Some(user.token.clone())),
+        ("expired token", bearer(&expired), 401, "token_expired"),
+        invalid("token signed with another secret", bearer(&forged)),
+        invalid("tampered role claim", bearer(&tampered)),
+        invalid("unsigned token", bearer(&unsigned)),
+        ("other role", bearer(&other_role.token), 403, "wrong_role"),
     ]
 }

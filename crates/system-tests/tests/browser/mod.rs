@@ -204,6 +204,11 @@ impl Browser {
             .await
     }
 
+    /// [`Browser::js`] without arguments.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.js(script, json!([])).await
+    }
+
     /// The element `css` matches, waiting until there is one.
     pub async fn find(&self, css: &str) -> Element {
         eventually(&format!("an element {css}"), UI_TIMEOUT, || async {

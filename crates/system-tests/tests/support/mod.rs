@@ -13,9 +13,9 @@ use std::{
     time::Duration,
 };
 
-use chrono::{Duration as Days, Utc};
+use chrono::{Duration as Days, NaiveDate, Utc};
 use owner_service::OwnerService;
-use reqwest::{Method, StatusCode};
+use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
 use service_runtime::{
     assembly::{self, ServiceSettings},
@@ -116,12 +116,7 @@ impl Http {
             .await
             .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
         let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type = content_type_of(res.headers());
         let bytes = res.bytes().await.expect("response body");
         let body = if bytes.is_empty() {
             Value::Null
@@ -149,15 +144,9 @@ impl Http {
             .send()
             .await
             .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type = content_type_of(res.headers());
         (
-            status,
+            res.status(),
             content_type,
             res.text().await.expect("metrics body"),
         )
@@ -177,6 +166,25 @@ impl Http {
 
     pub async fn delete(&self, url: &str, token: Option<&str>) -> Reply {
         self.send(Method::DELETE, url, token, None, &[]).await
+    }
+
+    /// `POST {traveler_base}/api/travelers/bookings` with `token`: a stay of
+    /// two guests at property `pid` (the answer as it came).
+    pub async fn book_stay(
+        &self,
+        traveler_base: &str,
+        token: &str,
+        pid: &str,
+        check_in: NaiveDate,
+        check_out: NaiveDate,
+    ) -> Reply {
+        self.post(
+            &format!("{traveler_base}/api/travelers/bookings"),
+            Some(token),
+            json!({"property_id": pid, "check_in": check_in.to_string(),
+                   "check_out": check_out.to_string(), "guests": 2}),
+        )
+        .await
     }
 
     /// Every item of a paged list (`url` may carry filters), read 200 at a
@@ -372,6 +380,15 @@ impl System {
         }
     }
 
+    /// Each service's API root with the role of its users:
+    /// `{traveler}/api/travelers` and `{owner}/api/owners`.
+    pub fn apis(&self) -> [(&'static str, String); 2] {
+        [
+            ("traveler", format!("{}/api/travelers", self.traveler)),
+            ("owner", format!("{}/api/owners", self.owner)),
+        ]
+    }
+
     // ---- requests as a signed-in user ----------------------------------------
 
     /// `m {traveler}/api/travelers/{path}` with the traveler's token.
@@ -524,16 +541,9 @@ impl System {
 
     /// [`System::book`] without the status check: the answer as it came.
     pub async fn try_book(&self, traveler: &User, pid: &str, from: i64, nights: i64) -> Reply {
-        let property_id = pid;
-        let check_in = Utc::now().date_naive() + Days::days(from);
-        let check_out = check_in + Days::days(nights);
+        let (check_in, check_out) = stay_dates(from, nights);
         self.http
-            .post(
-                &format!("{}/api/travelers/bookings", self.traveler),
-                Some(&traveler.token),
-                json!({"property_id": property_id, "check_in": check_in.to_string(),
-                       "check_out": check_out.to_string(), "guests": 2}),
-            )
+            .book_stay(&self.traveler, &traveler.token, pid, check_in, check_out)
             .await
     }
 
@@ -630,6 +640,18 @@ impl System {
             .list_all(&url, &owner.token, "notifications")
             .await
     }
+}
+
+/// The check-in `from` days from today (UTC) and the check-out `nights` later.
+pub fn stay_dates(from: i64, nights: i64) -> (NaiveDate, NaiveDate) {
+    let check_in = Utc::now().date_naive() + Days::days(from);
+    (check_in, check_in + Days::days(nights))
+}
+
+/// The `Content-Type` of a response as text (empty when it has none).
+pub fn content_type_of(headers: &HeaderMap) -> String {
+    let value = headers.get("content-type").and_then(|v| v.to_str().ok());
+    value.unwrap_or("").to_string()
 }
 
 /// The `id` member of a JSON object, as a string.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::Reply;
+use super::{content_type_of, Reply, User, PROPAGATION};
 
 /// One event as the server framed it.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,12 +68,7 @@ pub async fn open(
         .unwrap_or_else(|_| panic!("{url}: no response headers in 30 s"))
         .unwrap_or_else(|e| panic!("{url}: {e}"));
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = content_type_of(response.headers());
     if status != 200 {
         let bytes = response.bytes().await.expect("problem body");
         let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
@@ -96,7 +91,63 @@ pub async fn open(
     })
 }
 
+/// `/api/owners/notifications/stream` of the owner-service at `base`.
+pub fn owner_stream(base: &str) -> String {
+    format!("{base}/api/owners/notifications/stream")
+}
+
+/// `/api/travelers/notifications/stream` of the traveler-service at `base`.
+pub fn traveler_stream(base: &str) -> String {
+    format!("{base}/api/travelers/notifications/stream")
+}
+
+/// [`open`] as `user`, which must be let in.
+pub async fn open_as(url: &str, user: &User, last_event_id: Option<&str>) -> EventStream {
+    open(url, Some(&user.token), last_event_id)
+        .await
+        .unwrap_or_else(|r| panic!("{url} refused: {} {}", r.status, r.body))
+}
+
+/// [`open`], which must be refused: the problem [`Reply`].
+pub async fn refusal(url: &str, token: Option<&str>, last_event_id: Option<&str>) -> Reply {
+    match open(url, token, last_event_id).await {
+        Ok(_) => panic!("{url} opened a stream that should have been refused"),
+        Err(reply) => reply,
+    }
+}
+
+/// Opens as many streams as `user` may hold (the default limit), and
+/// checks that one more is refused: 429 `too_many_streams`.
+pub async fn open_up_to_the_limit(url: &str, user: &User) -> Vec<EventStream> {
+    let mut streams = Vec::new();
+    for _ in 0..service_runtime::notifications::hub::DEFAULT_STREAMS_PER_USER {
+        streams.push(open_as(url, user, None).await);
+    }
+    refusal(url, Some(&user.token), None)
+        .await
+        .expect_problem(429, "too_many_streams");
+    streams
+}
+
 impl EventStream {
+    /// The next event, which must be a notification (within [`PROPAGATION`])
+    /// whose `id:` is the `id` of its data.
+    pub async fn next_notification_event(&mut self) -> SseEvent {
+        let event = self.expect_event(PROPAGATION).await;
+        assert_eq!(event.event.as_deref(), Some("notification"), "{event:?}");
+        assert_eq!(
+            event.id.as_deref(),
+            event.json()["id"].as_str(),
+            "{event:?}"
+        );
+        event
+    }
+
+    /// The data of [`EventStream::next_notification_event`].
+    pub async fn next_notification(&mut self) -> Value {
+        self.next_notification_event().await.json()
+    }
+
     /// The next event, waiting at most `wait`.
     pub async fn next(&mut self, wait: Duration) -> Next {
         let deadline = tokio::time::Instant::now() + wait;
