@@ -18,7 +18,7 @@ use bson::doc;
 use events::{cloud_event_headers, BookingRequestEvent, BookingRequested, BookingStatus, Envelope};
 use serde_json::Value;
 use support::{bin_dir, ProcessEnv, System, User, PROPAGATION};
-use test_support::private::private_broker;
+use test_support::private::real_servers_with_private_broker;
 use test_support::{eventually, produce_raw, real_servers};
 
 /// What one `bookingctl` run printed and how it exited.
@@ -424,10 +424,10 @@ async fn catalog_rebuild_restores_a_dropped_catalog_while_the_service_answers() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_status_shows_the_backlog_while_kafka_is_down_and_none_after() {
-    let Some(shared) = real_servers("bookingctl outbox status") else {
+    let Some((mut broker, servers)) = real_servers_with_private_broker("bookingctl outbox status")
+    else {
         return;
     };
-    let (mut broker, servers) = private_broker(&shared);
     let sys = System::processes(&servers).await;
     let env = sys.env.as_ref().unwrap();
     let (owner, traveler, pid) = sys.listed_property("Tavira").await;

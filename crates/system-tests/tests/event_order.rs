@@ -15,7 +15,7 @@ use events::{
 };
 use serde_json::Value;
 use support::{System, User, PROPAGATION};
-use test_support::private::{private_broker, PrivateKafka};
+use test_support::private::{real_servers_with_private_broker, PrivateKafka};
 use test_support::{eventually, produce_raw, read_topic, real_servers, RealServers};
 
 /// A system with one owner, one traveler and a property in the catalog.
@@ -71,8 +71,8 @@ async fn create_and_cancel_while_kafka_is_down(
     pause: Duration,
     settings: &[(&str, &str)],
 ) -> Option<(PrivateKafka, RealServers, System, User, User, String)> {
-    let shared = real_servers("event_order create and cancel while kafka is down")?;
-    let (mut broker, servers) = private_broker(&shared);
+    let (mut broker, servers) =
+        real_servers_with_private_broker("event_order create and cancel while kafka is down")?;
     let (sys, owner, traveler, pid) = ready_system_with(&servers, settings).await;
 
     broker.kill();
@@ -134,10 +134,11 @@ async fn after_a_publish_timed_out_the_booking_and_its_cancellation_are_publishe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_approval_then_cancellation_while_kafka_is_down_reach_the_traveler_in_order() {
-    let Some(shared) = real_servers("event_order approve and cancel while kafka is down") else {
+    let Some((mut broker, servers)) =
+        real_servers_with_private_broker("event_order approve and cancel while kafka is down")
+    else {
         return;
     };
-    let (mut broker, servers) = private_broker(&shared);
     let (sys, owner, traveler, pid) = ready_system(&servers).await;
     let id = sys.book_seen(&owner, &traveler, &pid, 12, 2).await;
 

@@ -14,7 +14,7 @@ use rdkafka::{
 
 use crate::{
     process::{free_port, sigterm, wait_exit, wait_port, SERVER_START},
-    unique, RealServers,
+    real_servers, unique, RealServers,
 };
 
 /// Waits until the broker at `brokers` answers a metadata request naming
@@ -160,6 +160,12 @@ pub fn private_broker(shared: &RealServers) -> (PrivateKafka, RealServers) {
         kafka_brokers: broker.brokers(),
     };
     (broker, servers)
+}
+
+/// [`private_broker`] beside the shared servers of `test`, or `None` where
+/// [`real_servers`] is `None` (outside CI, servers not configured).
+pub fn real_servers_with_private_broker(test: &str) -> Option<(PrivateKafka, RealServers)> {
+    Some(private_broker(&real_servers(test)?))
 }
 
 /// A SecantusDB server of this test alone, storing on disk (not in memory)
