@@ -15,11 +15,11 @@ use std::{
 };
 
 use bson::doc;
-use events::{cloud_event_headers, BookingRequestEvent, BookingRequested, BookingStatus, Envelope};
 use serde_json::Value;
 use support::{bin_dir, ProcessEnv, System, User, PROPAGATION};
+use test_support::kafka::{booking_requested, produce_event};
 use test_support::private::real_servers_with_private_broker;
-use test_support::{eventually, produce_raw, real_servers};
+use test_support::{eventually, real_servers};
 
 /// What one `bookingctl` run printed and how it exited.
 struct Ran {
@@ -83,35 +83,13 @@ async fn publish_request(
     property_id: &str,
     owner: &User,
 ) -> String {
-    let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
-    let envelope = Envelope::new(
-        "traveler-service",
-        BookingRequestEvent::Requested(BookingRequested {
-            booking_id: booking_id.into(),
-            property_id: property_id.into(),
-            owner_id: owner.id.clone(),
-            traveler_id: uuid::Uuid::new_v4().to_string(),
-            check_in,
-            check_out: check_in + chrono::Duration::days(2),
-            nights: 2,
-            guests: 2,
-            total_price_cents: 22500,
-            currency: "EUR".into(),
-            status: BookingStatus::Pending,
-            created_at: events::timestamp::now(),
-        }),
-    );
-    let headers = cloud_event_headers(&envelope);
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    produce_raw(
+    let traveler_id = uuid::Uuid::new_v4().to_string();
+    let envelope = booking_requested(booking_id, property_id, &owner.id, &traveler_id, 30, "EUR");
+    produce_event(
         &env.servers.kafka_brokers,
         &env.topic("booking-requests"),
         booking_id.as_bytes(),
-        envelope.to_json().as_bytes(),
-        &headers,
+        &envelope,
     )
     .await;
     envelope.event_id

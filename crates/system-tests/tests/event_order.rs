@@ -9,14 +9,12 @@ mod support;
 
 use std::time::Duration;
 
-use events::{
-    cloud_event_headers, BookingCancellationRequested, BookingRequestEvent, BookingRequested,
-    BookingStatus, Envelope,
-};
+use events::{BookingCancellationRequested, BookingRequestEvent, Envelope};
 use serde_json::Value;
 use support::{System, User, PROPAGATION};
+use test_support::kafka::{booking_requested, produce_event};
 use test_support::private::{real_servers_with_private_broker, PrivateKafka};
-use test_support::{eventually, produce_raw, read_topic, real_servers, RealServers};
+use test_support::{eventually, read_topic, real_servers, RealServers};
 
 /// A system with one owner, one traveler and a property in the catalog.
 async fn ready_system(servers: &RealServers) -> (System, User, User, String) {
@@ -184,24 +182,7 @@ async fn a_cancellation_received_before_its_booking_is_parked_and_applied_when_i
     let topic = env.topic("booking-requests");
     let booking_id = uuid::Uuid::new_v4().to_string();
     let traveler_id = uuid::Uuid::new_v4().to_string();
-    let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(20);
-    let requested = Envelope::new(
-        "traveler-service",
-        BookingRequestEvent::Requested(BookingRequested {
-            booking_id: booking_id.clone(),
-            property_id: pid.clone(),
-            owner_id: owner.id.clone(),
-            traveler_id: traveler_id.clone(),
-            check_in,
-            check_out: check_in + chrono::Duration::days(2),
-            nights: 2,
-            guests: 2,
-            total_price_cents: 22500,
-            currency: "USD".into(),
-            status: BookingStatus::Pending,
-            created_at: events::timestamp::now(),
-        }),
-    );
+    let requested = booking_requested(&booking_id, &pid, &owner.id, &traveler_id, 20, "USD");
     let cancelled = Envelope::new(
         "traveler-service",
         BookingRequestEvent::CancellationRequested(BookingCancellationRequested {
@@ -213,17 +194,11 @@ async fn a_cancellation_received_before_its_booking_is_parked_and_applied_when_i
     );
     // The cancellation first, as a fault (or a replay) could deliver them.
     for envelope in [&cancelled, &requested] {
-        let headers = cloud_event_headers(envelope);
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        produce_raw(
+        produce_event(
             &servers.kafka_brokers,
             &topic,
             booking_id.as_bytes(),
-            envelope.to_json().as_bytes(),
-            &headers,
+            envelope,
         )
         .await;
     }
