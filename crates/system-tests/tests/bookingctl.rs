@@ -18,7 +18,7 @@ use bson::doc;
 use serde_json::Value;
 use support::{bin_dir, ProcessEnv, System, User, PROPAGATION};
 use test_support::kafka::{booking_requested, produce_event};
-use test_support::private::real_servers_with_private_broker;
+use test_support::private::private_broker_for;
 use test_support::{eventually, real_servers};
 
 /// What one `bookingctl` run printed and how it exited.
@@ -388,8 +388,7 @@ async fn catalog_rebuild_restores_a_dropped_catalog_while_the_service_answers() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_status_shows_the_backlog_while_kafka_is_down_and_none_after() {
-    let Some((mut broker, servers)) = real_servers_with_private_broker("bookingctl outbox status")
-    else {
+    let Some((mut broker, servers)) = private_broker_for("bookingctl outbox status") else {
         return;
     };
     let sys = System::processes(&servers).await;

@@ -13,7 +13,7 @@ use events::{BookingCancellationRequested, BookingRequestEvent, Envelope};
 use serde_json::Value;
 use support::{System, User, PROPAGATION};
 use test_support::kafka::{booking_requested, produce_event};
-use test_support::private::{real_servers_with_private_broker, PrivateKafka};
+use test_support::private::{private_broker_for, PrivateKafka};
 use test_support::{eventually, read_topic, real_servers, RealServers};
 
 /// A system with one owner, one traveler and a property in the catalog.
@@ -70,7 +70,7 @@ async fn create_and_cancel_while_kafka_is_down(
     settings: &[(&str, &str)],
 ) -> Option<(PrivateKafka, RealServers, System, User, User, String)> {
     let (mut broker, servers) =
-        real_servers_with_private_broker("event_order create and cancel while kafka is down")?;
+        private_broker_for("event_order create and cancel while kafka is down")?;
     let (sys, owner, traveler, pid) = ready_system_with(&servers, settings).await;
 
     broker.kill();
@@ -133,7 +133,7 @@ async fn after_a_publish_timed_out_the_booking_and_its_cancellation_are_publishe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_approval_then_cancellation_while_kafka_is_down_reach_the_traveler_in_order() {
     let Some((mut broker, servers)) =
-        real_servers_with_private_broker("event_order approve and cancel while kafka is down")
+        private_broker_for("event_order approve and cancel while kafka is down")
     else {
         return;
     };

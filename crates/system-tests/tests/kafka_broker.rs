@@ -16,9 +16,8 @@ use std::{
 };
 
 use faults_support::{
-    booking_requests, burst_scene, cast, created_id, owner_bookings,
-    real_servers_with_private_broker, sigterm, verify_bookings, wait_exit, wait_owner_has_all,
-    wire_copies, Burst, RECOVERY,
+    booking_requests, burst_scene, cast, created_id, owner_bookings, private_broker_for, sigterm,
+    verify_bookings, wait_exit, wait_owner_has_all, wire_copies, Burst, RECOVERY,
 };
 use support::System;
 use test_support::{eventually, real_servers};
@@ -204,8 +203,7 @@ async fn rebalances_during_a_burst_lose_and_duplicate_nothing() {
 /// none of them twice. Counted on the topic itself, not only in effects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_idempotent_producer_writes_nothing_twice_across_a_broker_restart_mid_batch() {
-    let Some((mut broker, servers)) =
-        real_servers_with_private_broker("kafka: broker restarted mid-batch")
+    let Some((mut broker, servers)) = private_broker_for("kafka: broker restarted mid-batch")
     else {
         return;
     };

@@ -10,12 +10,12 @@ mod support;
 use std::time::Duration;
 
 use support::System;
-use test_support::private::real_servers_with_private_broker;
+use test_support::private::private_broker_for;
 use test_support::{eventually, read_topic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
-    let Some((mut broker, servers)) = real_servers_with_private_broker("kafka_outage") else {
+    let Some((mut broker, servers)) = private_broker_for("kafka_outage") else {
         return;
     };
     let sys = System::processes(&servers).await;
@@ -71,8 +71,7 @@ async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
 /// instead of waiting forever on a client library call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_kafka_down_still_exits_zero() {
-    let Some((mut broker, servers)) = real_servers_with_private_broker("sigterm_with_kafka_down")
-    else {
+    let Some((mut broker, servers)) = private_broker_for("sigterm_with_kafka_down") else {
         return;
     };
     let mut sys = System::processes(&servers).await;

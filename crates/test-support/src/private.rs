@@ -164,7 +164,7 @@ pub fn private_broker(shared: &RealServers) -> (PrivateKafka, RealServers) {
 
 /// [`private_broker`] beside the shared servers of `test`, or `None` where
 /// [`real_servers`] is `None` (outside CI, servers not configured).
-pub fn real_servers_with_private_broker(test: &str) -> Option<(PrivateKafka, RealServers)> {
+pub fn private_broker_for(test: &str) -> Option<(PrivateKafka, RealServers)> {
     Some(private_broker(&real_servers(test)?))
 }
 
