@@ -4,10 +4,24 @@
 
 mod support;
 
-use std::process::Command;
+use std::{path::Path, process::Command};
 
 use support::{bin_dir, System};
 use test_support::real_servers;
+
+/// Runs the binary at `path` with only `env` set; asserts that it stops at
+/// start with exit code 2 and one line on stderr, and returns that line.
+fn start_error(binary: &str, path: &Path, env: &[(&str, &str)]) -> String {
+    let out = Command::new(path)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{binary}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    stderr
+}
 
 #[test]
 fn a_missing_or_malformed_variable_stops_the_binary_with_one_line_naming_it() {
@@ -19,37 +33,32 @@ fn a_missing_or_malformed_variable_stops_the_binary_with_one_line_naming_it() {
             path.display()
         );
 
-        let out = Command::new(&path).env_clear().output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{binary}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        let stderr = start_error(binary, &path, &[]);
         assert!(stderr.contains("MONGODB_URI"), "{stderr}");
 
-        let out = Command::new(&path)
-            .env_clear()
-            .env("MONGODB_URI", "mongodb://127.0.0.1:1")
-            .env("KAFKA_BROKERS", "127.0.0.1:1")
-            .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
-            .env("PORT", "not-a-port")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{binary}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        let stderr = start_error(
+            binary,
+            &path,
+            &[
+                ("MONGODB_URI", "mongodb://127.0.0.1:1"),
+                ("KAFKA_BROKERS", "127.0.0.1:1"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("PORT", "not-a-port"),
+            ],
+        );
         assert!(stderr.contains("PORT"), "{stderr}");
 
         // A connection string with the wrong scheme is named, and shown
         // without its password.
-        let out = Command::new(&path)
-            .env_clear()
-            .env("MONGODB_URI", "postgres://app:Pa55-w0rd@db.internal/owner")
-            .env("KAFKA_BROKERS", "127.0.0.1:1")
-            .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{binary}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        let stderr = start_error(
+            binary,
+            &path,
+            &[
+                ("MONGODB_URI", "postgres://app:Pa55-w0rd@db.internal/owner"),
+                ("KAFKA_BROKERS", "127.0.0.1:1"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ],
+        );
         assert!(stderr.contains("MONGODB_URI"), "{stderr}");
         assert!(stderr.contains("app:***@db.internal"), "{stderr}");
         assert!(!stderr.contains("Pa55-w0rd"), "password printed: {stderr}");

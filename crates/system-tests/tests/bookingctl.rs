@@ -15,11 +15,11 @@ use std::{
 };
 
 use bson::doc;
-use events::{cloud_event_headers, BookingRequestEvent, Envelope};
 use serde_json::Value;
 use support::{bin_dir, ProcessEnv, System, User, PROPAGATION};
-use test_support::private::private_broker;
-use test_support::{eventually, produce_raw, real_servers};
+use test_support::kafka::{booking_requested, produce_event};
+use test_support::private::private_broker_for;
+use test_support::{eventually, real_servers};
 
 /// What one `bookingctl` run printed and how it exited.
 struct Ran {
@@ -83,32 +83,52 @@ async fn publish_request(
     property_id: &str,
     owner: &User,
 ) -> String {
-    let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
-    let envelope = Envelope::new(
-        "traveler-service",
-        BookingRequestEvent::Requested(test_support::events::two_night_request(
-            booking_id,
-            property_id,
-            &owner.id,
-            &uuid::Uuid::new_v4().to_string(),
-            check_in,
-            "EUR",
-        )),
-    );
-    let headers = cloud_event_headers(&envelope);
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    produce_raw(
+    let traveler_id = uuid::Uuid::new_v4().to_string();
+    let envelope = booking_requested(booking_id, property_id, &owner.id, &traveler_id, 30, "EUR");
+    produce_event(
         &env.servers.kafka_brokers,
         &env.topic("booking-requests"),
         booking_id.as_bytes(),
-        envelope.to_json().as_bytes(),
-        &headers,
+        &envelope,
     )
     .await;
     envelope.event_id.into_string()
+}
+
+/// `bookingctl dlq replay --topic <topic> <selection> --output json`.
+async fn dlq_replay(env: &ProcessEnv, topic: &str, selection: &[&str]) -> Ran {
+    let mut args = vec!["dlq", "replay", "--topic", topic];
+    args.extend_from_slice(selection);
+    args.extend(["--output", "json"]);
+    bookingctl(env, &args).await
+}
+
+/// `bookingctl outbox status --service <service> --output json`, which must
+/// exit 0.
+async fn outbox_status(env: &ProcessEnv, service: &str) -> Value {
+    bookingctl(
+        env,
+        &["outbox", "status", "--service", service, "--output", "json"],
+    )
+    .await
+    .json(0)
+}
+
+/// `bookingctl events tail` of `key`'s events on `topic`, from the
+/// beginning, without following, with `output` (`--output json`, say) after.
+async fn tail_key(env: &ProcessEnv, topic: &str, key: &str, output: &[&str]) -> Ran {
+    let mut args = vec![
+        "events",
+        "tail",
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--no-follow",
+        "--key",
+        key,
+    ];
+    args.extend_from_slice(output);
+    bookingctl(env, &args).await
 }
 
 fn ids(list: &Value, member: &str) -> Vec<String> {
@@ -174,38 +194,14 @@ async fn dead_letters_are_listed_then_replayed_once_after_the_fix() {
     assert!(text.stdout.contains("1 more not shown"), "{}", text.stdout);
 
     // A dry run sends nothing and records nothing.
-    let dry = bookingctl(
-        env,
-        &[
-            "dlq",
-            "replay",
-            "--topic",
-            &topic,
-            "--all",
-            "--dry-run",
-            "--output",
-            "json",
-        ],
-    )
-    .await
-    .json(0);
+    let dry = dlq_replay(env, &topic, &["--all", "--dry-run"])
+        .await
+        .json(0);
     assert_eq!(ids(&dry, "replayed").len(), 2, "{dry}");
     // An event id no letter carries is exit code 3.
-    let missing = bookingctl(
-        env,
-        &[
-            "dlq",
-            "replay",
-            "--topic",
-            &topic,
-            "--event-id",
-            "no-such-event",
-            "--output",
-            "json",
-        ],
-    )
-    .await
-    .json(3);
+    let missing = dlq_replay(env, &topic, &["--event-id", "no-such-event"])
+        .await
+        .json(3);
     assert_eq!(missing["not_found"][0], "no-such-event", "{missing}");
 
     // The fix: the property now exists (a copy of a real one under the id
@@ -224,44 +220,18 @@ async fn dead_letters_are_listed_then_replayed_once_after_the_fix() {
     copy.remove("outbox");
     properties.insert_one(copy).await.unwrap();
 
-    let first = bookingctl(
-        env,
-        &[
-            "dlq",
-            "replay",
-            "--topic",
-            &topic,
-            "--event-id",
-            &event_ids[0],
-            "--output",
-            "json",
-        ],
-    )
-    .await
-    .json(0);
+    let first = dlq_replay(env, &topic, &["--event-id", &event_ids[0]])
+        .await
+        .json(0);
     assert_eq!(ids(&first, "replayed").len(), 1, "{first}");
-    let rest = bookingctl(
-        env,
-        &[
-            "dlq", "replay", "--topic", &topic, "--all", "--output", "json",
-        ],
-    )
-    .await
-    .json(0);
+    let rest = dlq_replay(env, &topic, &["--all"]).await.json(0);
     assert_eq!(ids(&rest, "replayed").len(), 1, "{rest}");
     assert_eq!(
         rest["replayed"][0]["event_id"],
         event_ids[1].as_str(),
         "{rest}"
     );
-    let again = bookingctl(
-        env,
-        &[
-            "dlq", "replay", "--topic", &topic, "--all", "--output", "json",
-        ],
-    )
-    .await
-    .json(0);
+    let again = dlq_replay(env, &topic, &["--all"]).await.json(0);
     assert_eq!(ids(&again, "replayed").len(), 0, "{again}");
     assert_eq!(
         again["already_replayed"].as_array().unwrap().len(),
@@ -418,29 +388,16 @@ async fn catalog_rebuild_restores_a_dropped_catalog_while_the_service_answers() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_status_shows_the_backlog_while_kafka_is_down_and_none_after() {
-    let Some(shared) = real_servers("bookingctl outbox status") else {
+    let Some((mut broker, servers)) = private_broker_for("bookingctl outbox status") else {
         return;
     };
-    let (mut broker, servers) = private_broker(&shared);
     let sys = System::processes(&servers).await;
     let env = sys.env.as_ref().unwrap();
     let (owner, traveler, pid) = sys.listed_property("Tavira").await;
 
     broker.kill();
     let booking = sys.book(&traveler, &pid, 12, 2).await;
-    let status = bookingctl(
-        env,
-        &[
-            "outbox",
-            "status",
-            "--service",
-            "traveler",
-            "--output",
-            "json",
-        ],
-    )
-    .await
-    .json(0);
+    let status = outbox_status(env, "traveler").await;
     assert_eq!(status["service"], "traveler-service", "{status}");
     assert_eq!(status["pending"], 1, "{status}");
     assert_eq!(
@@ -459,28 +416,11 @@ async fn outbox_status_shows_the_backlog_while_kafka_is_down_and_none_after() {
     sys.wait_owner_sees(&owner, booking["id"].as_str().unwrap())
         .await;
     eventually("the traveler outbox is empty", PROPAGATION, || async {
-        let status = bookingctl(
-            env,
-            &[
-                "outbox",
-                "status",
-                "--service",
-                "traveler",
-                "--output",
-                "json",
-            ],
-        )
-        .await
-        .json(0);
+        let status = outbox_status(env, "traveler").await;
         (status["pending"] == 0 && status["oldest_pending_at"].is_null()).then_some(())
     })
     .await;
-    let owner_status = bookingctl(
-        env,
-        &["outbox", "status", "--service", "owner", "--output", "json"],
-    )
-    .await
-    .json(0);
+    let owner_status = outbox_status(env, "owner").await;
     assert_eq!(owner_status["service"], "owner-service", "{owner_status}");
     assert_eq!(
         owner_status["pending_by_collection"]
@@ -553,20 +493,11 @@ async fn bookings_rebuild_repairs_the_status_mirror_and_tail_shows_the_events() 
         .expect(202);
 
     // The accepted booking's events, decoded, one per line.
-    let tail = bookingctl(
+    let tail = tail_key(
         env,
-        &[
-            "events",
-            "tail",
-            "--topic",
-            &env.topic("booking-updates"),
-            "--from-beginning",
-            "--no-follow",
-            "--key",
-            &accepted,
-            "--output",
-            "json",
-        ],
+        &env.topic("booking-updates"),
+        &accepted,
+        &["--output", "json"],
     )
     .await;
     assert_eq!(tail.code, 0, "{}", tail.stderr);
@@ -579,20 +510,7 @@ async fn bookings_rebuild_repairs_the_status_mirror_and_tail_shows_the_events() 
     assert_eq!(lines[0]["key"], accepted.as_str());
     assert_eq!(lines[0]["envelope"]["event_type"], "booking.status_changed");
     assert_eq!(lines[0]["envelope"]["data"]["status"], "ACCEPTED");
-    let text = bookingctl(
-        env,
-        &[
-            "events",
-            "tail",
-            "--topic",
-            &env.topic("booking-requests"),
-            "--from-beginning",
-            "--no-follow",
-            "--key",
-            &pending,
-        ],
-    )
-    .await;
+    let text = tail_key(env, &env.topic("booking-requests"), &pending, &[]).await;
     assert_eq!(text.code, 0, "{}", text.stderr);
     let lines: Vec<&str> = text.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", text.stdout);

@@ -9,12 +9,24 @@ mod support;
 use std::{collections::HashMap, time::Duration};
 
 use serde_json::json;
-use support::System;
-use test_support::{read_topic, real_servers};
+use support::{ProcessEnv, System};
+use test_support::{read_topic, real_servers, ReadMessage};
 
 async fn system(test: &str) -> Option<System> {
     let servers = real_servers(test)?;
     Some(System::processes(&servers).await)
+}
+
+/// The messages keyed `key` on this test's `topic` (read within 10 s).
+fn keyed_on_topic(env: &ProcessEnv, topic: &str, key: &str) -> Vec<ReadMessage> {
+    read_topic(
+        &env.servers.kafka_brokers,
+        &env.topic(topic),
+        Duration::from_secs(10),
+    )
+    .into_iter()
+    .filter(|m| m.key.as_deref() == Some(key.as_bytes()))
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,16 +70,7 @@ async fn approve_path_traveler_sees_accepted_and_a_notification() {
     // The events on the wire: one request and one decision, keyed by the
     // booking id, with CloudEvents headers.
     let env = sys.env.as_ref().unwrap();
-    let brokers = &env.servers.kafka_brokers;
-    let requests = read_topic(
-        brokers,
-        &env.topic("booking-requests"),
-        Duration::from_secs(10),
-    );
-    let mine: Vec<_> = requests
-        .iter()
-        .filter(|m| m.key.as_deref() == Some(id.as_bytes()))
-        .collect();
+    let mine = keyed_on_topic(env, "booking-requests", id);
     assert_eq!(mine.len(), 1, "exactly one booking.requested");
     assert_eq!(
         mine[0].header("ce_type").as_deref(),
@@ -83,15 +86,7 @@ async fn approve_path_traveler_sees_accepted_and_a_notification() {
         mine[0].header("ce_id").unwrap(),
         mine[0].json()["event_id"].as_str().unwrap()
     );
-    let updates = read_topic(
-        brokers,
-        &env.topic("booking-updates"),
-        Duration::from_secs(10),
-    );
-    let decided: Vec<_> = updates
-        .iter()
-        .filter(|m| m.key.as_deref() == Some(id.as_bytes()))
-        .collect();
+    let decided = keyed_on_topic(env, "booking-updates", id);
     assert_eq!(decided.len(), 1, "exactly one booking.status_changed");
     assert_eq!(decided[0].json()["data"]["status"], "ACCEPTED");
     assert_eq!(decided[0].json()["data"]["changed_by"]["role"], "owner");

@@ -9,11 +9,12 @@ mod support;
 
 use std::time::Duration;
 
-use events::{cloud_event_headers, BookingCancellationRequested, BookingRequestEvent, Envelope};
+use events::{BookingCancellationRequested, BookingRequestEvent, Envelope};
 use serde_json::Value;
 use support::{System, User, PROPAGATION};
-use test_support::private::{private_broker, PrivateKafka};
-use test_support::{eventually, produce_raw, read_topic, real_servers, RealServers};
+use test_support::kafka::{booking_requested, produce_event};
+use test_support::private::{private_broker_for, PrivateKafka};
+use test_support::{eventually, read_topic, real_servers, RealServers};
 
 /// A system with one owner, one traveler and a property in the catalog.
 async fn ready_system(servers: &RealServers) -> (System, User, User, String) {
@@ -68,8 +69,8 @@ async fn create_and_cancel_while_kafka_is_down(
     pause: Duration,
     settings: &[(&str, &str)],
 ) -> Option<(PrivateKafka, RealServers, System, User, User, String)> {
-    let shared = real_servers("event_order create and cancel while kafka is down")?;
-    let (mut broker, servers) = private_broker(&shared);
+    let (mut broker, servers) =
+        private_broker_for("event_order create and cancel while kafka is down")?;
     let (sys, owner, traveler, pid) = ready_system_with(&servers, settings).await;
 
     broker.kill();
@@ -131,10 +132,11 @@ async fn after_a_publish_timed_out_the_booking_and_its_cancellation_are_publishe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_approval_then_cancellation_while_kafka_is_down_reach_the_traveler_in_order() {
-    let Some(shared) = real_servers("event_order approve and cancel while kafka is down") else {
+    let Some((mut broker, servers)) =
+        private_broker_for("event_order approve and cancel while kafka is down")
+    else {
         return;
     };
-    let (mut broker, servers) = private_broker(&shared);
     let (sys, owner, traveler, pid) = ready_system(&servers).await;
     let id = sys.book_seen(&owner, &traveler, &pid, 12, 2).await;
 
@@ -180,18 +182,7 @@ async fn a_cancellation_received_before_its_booking_is_parked_and_applied_when_i
     let topic = env.topic("booking-requests");
     let booking_id = uuid::Uuid::new_v4().to_string();
     let traveler_id = uuid::Uuid::new_v4().to_string();
-    let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(20);
-    let requested = Envelope::new(
-        "traveler-service",
-        BookingRequestEvent::Requested(test_support::events::two_night_request(
-            &booking_id,
-            &pid,
-            &owner.id,
-            &traveler_id,
-            check_in,
-            "USD",
-        )),
-    );
+    let requested = booking_requested(&booking_id, &pid, &owner.id, &traveler_id, 20, "USD");
     let cancelled = Envelope::new(
         "traveler-service",
         BookingRequestEvent::CancellationRequested(BookingCancellationRequested {
@@ -203,17 +194,11 @@ async fn a_cancellation_received_before_its_booking_is_parked_and_applied_when_i
     );
     // The cancellation first, as a fault (or a replay) could deliver them.
     for envelope in [&cancelled, &requested] {
-        let headers = cloud_event_headers(envelope);
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        produce_raw(
+        produce_event(
             &servers.kafka_brokers,
             &topic,
             booking_id.as_bytes(),
-            envelope.to_json().as_bytes(),
-            &headers,
+            envelope,
         )
         .await;
     }

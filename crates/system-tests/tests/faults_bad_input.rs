@@ -49,97 +49,38 @@ enum Id {
 
 /// Every endpoint of both services: method, service, path (with `{}` for the
 /// id), which id goes there, and which body template it takes.
+#[rustfmt::skip]
 const ENDPOINTS: &[(&str, Service, &str, Id, Template)] = {
     use Id::*;
     use Service::*;
     use Template as B;
     &[
-        ("GET", Traveler, "/health", None, B::None),
-        ("GET", Owner, "/health/ready", None, B::None),
-        ("POST", Traveler, "/api/travelers/signup", None, B::Signup),
-        ("POST", Traveler, "/api/travelers/login", None, B::Login),
-        ("GET", Traveler, "/api/travelers/me", None, B::None),
-        ("GET", Traveler, "/api/travelers/properties", None, B::None),
-        (
-            "GET",
-            Traveler,
-            "/api/travelers/properties/{}",
-            Property,
-            B::None,
-        ),
-        (
-            "POST",
-            Traveler,
-            "/api/travelers/bookings",
-            None,
-            B::Booking,
-        ),
-        ("GET", Traveler, "/api/travelers/bookings", None, B::None),
-        (
-            "GET",
-            Traveler,
-            "/api/travelers/bookings/{}",
-            Booking,
-            B::None,
-        ),
-        (
-            "PUT",
-            Traveler,
-            "/api/travelers/bookings/{}/cancel",
-            Booking,
-            B::Reason,
-        ),
-        (
-            "GET",
-            Traveler,
-            "/api/travelers/notifications",
-            None,
-            B::None,
-        ),
-        ("POST", Owner, "/api/owners/signup", None, B::Signup),
-        ("POST", Owner, "/api/owners/login", None, B::Login),
-        ("GET", Owner, "/api/owners/me", None, B::None),
-        ("GET", Owner, "/api/owners/properties", None, B::None),
-        ("POST", Owner, "/api/owners/properties", None, B::Property),
-        ("GET", Owner, "/api/owners/properties/{}", Property, B::None),
-        (
-            "PUT",
-            Owner,
-            "/api/owners/properties/{}",
-            Property,
-            B::Property,
-        ),
-        (
-            "DELETE",
-            Owner,
-            "/api/owners/properties/{}",
-            Property,
-            B::None,
-        ),
-        ("GET", Owner, "/api/owners/bookings", None, B::None),
-        ("GET", Owner, "/api/owners/bookings/{}", Booking, B::None),
-        (
-            "PUT",
-            Owner,
-            "/api/owners/bookings/{}/approve",
-            Booking,
-            B::None,
-        ),
-        (
-            "PUT",
-            Owner,
-            "/api/owners/bookings/{}/reject",
-            Booking,
-            B::Reason,
-        ),
-        (
-            "PUT",
-            Owner,
-            "/api/owners/bookings/{}/cancel",
-            Booking,
-            B::Reason,
-        ),
-        ("GET", Owner, "/api/owners/notifications", None, B::None),
+        ("GET",    Traveler, "/health",                           None,     B::None),
+        ("GET",    Owner,    "/health/ready",                     None,     B::None),
+        ("POST",   Traveler, "/api/travelers/signup",             None,     B::Signup),
+        ("POST",   Traveler, "/api/travelers/login",              None,     B::Login),
+        ("GET",    Traveler, "/api/travelers/me",                 None,     B::None),
+        ("GET",    Traveler, "/api/travelers/properties",         None,     B::None),
+        ("GET",    Traveler, "/api/travelers/properties/{}",      Property, B::None),
+        ("POST",   Traveler, "/api/travelers/bookings",           None,     B::Booking),
+        ("GET",    Traveler, "/api/travelers/bookings",           None,     B::None),
+        ("GET",    Traveler, "/api/travelers/bookings/{}",        Booking,  B::None),
+        ("PUT",    Traveler, "/api/travelers/bookings/{}/cancel", Booking,  B::Reason),
+        ("GET",    Traveler, "/api/travelers/notifications",      None,     B::None),
+        ("POST",   Owner,    "/api/owners/signup",                None,     B::Signup),
+        ("POST",   Owner,    "/api/owners/login",                 None,     B::Login),
+        ("GET",    Owner,    "/api/owners/me",                    None,     B::None),
+        ("GET",    Owner,    "/api/owners/properties",            None,     B::None),
+        ("POST",   Owner,    "/api/owners/properties",            None,     B::Property),
+        ("GET",    Owner,    "/api/owners/properties/{}",         Property, B::None),
+        ("PUT",    Owner,    "/api/owners/properties/{}",         Property, B::Property),
+        ("DELETE", Owner,    "/api/owners/properties/{}",         Property, B::None),
+        ("GET",    Owner,    "/api/owners/bookings",              None,     B::None),
+        ("GET",    Owner,    "/api/owners/bookings/{}",           Booking,  B::None),
+        ("PUT",    Owner,    "/api/owners/bookings/{}/approve",   Booking,  B::None),
+        ("PUT",    Owner,    "/api/owners/bookings/{}/reject",    Booking,  B::Reason),
+        ("PUT",    Owner,    "/api/owners/bookings/{}/cancel",    Booking,  B::Reason),
+        ("GET",    Owner,    "/api/owners/notifications",         None,     B::None),
     ]
 };
 
@@ -308,17 +249,23 @@ fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn case() -> impl Strategy<Value = Case> {
-    let endpoint = prop_oneof![
+fn endpoint() -> impl Strategy<Value = usize> {
+    prop_oneof![
         // Signup and login hash a password (slow on purpose): fewer of those.
         1 => prop::sample::select(vec![2usize, 3, 12, 13]),
         12 => (0..ENDPOINTS.len()).prop_filter("not a hashing endpoint", |i| ![2, 3, 12, 13].contains(i)),
-    ];
-    let method = prop_oneof![
+    ]
+}
+
+fn method() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
         6 => Just(None),
         1 => prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]).prop_map(Some),
-    ];
-    let id = prop_oneof![
+    ]
+}
+
+fn path_id() -> impl Strategy<Value = PathId> {
+    prop_oneof![
         4 => Just(PathId::Real),
         1 => Just(PathId::OtherKind),
         2 => text().prop_map(PathId::Text),
@@ -327,8 +274,11 @@ fn case() -> impl Strategy<Value = Case> {
             "null", "%F0%9F%8F%A0", "a;b=c", "%20",
         ])
         .prop_map(PathId::Raw),
-    ];
-    let query = prop::collection::vec(
+    ]
+}
+
+fn query() -> impl Strategy<Value = Vec<(String, String)>> {
+    prop::collection::vec(
         (
             prop_oneof![
                 3 => prop::sample::select(vec!["status", "property_id", "city", "guests", "status[]", "limit", "cursor"]).prop_map(str::to_string),
@@ -341,8 +291,11 @@ fn case() -> impl Strategy<Value = Case> {
             ],
         ),
         0..4,
-    );
-    let credential = prop_oneof![
+    )
+}
+
+fn credential() -> impl Strategy<Value = Credential> {
+    prop_oneof![
         6 => Just(Credential::Right),
         1 => Just(Credential::None),
         1 => Just(Credential::OtherRole),
@@ -350,8 +303,11 @@ fn case() -> impl Strategy<Value = Case> {
         1 => Just(Credential::Expired),
         1 => Just(Credential::Forged),
         1 => text().prop_map(Credential::Garbage),
-    ];
-    let content_type = prop_oneof![
+    ]
+}
+
+fn content_type() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
         6 => Just(Some("application/json".to_string())),
         1 => Just(None),
         2 => prop::sample::select(vec![
@@ -361,8 +317,11 @@ fn case() -> impl Strategy<Value = Case> {
         ])
         .prop_map(|s| Some(s.to_string())),
         1 => text().prop_map(Some),
-    ];
-    let headers = prop::collection::vec(
+    ]
+}
+
+fn headers() -> impl Strategy<Value = Vec<(&'static str, Vec<u8>)>> {
+    prop::collection::vec(
         (
             prop::sample::select(vec![
                 "idempotency-key",
@@ -376,8 +335,11 @@ fn case() -> impl Strategy<Value = Case> {
             header_bytes(),
         ),
         0..3,
-    );
-    let body = prop_oneof![
+    )
+}
+
+fn body() -> impl Strategy<Value = Body> {
+    prop_oneof![
         2 => Just(Body::None),
         3 => Just(Body::Valid),
         3 => json_value().prop_map(Body::Json),
@@ -388,29 +350,23 @@ fn case() -> impl Strategy<Value = Case> {
             .prop_map(|(changes, extra)| Body::Mutated(changes, extra)),
         1 => (0usize..16, huge_number()).prop_map(|(m, n)| Body::HugeNumber(m, n)),
         1 => prop::collection::vec(any::<u8>(), 0..2000).prop_map(Body::Bytes),
-    ];
-    (
-        endpoint,
-        method,
-        id,
-        query,
-        credential,
-        content_type,
-        headers,
-        body,
-    )
-        .prop_map(
-            |(endpoint, method, id, query, credential, content_type, headers, body)| Case {
-                endpoint,
-                method,
-                id,
-                query,
-                credential,
-                content_type,
-                headers,
-                body,
-            },
-        )
+    ]
+}
+
+prop_compose! {
+    /// One case: each part of the request drawn by the strategy of its name.
+    fn case()(
+        endpoint in endpoint(),
+        method in method(),
+        id in path_id(),
+        query in query(),
+        credential in credential(),
+        content_type in content_type(),
+        headers in headers(),
+        body in body(),
+    ) -> Case {
+        Case { endpoint, method, id, query, credential, content_type, headers, body }
+    }
 }
 
 // ---- turning a case into a request --------------------------------------------------------

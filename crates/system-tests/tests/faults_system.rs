@@ -198,10 +198,9 @@ fn assert_clean(verdict: &Verdict, unpublished: usize, dead: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_broker_killed_during_a_booking_burst_loses_and_duplicates_nothing() {
-    let Some(shared) = real_servers("faults: kafka broker killed") else {
+    let Some((mut broker, servers)) = private_broker_for("faults: kafka broker killed") else {
         return;
     };
-    let (mut broker, servers) = private_broker(&shared);
     let (sys, owner, pid, travelers, requests) = burst_scene(&servers, "Tavira", 4, 10).await;
 
     let burst = Burst::start(&sys.traveler, &requests, 8);
@@ -777,61 +776,34 @@ async fn snapshot(
     travelers: &[support::User],
     properties: &[String],
 ) -> BTreeMap<String, Value> {
-    let mut views = BTreeMap::new();
-    let get = |url: String, token: String| async move {
-        sys.http.get(&url, Some(&token)).await.expect(200)
-    };
-    views.insert(
-        "owner bookings".into(),
-        get(
-            format!("{}/api/owners/bookings", sys.owner),
-            owner.token.clone(),
-        )
-        .await,
-    );
-    views.insert(
-        "owner properties".into(),
-        get(
-            format!("{}/api/owners/properties", sys.owner),
-            owner.token.clone(),
-        )
-        .await,
-    );
-    views.insert(
-        "owner notifications".into(),
-        get(
-            format!("{}/api/owners/notifications", sys.owner),
-            owner.token.clone(),
-        )
-        .await,
-    );
+    // (view, URL, token), in the order the views are read.
+    let mut wanted: Vec<(String, String, &str)> = Vec::new();
+    for list in ["bookings", "properties", "notifications"] {
+        wanted.push((
+            format!("owner {list}"),
+            format!("{}/api/owners/{list}", sys.owner),
+            &owner.token,
+        ));
+    }
     for (i, t) in travelers.iter().enumerate() {
-        views.insert(
-            format!("traveler {i} bookings"),
-            get(
-                format!("{}/api/travelers/bookings", sys.traveler),
-                t.token.clone(),
-            )
-            .await,
-        );
-        views.insert(
-            format!("traveler {i} notifications"),
-            get(
-                format!("{}/api/travelers/notifications", sys.traveler),
-                t.token.clone(),
-            )
-            .await,
-        );
+        for list in ["bookings", "notifications"] {
+            wanted.push((
+                format!("traveler {i} {list}"),
+                format!("{}/api/travelers/{list}", sys.traveler),
+                &t.token,
+            ));
+        }
     }
     for p in properties {
-        views.insert(
+        wanted.push((
             format!("catalog {p}"),
-            get(
-                format!("{}/api/travelers/properties/{p}", sys.traveler),
-                travelers[0].token.clone(),
-            )
-            .await,
-        );
+            format!("{}/api/travelers/properties/{p}", sys.traveler),
+            &travelers[0].token,
+        ));
+    }
+    let mut views = BTreeMap::new();
+    for (view, url, token) in wanted {
+        views.insert(view, sys.http.get(&url, Some(token)).await.expect(200));
     }
     views
 }

@@ -16,7 +16,7 @@ use std::{
 };
 
 use faults_support::{
-    booking_requests, burst_scene, cast, created_id, owner_bookings, private_broker, sigterm,
+    booking_requests, burst_scene, cast, created_id, owner_bookings, private_broker_for, sigterm,
     verify_bookings, wait_exit, wait_owner_has_all, wire_copies, Burst, RECOVERY,
 };
 use support::System;
@@ -203,10 +203,10 @@ async fn rebalances_during_a_burst_lose_and_duplicate_nothing() {
 /// none of them twice. Counted on the topic itself, not only in effects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_idempotent_producer_writes_nothing_twice_across_a_broker_restart_mid_batch() {
-    let Some(shared) = real_servers("kafka: broker restarted mid-batch") else {
+    let Some((mut broker, servers)) = private_broker_for("kafka: broker restarted mid-batch")
+    else {
         return;
     };
-    let (mut broker, servers) = private_broker(&shared);
     let (sys, owner, pid, travelers, requests) = burst_scene(&servers, "Tavira", 4, 25).await;
     let burst = Burst::start(&sys.traveler, &requests, 16);
     burst.wait_created(20).await;

@@ -10,15 +10,14 @@ mod support;
 use std::time::Duration;
 
 use support::System;
-use test_support::private::private_broker;
-use test_support::{eventually, read_topic, real_servers};
+use test_support::private::private_broker_for;
+use test_support::{eventually, read_topic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
-    let Some(shared) = real_servers("kafka_outage") else {
+    let Some((mut broker, servers)) = private_broker_for("kafka_outage") else {
         return;
     };
-    let (mut broker, servers) = private_broker(&shared);
     let sys = System::processes(&servers).await;
     let (owner, traveler, pid) = sys.listed_property("Tavira").await;
 
@@ -72,10 +71,9 @@ async fn booking_made_while_kafka_is_down_is_published_when_it_returns() {
 /// instead of waiting forever on a client library call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_kafka_down_still_exits_zero() {
-    let Some(shared) = real_servers("sigterm_with_kafka_down") else {
+    let Some((mut broker, servers)) = private_broker_for("sigterm_with_kafka_down") else {
         return;
     };
-    let (mut broker, servers) = private_broker(&shared);
     let mut sys = System::processes(&servers).await;
     let owner = sys.owner_signup("Olga").await;
     sys.create_property(&owner, "Olhao").await;

@@ -32,11 +32,7 @@ pub struct Figures {
 
 /// Where the rows go: `<target dir>/reliability`.
 pub fn reliability_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| manifest.join("../../target"));
-    target.join("reliability")
+    crate::target_dir().join("reliability")
 }
 
 impl Figures {

@@ -6,6 +6,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use events::{
+    cloud_event_headers, BookingRequestEvent, BookingRequested, BookingStatus, Envelope,
+    EventPayload, Stay,
+};
 use rdkafka::{
     config::ClientConfig,
     consumer::{BaseConsumer, Consumer},
@@ -155,6 +159,55 @@ pub async fn produce_raw(
     produce(brokers, topic, key, value, &headers)
         .await
         .expect("produce test message");
+}
+
+/// Writes `envelope` to `topic` under `key` as the services' relays do: its
+/// JSON with the CloudEvents headers; panics if the broker refuses it.
+pub async fn produce_event<P: EventPayload>(
+    brokers: &str,
+    topic: &str,
+    key: &[u8],
+    envelope: &Envelope<P>,
+) {
+    let headers: Vec<(String, Vec<u8>)> = cloud_event_headers(envelope)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_bytes()))
+        .collect();
+    produce(brokers, topic, key, envelope.to_json().as_bytes(), &headers)
+        .await
+        .expect("produce test event");
+}
+
+/// A `booking.requested` from traveler-service: a PENDING stay of 2 nights
+/// for 2 guests from `days_ahead` days after today, 225.00 in `currency`.
+pub fn booking_requested(
+    booking_id: &str,
+    property_id: &str,
+    owner_id: &str,
+    traveler_id: &str,
+    days_ahead: i64,
+    currency: &str,
+) -> Envelope<BookingRequestEvent> {
+    let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(days_ahead);
+    Envelope::new(
+        "traveler-service",
+        BookingRequestEvent::Requested(BookingRequested {
+            booking_id: booking_id.into(),
+            stay: Stay {
+                property_id: property_id.into(),
+                check_in,
+                check_out: check_in + chrono::Duration::days(2),
+                nights: 2,
+                guests: 2,
+                total_price_cents: 22500,
+                currency: currency.into(),
+            },
+            owner_id: owner_id.into(),
+            traveler_id: traveler_id.into(),
+            status: BookingStatus::Pending,
+            created_at: events::timestamp::now(),
+        }),
+    )
 }
 
 /// `(low, high)` watermarks of each partition of `topic`.

@@ -6,9 +6,8 @@
 //! test if `CI` is set, and otherwise returns `None` after printing a
 //! `SKIPPED` line — never a silent pass.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
-pub mod events;
 pub mod figures;
 pub mod kafka;
 pub mod mongo;
@@ -67,6 +66,14 @@ pub fn real_servers(test: &str) -> Option<RealServers> {
             None
         }
     }
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, or the workspace's
+/// `target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
 }
 
 /// A name no other test uses: `prefix-<12 hex>`.

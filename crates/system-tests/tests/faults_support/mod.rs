@@ -154,6 +154,18 @@ impl Client {
             Answer::Refused(status, body)
         }
     }
+
+    /// `POST bookings_url` of `request`, under its `Idempotency-Key`.
+    pub async fn post_booking(&self, bookings_url: &str, request: &BookingRequest) -> Answer {
+        self.send(
+            Method::POST,
+            bookings_url,
+            Some(&request.token),
+            Some(&request.body),
+            &[("idempotency-key", &request.key)],
+        )
+        .await
+    }
 }
 
 /// One booking a traveler asks for, with the `Idempotency-Key` a careful
@@ -252,15 +264,7 @@ impl Burst {
                             (client.clone(), url.clone(), f.clone(), c.clone());
                         async move {
                             tokio::time::sleep_until(began + every * i as u32).await;
-                            let a = client
-                                .send(
-                                    Method::POST,
-                                    &url,
-                                    Some(&r.token),
-                                    Some(&r.body),
-                                    &[("idempotency-key", &r.key)],
-                                )
-                                .await;
+                            let a = client.post_booking(&url, &r).await;
                             if a.status() == Some(201) {
                                 c.fetch_add(1, Ordering::SeqCst);
                             }
@@ -315,15 +319,7 @@ pub async fn retry_unanswered(
     for (r, a) in requests.iter().zip(answers.iter_mut()) {
         if matches!(a, Answer::Unanswered(_)) {
             retried += 1;
-            *a = client
-                .send(
-                    Method::POST,
-                    &url,
-                    Some(&r.token),
-                    Some(&r.body),
-                    &[("idempotency-key", &r.key)],
-                )
-                .await;
+            *a = client.post_booking(&url, r).await;
         }
     }
     retried
