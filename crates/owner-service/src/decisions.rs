@@ -23,6 +23,17 @@ pub enum DecisionError {
     Store(#[from] StoreError),
 }
 
+/// What the store's refusal means for the decision.
+impl From<SaveDecisionError> for DecisionError {
+    fn from(e: SaveDecisionError) -> Self {
+        match e {
+            SaveDecisionError::Conflict => DecisionError::Conflict,
+            SaveDecisionError::Overlap(other) => DecisionError::Overlap(other),
+            SaveDecisionError::Store(e) => DecisionError::Store(e),
+        }
+    }
+}
+
 /// Moves `booking` (as read) to `to` and saves it with its
 /// `booking.status_changed` event on `updates_topic`. Fails with `Conflict`
 /// if the booking changed since it was read: of concurrent decisions on one
@@ -41,14 +52,7 @@ pub async fn decide_and_save(
         .map_err(DecisionError::NotAllowed)?;
     let envelope = Envelope::new(SOURCE, BookingUpdateEvent::StatusChanged(event));
     let message = OutboxMessage::new(updates_topic, &envelope);
-    store
-        .save_decision(&next, booking.version, message)
-        .await
-        .map_err(|e| match e {
-            SaveDecisionError::Conflict => DecisionError::Conflict,
-            SaveDecisionError::Overlap(other) => DecisionError::Overlap(other),
-            SaveDecisionError::Store(e) => DecisionError::Store(e),
-        })?;
+    store.save_decision(&next, booking.version, message).await?;
     metrics.booking_transition(booking.status.as_str(), next.status.as_str());
     Ok(next)
 }

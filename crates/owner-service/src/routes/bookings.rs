@@ -49,8 +49,9 @@ pub struct BookingBody {
 
 // The schema of `Booking` as served: the fields both services' bookings
 // share, and what owner-service says of them.
-service_runtime::booking_schema!(
-    Booking,
+service_runtime::http_schema!(
+    Booking as "Booking",
+    refs: service_runtime::openapi::schema::booking_schemas,
     ObjectSchema::booking("A booking as owner-service knows it.")
         .describe(
             "status_reason",
@@ -222,6 +223,24 @@ async fn cancel(
     owner_decides(&state, &caller, &id, BookingStatus::Cancelled, Some(reason)).await
 }
 
+/// The problem document of each reason a decision was not made.
+impl From<DecisionError> for ApiError {
+    fn from(e: DecisionError) -> Self {
+        match e {
+            DecisionError::NotAllowed(_) => ApiError::conflict("invalid_transition", e.to_string()),
+            DecisionError::Conflict => ApiError::conflict(
+                "booking_changed",
+                "the booking was changed by another request; reload it",
+            ),
+            DecisionError::Overlap(_) => ApiError::conflict(
+                "dates_unavailable",
+                "the stay overlaps an accepted booking of this property",
+            ),
+            DecisionError::Store(e) => e.into(),
+        }
+    }
+}
+
 async fn owner_decides(
     state: &AppState,
     caller: &AuthUser,
@@ -244,18 +263,6 @@ async fn owner_decides(
         reason,
         by,
     )
-    .await
-    .map_err(|e| match e {
-        DecisionError::NotAllowed(_) => ApiError::conflict("invalid_transition", e.to_string()),
-        DecisionError::Conflict => ApiError::conflict(
-            "booking_changed",
-            "the booking was changed by another request; reload it",
-        ),
-        DecisionError::Overlap(_) => ApiError::conflict(
-            "dates_unavailable",
-            "the stay overlaps an accepted booking of this property",
-        ),
-        DecisionError::Store(e) => e.into(),
-    })?;
+    .await?;
     Ok(Json(BookingBody { booking: decided }))
 }

@@ -2,3 +2,4 @@
 
 pub mod bookings;
 pub mod properties;
+pub mod property_fields;

@@ -6,18 +6,20 @@ use axum::{
     http::StatusCode,
     Json,
 };
-use events::{Envelope, PropertyDelisted, PropertyDetails, PropertyEvent, PropertyId};
+use events::{Envelope, PropertyDelisted, PropertyEvent, PropertyId};
 use serde::Serialize;
 use service_runtime::{
     auth::AuthUser,
     http::{params, ApiError, ApiJson, ApiQuery},
+    openapi::schema::ObjectSchema,
     outbox::OutboxMessage,
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    domain::property::{NewProperty, Property, PropertyFields},
+    domain::property::Property,
+    routes::property_fields::{NewProperty, PropertyFields},
     store::PROPERTIES_LIST,
     AppState, SOURCE,
 };
@@ -36,6 +38,28 @@ pub struct PropertyPage {
     pub properties: Vec<Property>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+// The schema of `Property` as served: the fields both services' properties
+// share beside the details, and what owner-service adds.
+service_runtime::http_schema!(
+    Property as "Property",
+    refs: service_runtime::openapi::schema::property_schemas,
+    ObjectSchema::property()
+        .insert_after::<OwnerFields>("version", "created_at")
+        .describe(
+            "version",
+            "Bumped on every change; the catalog keeps the highest version it saw.",
+        )
+        .over_details("A property as owner-service stores and serves it.")
+);
+
+/// The fields owner-service's property has beyond the shared ones. Only
+/// describes the API.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct OwnerFields {
+    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// `{"property": …}`.
@@ -81,31 +105,7 @@ async fn create(
     ApiJson(fields): ApiJson<PropertyFields>,
 ) -> Result<(StatusCode, Json<PropertyBody>), ApiError> {
     let now = events::timestamp::now();
-    let mut property = Property {
-        id: PropertyId::generate(),
-        owner_id: caller.id,
-        // Filled from the request by `apply_to`; these are the defaults of
-        // the optional fields.
-        details: PropertyDetails {
-            name: String::new(),
-            city: String::new(),
-            country: String::new(),
-            address: None,
-            description: None,
-            price_per_night_cents: 0,
-            cleaning_fee_cents: 0,
-            service_fee_cents: 0,
-            currency: "USD".into(),
-            max_guests: 0,
-            bedrooms: None,
-            bathrooms: None,
-            amenities: Vec::new(),
-        },
-        active: true,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut property = Property::draft(PropertyId::generate(), caller.id, now);
     fields.apply_to(&mut property, true)?;
     let event = listing_event(&state, &property);
     state.store.insert_property(&property, event).await?;

@@ -1,14 +1,14 @@
 //! Schemas of the responses that carry a domain type, built in the HTTP
 //! layer: the domain types (a service's `Booking`, `Property`) derive no
-//! OpenAPI schema, and the fields both services' bookings share are
-//! described once, here, for both.
+//! OpenAPI schema, and the fields both services' bookings, and both
+//! services' properties, share are described once, here, for both.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use events::BookingStatus;
+use events::{BookingStatus, PropertyDetails};
 use serde_json::Value;
 use utoipa::openapi::{
-    schema::{Object, Schema},
-    RefOr,
+    schema::{AllOfBuilder, Object, Schema},
+    Ref, RefOr,
 };
 use utoipa::{PartialSchema, ToSchema};
 
@@ -34,6 +34,18 @@ struct BookingFields {
     updated_at: DateTime<Utc>,
 }
 
+/// The fields of a property both services serve beside its
+/// [`PropertyDetails`]. Only describes the API.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PropertyFields {
+    id: String,
+    owner_id: String,
+    active: bool,
+    version: u64,
+    updated_at: DateTime<Utc>,
+}
+
 /// An object schema being put together: the shared fields, then what a
 /// service adds (its fields, descriptions, example).
 pub struct ObjectSchema(Object);
@@ -42,6 +54,15 @@ impl ObjectSchema {
     /// The booking fields both services share, described as `description`.
     pub fn booking(description: &str) -> Self {
         Self::of::<BookingFields>().described(description)
+    }
+
+    /// The property fields both services serve beside the details (see
+    /// [`Self::over_details`]).
+    pub fn property() -> Self {
+        let mut fields = Self::of::<PropertyFields>();
+        // The description goes on the whole (`over_details`), not on this part.
+        fields.0.description = None;
+        fields
     }
 
     /// The object schema `T` derives (its fields, in order).
@@ -112,6 +133,18 @@ impl ObjectSchema {
     pub fn build(self) -> RefOr<Schema> {
         RefOr::T(Schema::Object(self.0))
     }
+
+    /// The finished schema of a property: its [`PropertyDetails`] and these
+    /// fields (as the domain type flattens them), described as a whole.
+    pub fn over_details(self, description: &str) -> RefOr<Schema> {
+        RefOr::T(Schema::AllOf(
+            AllOfBuilder::new()
+                .item(Ref::from_schema_name(PropertyDetails::name()))
+                .item(Schema::Object(self.0))
+                .description(Some(description))
+                .build(),
+        ))
+    }
 }
 
 /// What a booking schema refers to: its status.
@@ -120,21 +153,28 @@ pub fn booking_schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
     <BookingStatus as ToSchema>::schemas(schemas);
 }
 
-/// Describes a service's domain `Booking` as the `Booking` schema of its
+/// What a property schema refers to: its details.
+pub fn property_schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((PropertyDetails::name().into(), PropertyDetails::schema()));
+    <PropertyDetails as ToSchema>::schemas(schemas);
+}
+
+/// Describes a domain type of a service as the schema `$name` of its
 /// document, from the HTTP layer (the domain type derives none): `$schema`
-/// builds it, usually from [`ObjectSchema::booking`].
+/// builds it (usually an [`ObjectSchema`]), and `$refs` lists the schemas it
+/// refers to ([`booking_schemas`], [`property_schemas`]).
 #[macro_export]
-macro_rules! booking_schema {
-    ($booking:ty, $schema:expr) => {
-        impl utoipa::PartialSchema for $booking {
+macro_rules! http_schema {
+    ($type:ty as $name:literal, refs: $refs:path, $schema:expr) => {
+        impl utoipa::PartialSchema for $type {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 $schema
             }
         }
 
-        impl utoipa::ToSchema for $booking {
+        impl utoipa::ToSchema for $type {
             fn name() -> std::borrow::Cow<'static, str> {
-                std::borrow::Cow::Borrowed("Booking")
+                std::borrow::Cow::Borrowed($name)
             }
 
             fn schemas(
@@ -143,7 +183,7 @@ macro_rules! booking_schema {
                     utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
                 )>,
             ) {
-                $crate::openapi::schema::booking_schemas(schemas);
+                $refs(schemas);
             }
         }
     };

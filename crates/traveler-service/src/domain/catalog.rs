@@ -5,11 +5,9 @@ use events::{PropertyDetails, PropertyId, PropertySnapshot, UserId};
 use serde::{Deserialize, Serialize};
 
 /// A property as travelers see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogProperty {
-    #[schema(value_type = String)]
     pub id: PropertyId,
-    #[schema(value_type = String)]
     pub owner_id: UserId,
     #[serde(flatten)]
     pub details: PropertyDetails,

@@ -51,8 +51,9 @@ pub struct BookingPage {
 
 // The schema of `Booking` as served: the fields both services' bookings
 // share, and what the traveler's copy adds.
-service_runtime::booking_schema!(
-    Booking,
+service_runtime::http_schema!(
+    Booking as "Booking",
+    refs: service_runtime::openapi::schema::booking_schemas,
     ObjectSchema::booking("A booking as the traveler sees it.")
         .insert_after::<TravelerFields>("property_id", "property_name")
         .insert_after::<TravelerFields>("version", "cancellation_requested_at")

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use service_runtime::{
     auth::AuthUser,
     http::{params, ApiError, ApiQuery},
+    openapi::schema::ObjectSchema,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -39,6 +40,19 @@ pub struct CatalogPage {
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
+
+// The schema of `CatalogProperty` as served: the fields both services'
+// properties share beside the details.
+service_runtime::http_schema!(
+    CatalogProperty as "CatalogProperty",
+    refs: service_runtime::openapi::schema::property_schemas,
+    ObjectSchema::property()
+        .describe(
+            "version",
+            "The owner-side version this copy reflects; older events are ignored.",
+        )
+        .over_details("A property as travelers see it.")
+);
 
 /// `{"property": …}`.
 #[derive(Serialize, ToSchema)]
