@@ -917,13 +917,7 @@ mod checks {
         for filter in &filters {
             let expected: Vec<_> = newest_first
                 .iter()
-                .filter(|b| filter.status.is_none_or(|s| b.status == s))
-                .filter(|b| {
-                    filter
-                        .property_id
-                        .as_ref()
-                        .is_none_or(|p| &b.stay.property_id == p)
-                })
+                .filter(|b| filter.admits(b))
                 .cloned()
                 .collect();
             assert!(!expected.is_empty());

@@ -5,7 +5,7 @@ use events::{BookingCancellationRequested, BookingId, BookingStatus, EventId, Pr
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     paging::{Page, PageRequest},
-    store::StoreError,
+    store::{self, StoreError},
 };
 use tokio::sync::Mutex;
 
@@ -77,27 +77,20 @@ impl OwnerStore for InMemoryOwnerStore {
         owner_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Property>, StoreError> {
-        let state = self.state.lock().await;
-        let list: Vec<_> = state
-            .properties
-            .values()
-            .filter(|p| &p.owner_id == owner_id)
-            .cloned()
-            .collect();
-        Ok(Page::of_all(
-            list,
+        Ok(store::page_of_matching(
+            &self.state.lock().await.properties,
+            |p| &p.owner_id == owner_id,
             page,
-            PROPERTIES_LIST.order,
+            PROPERTIES_LIST,
             property_key,
         ))
     }
 
     async fn properties_by_ids(&self, ids: &[PropertyId]) -> Result<Vec<Property>, StoreError> {
-        let state = self.state.lock().await;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.properties.get(id).cloned())
-            .collect())
+        Ok(store::values_by_ids(
+            &self.state.lock().await.properties,
+            ids,
+        ))
     }
 
     async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError> {
@@ -130,21 +123,13 @@ impl OwnerStore for InMemoryOwnerStore {
         filter: &BookingFilter,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
-        let state = self.state.lock().await;
-        let list: Vec<_> = state
-            .bookings
-            .values()
-            .filter(|b| &b.owner_id == owner_id)
-            .filter(|b| filter.status.is_none_or(|s| b.status == s))
-            .filter(|b| {
-                filter
-                    .property_id
-                    .as_ref()
-                    .is_none_or(|p| &b.stay.property_id == p)
-            })
-            .cloned()
-            .collect();
-        Ok(Page::of_all(list, page, BOOKINGS_LIST.order, booking_key))
+        Ok(store::page_of_matching(
+            &self.state.lock().await.bookings,
+            |b| &b.owner_id == owner_id && filter.admits(b),
+            page,
+            BOOKINGS_LIST,
+            booking_key,
+        ))
     }
 
     async fn save_decision(

@@ -6,7 +6,7 @@ use events::{BookingId, BookingStatus, BookingStatusChanged, PropertyId, UserId}
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     paging::{Page, PageRequest},
-    store::StoreError,
+    store::{self, StoreError},
 };
 use tokio::sync::Mutex;
 
@@ -77,11 +77,7 @@ impl TravelerStore for InMemoryTravelerStore {
     }
 
     async fn listings(&self, ids: &[PropertyId]) -> Result<Vec<CatalogProperty>, StoreError> {
-        let state = self.state.lock().await;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.catalog.get(id).cloned())
-            .collect())
+        Ok(store::values_by_ids(&self.state.lock().await.catalog, ids))
     }
 
     async fn search_listings(
@@ -89,14 +85,13 @@ impl TravelerStore for InMemoryTravelerStore {
         q: &CatalogQuery,
         page: &PageRequest,
     ) -> Result<Page<CatalogProperty>, StoreError> {
-        let state = self.state.lock().await;
-        let found: Vec<_> = state
-            .catalog
-            .values()
-            .filter(|p| q.matches(p))
-            .cloned()
-            .collect();
-        Ok(Page::of_all(found, page, CATALOG_LIST.order, listing_key))
+        Ok(store::page_of_matching(
+            &self.state.lock().await.catalog,
+            |p| q.matches(p),
+            page,
+            CATALOG_LIST,
+            listing_key,
+        ))
     }
 
     async fn create_booking(
@@ -146,14 +141,13 @@ impl TravelerStore for InMemoryTravelerStore {
         status: Option<BookingStatus>,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
-        let state = self.state.lock().await;
-        let list: Vec<_> = state
-            .bookings
-            .values()
-            .filter(|b| &b.traveler_id == traveler_id && status.is_none_or(|s| b.status == s))
-            .cloned()
-            .collect();
-        Ok(Page::of_all(list, page, BOOKINGS_LIST.order, booking_key))
+        Ok(store::page_of_matching(
+            &self.state.lock().await.bookings,
+            |b| &b.traveler_id == traveler_id && status.is_none_or(|s| b.status == s),
+            page,
+            BOOKINGS_LIST,
+            booking_key,
+        ))
     }
 
     async fn request_cancellation(
@@ -209,10 +203,6 @@ impl TravelerStore for InMemoryTravelerStore {
     }
 
     async fn bookings_by_ids(&self, ids: &[BookingId]) -> Result<Vec<Booking>, StoreError> {
-        let state = self.state.lock().await;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.bookings.get(id).cloned())
-            .collect())
+        Ok(store::values_by_ids(&self.state.lock().await.bookings, ids))
     }
 }
