@@ -29,7 +29,13 @@ use service_runtime::{
     paging::{Page, PageRequest},
     store::StoreError,
 };
-use test_support::store::{at, event_type, payload, pending, sorted, walk};
+use test_support::{
+    store::{
+        at, day, event_type, payload, pending, property_details_with_extras, sorted, walk,
+        walk_after,
+    },
+    unique,
+};
 use tokio::sync::Barrier;
 
 // Each check runs as `in_memory::<check>` and `mongodb::<check>`.
@@ -64,34 +70,17 @@ test_support::store_contract! {
 
 // ---------------------------------------------------------------- test data
 
-fn day(month: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2031, month, d).unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    test_support::unique(prefix)
-}
-
 fn property(id: impl AsRef<str>, owner_id: impl AsRef<str>, created_at: DateTime<Utc>) -> Property {
     let (id, owner_id) = (id.as_ref(), owner_id.as_ref());
     Property {
         id: id.into(),
         owner_id: owner_id.into(),
-        details: PropertyDetails {
-            name: format!("House {id}"),
-            city: "Porto".into(),
-            country: "Portugal".into(),
-            address: Some("Rua das Flores 1".into()),
-            description: None,
-            price_per_night_cents: 10_000,
-            cleaning_fee_cents: 2_000,
-            service_fee_cents: 500,
-            currency: "EUR".into(),
-            max_guests: 4,
-            bedrooms: Some(2),
-            bathrooms: None,
-            amenities: vec!["wifi".into(), "kitchen".into()],
-        },
+        details: property_details_with_extras(
+            &format!("House {id}"),
+            "Porto",
+            4,
+            &["wifi", "kitchen"],
+        ),
         active: true,
         version: 1,
         created_at,
@@ -845,11 +834,8 @@ mod checks {
         for p in [&early, &late] {
             store.insert_property(p, upserted(p)).await.unwrap();
         }
-        let rest = walk(3, |mut page| {
-            if page.after.is_none() {
-                page.after = first.next.clone();
-            }
-            async move { store.properties_of(olga, &page).await.expect("page") }
+        let rest = walk_after(&first, 3, |page| async move {
+            store.properties_of(olga, &page).await.expect("page")
         })
         .await;
         let mut expected = by_name[3..].to_vec();
@@ -939,10 +925,7 @@ mod checks {
             .unwrap();
         let newcomer = booking(unique("new"), olga, &p1, day(9, 1), day(9, 2), at(99));
         assert!(store.insert_booking(&newcomer).await.unwrap());
-        let rest = walk(5, |mut page| {
-            if page.after.is_none() {
-                page.after = first.next.clone();
-            }
+        let rest = walk_after(&first, 5, |page| {
             let all = &all;
             async move { store.bookings_of(olga, all, &page).await.expect("page") }
         })

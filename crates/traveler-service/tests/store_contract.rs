@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use events::{
     topics, Actor, ActorRole, BookingCancellationRequested, BookingId, BookingRequestEvent,
     BookingStatus, BookingStatusChanged, Envelope, PropertyDetails, PropertyId, Stay, UserId,
@@ -17,7 +17,13 @@ use service_runtime::{
     outbox::{OutboxMessage, OutboxSignal},
     paging::{Page, PageRequest},
 };
-use test_support::store::{at, event_type, payload, pending, sorted, walk};
+use test_support::{
+    store::{
+        at, day, event_type, payload, pending, property_details_with_extras, sorted, walk,
+        walk_after,
+    },
+    unique,
+};
 use tokio::sync::Barrier;
 use traveler_service::{
     domain::{
@@ -61,14 +67,6 @@ test_support::store_contract! {
 
 // ---------------------------------------------------------------- test data
 
-fn day(month: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2031, month, d).unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    test_support::unique(prefix)
-}
-
 fn listing(
     id: impl AsRef<str>,
     name: &str,
@@ -79,21 +77,7 @@ fn listing(
     CatalogProperty {
         id: id.as_ref().into(),
         owner_id: "owner-1".into(),
-        details: PropertyDetails {
-            name: name.into(),
-            city: city.into(),
-            country: "Portugal".into(),
-            address: Some("Rua das Flores 1".into()),
-            description: None,
-            price_per_night_cents: 10_000,
-            cleaning_fee_cents: 2_000,
-            service_fee_cents: 500,
-            currency: "EUR".into(),
-            max_guests,
-            bedrooms: Some(2),
-            bathrooms: None,
-            amenities: vec!["wifi".into()],
-        },
+        details: property_details_with_extras(name, city, max_guests, &["wifi"]),
         active: true,
         version,
         updated_at: at(version as i64),
@@ -918,11 +902,8 @@ mod checks {
         assert_eq!(ids(&first.items), ids(&newest_first[..4]));
         let newcomer = booking(unique("new"), tom, at(30));
         create(store, &newcomer).await;
-        let rest = walk(4, |mut page| {
-            if page.after.is_none() {
-                page.after = first.next.clone();
-            }
-            async move { store.bookings_of(tom, None, &page).await.expect("page") }
+        let rest = walk_after(&first, 4, |page| async move {
+            store.bookings_of(tom, None, &page).await.expect("page")
         })
         .await;
         assert_eq!(ids(&rest), ids(&newest_first[4..]));
@@ -1010,10 +991,7 @@ mod checks {
         let late = listing(unique("late"), "zzz", "Porto", 4, 1);
         store.upsert_listing(&early).await.unwrap();
         store.upsert_listing(&late).await.unwrap();
-        let rest = walk(3, |mut page| {
-            if page.after.is_none() {
-                page.after = first.next.clone();
-            }
+        let rest = walk_after(&first, 3, |page| {
             let q = everything.clone();
             async move { store.search_listings(&q, &page).await.expect("page") }
         })
