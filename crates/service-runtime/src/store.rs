@@ -10,7 +10,12 @@
 
 use std::{collections::HashMap, error::Error as StdError, fmt, hash::Hash, sync::Arc};
 
-use crate::paging::{After, List, Page, PageRequest};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::{
+    outbox::{InMemoryOutbox, OutboxMessage},
+    paging::{After, List, Page, PageRequest},
+};
 
 /// The underlying error of a store failure: shared so that [`StoreError`]
 /// stays cheap to clone (one failed batch write fails every caller in it).
@@ -116,6 +121,38 @@ impl fmt::Display for Chain<'_> {
             next = cause.source();
         }
         Ok(())
+    }
+}
+
+/// An in-memory adapter's state and the outbox its changes queue their
+/// events in, behind one lock, so that a change and its event are one step
+/// (what a MongoDB adapter gets from writing both in one document).
+pub struct StateWithOutbox<S> {
+    state: Mutex<S>,
+    outbox: Arc<InMemoryOutbox>,
+}
+
+impl<S: Default> StateWithOutbox<S> {
+    /// Empty state whose changes queue their events in `outbox`.
+    pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
+        Self {
+            state: Mutex::new(S::default()),
+            outbox,
+        }
+    }
+}
+
+impl<S> StateWithOutbox<S> {
+    /// The state, locked: a change queues its event ([`Self::queue`])
+    /// before the guard is dropped.
+    pub async fn lock(&self) -> MutexGuard<'_, S> {
+        self.state.lock().await
+    }
+
+    /// Queues the event of a change made under [`Self::lock`], while the
+    /// lock is still held.
+    pub fn queue(&self, event: OutboxMessage) {
+        self.outbox.push(event);
     }
 }
 

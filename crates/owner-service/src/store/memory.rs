@@ -5,9 +5,8 @@ use events::{BookingCancellationRequested, BookingId, BookingStatus, EventId, Pr
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     paging::{Page, PageRequest},
-    store::{self, StoreError},
+    store::{self, StateWithOutbox, StoreError},
 };
-use tokio::sync::Mutex;
 
 use super::{
     booking_key, property_key, BookingFilter, OwnerStore, SaveDecisionError, BOOKINGS_LIST,
@@ -18,8 +17,7 @@ use crate::domain::{booking::Booking, property::Property};
 /// owner-service state in process memory (embedded mode, fast tests). One
 /// lock covers state and outbox, so each change and its event are one step.
 pub struct InMemoryOwnerStore {
-    state: Mutex<State>,
-    outbox: Arc<InMemoryOutbox>,
+    state: StateWithOutbox<State>,
 }
 
 #[derive(Default)]
@@ -33,8 +31,7 @@ struct State {
 impl InMemoryOwnerStore {
     pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
         Self {
-            state: Mutex::new(State::default()),
-            outbox,
+            state: StateWithOutbox::new(outbox),
         }
     }
 }
@@ -47,7 +44,7 @@ impl OwnerStore for InMemoryOwnerStore {
             return Err(StoreError::Duplicate("property".into()));
         }
         state.properties.insert(p.id.clone(), p.clone());
-        self.outbox.push(event);
+        self.state.queue(event);
         Ok(())
     }
 
@@ -61,7 +58,7 @@ impl OwnerStore for InMemoryOwnerStore {
         match state.properties.get_mut(&p.id) {
             Some(current) if current.version == expected_version => {
                 *current = p.clone();
-                self.outbox.push(event);
+                self.state.queue(event);
                 Ok(true)
             }
             _ => Ok(false),
@@ -152,7 +149,7 @@ impl OwnerStore for InMemoryOwnerStore {
         match state.bookings.get_mut(&next.id) {
             Some(current) if current.version == expected_version => {
                 *current = next.clone();
-                self.outbox.push(event);
+                self.state.queue(event);
                 Ok(())
             }
             _ => Err(SaveDecisionError::Conflict),

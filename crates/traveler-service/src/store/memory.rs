@@ -6,9 +6,8 @@ use events::{BookingId, BookingStatus, BookingStatusChanged, PropertyId, UserId}
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     paging::{Page, PageRequest},
-    store::{self, StoreError},
+    store::{self, StateWithOutbox, StoreError},
 };
-use tokio::sync::Mutex;
 
 use super::{
     booking_key, listing_key, CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied,
@@ -22,8 +21,7 @@ use crate::domain::{
 /// traveler-service state in process memory (embedded mode, fast tests).
 /// One lock covers state and outbox, so each change and its event are one step.
 pub struct InMemoryTravelerStore {
-    state: Mutex<State>,
-    outbox: Arc<InMemoryOutbox>,
+    state: StateWithOutbox<State>,
 }
 
 #[derive(Default)]
@@ -37,8 +35,7 @@ struct State {
 impl InMemoryTravelerStore {
     pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
         Self {
-            state: Mutex::new(State::default()),
-            outbox,
+            state: StateWithOutbox::new(outbox),
         }
     }
 }
@@ -116,7 +113,7 @@ impl TravelerStore for InMemoryTravelerStore {
             );
         }
         state.bookings.insert(b.id.clone(), b.clone());
-        self.outbox.push(event);
+        self.state.queue(event);
         Ok(CreateOutcome::Created)
     }
 
@@ -173,7 +170,7 @@ impl TravelerStore for InMemoryTravelerStore {
         }
         b.cancellation_requested_at = Some(at);
         b.updated_at = at;
-        self.outbox.push(event);
+        self.state.queue(event);
         Ok(CancelOutcome::Requested(b.clone()))
     }
 
