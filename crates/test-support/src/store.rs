@@ -188,6 +188,26 @@ where
     walk_from(request, read).await
 }
 
+/// What a read that must find something found: fails the test when the
+/// read failed or found nothing (`what` names it in the message).
+pub fn found<T, E: std::fmt::Debug>(read: Result<Option<T>, E>, what: &str) -> T {
+    read.unwrap_or_else(|e| panic!("read {what}: {e:?}"))
+        .unwrap_or_else(|| panic!("{what} exists"))
+}
+
+/// Names for a list by name, in no order: some repeated (their order is
+/// the id's) and one lowercase that sorts after every capital (MongoDB
+/// compares strings byte by byte, without a collation).
+pub const NAMES_TO_SORT: [&str; 7] = [
+    "Casa",
+    "Apartamento",
+    "Casa",
+    "Quinta",
+    "Barco",
+    "casa",
+    "Casa",
+];
+
 /// The pending outbox messages (the relay's view).
 pub async fn pending(outbox: &dyn OutboxStore) -> Vec<OutboxMessage> {
     outbox.pending(100).await.expect("outbox pending")

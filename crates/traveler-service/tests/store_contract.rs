@@ -19,8 +19,8 @@ use service_runtime::{
 };
 use test_support::{
     store::{
-        at, day, event_type, payload, pending, property_details_with_extras, sorted, walk,
-        walk_after,
+        at, day, event_type, found, payload, pending, property_details_with_extras, sorted, walk,
+        walk_after, NAMES_TO_SORT,
     },
     unique,
 };
@@ -182,11 +182,7 @@ impl HasId for CatalogProperty {
 }
 
 async fn stored(store: &dyn TravelerStore, id: &BookingId) -> Booking {
-    store
-        .booking(id)
-        .await
-        .expect("read booking")
-        .expect("booking exists")
+    found(store.booking(id).await, "booking")
 }
 
 /// The first page (of the default size) of the active listings matching `q`.
@@ -875,14 +871,11 @@ mod checks {
         .await;
         assert_eq!(ids(&rest), ids(&newest_first[4..]));
         // A new first page starts with it.
-        assert_eq!(
-            ids(&store
-                .bookings_of(tom, None, &PageRequest::first(1))
-                .await
-                .unwrap()
-                .items),
-            vec![newcomer.id.as_str()]
-        );
+        let newest = store
+            .bookings_of(tom, None, &PageRequest::first(1))
+            .await
+            .unwrap();
+        assert_eq!(ids(&newest.items), vec![newcomer.id.as_str()]);
         assert_eq!(
             store
                 .bookings_of(&"nobody".into(), None, &PageRequest::first(5))
@@ -899,17 +892,8 @@ mod checks {
         s: Subject,
     ) {
         let store = &*s.store;
-        let names = [
-            "Casa",
-            "Apartamento",
-            "Casa",
-            "Quinta",
-            "Barco",
-            "casa",
-            "Casa",
-        ];
         let mut listings = Vec::new();
-        for (i, name) in names.iter().enumerate() {
+        for (i, name) in NAMES_TO_SORT.iter().enumerate() {
             let city = if i % 2 == 0 { "Porto" } else { "Faro" };
             let p = listing(unique(&format!("p{i}")), name, city, 2 + i as u32, 1);
             store.upsert_listing(&p).await.unwrap();
