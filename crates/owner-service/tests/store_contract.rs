@@ -29,7 +29,13 @@ use service_runtime::{
     paging::{Page, PageRequest},
     store::StoreError,
 };
-use test_support::store::{at, event_type, payload, pending, sorted, walk};
+use test_support::{
+    store::{
+        at, day, event_type, found, payload, pending, property_details_with_extras, sorted, walk,
+        walk_after, NAMES_TO_SORT,
+    },
+    unique,
+};
 use tokio::sync::Barrier;
 
 // Each check runs as `in_memory::<check>` and `mongodb::<check>`.
@@ -64,34 +70,17 @@ test_support::store_contract! {
 
 // ---------------------------------------------------------------- test data
 
-fn day(month: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2031, month, d).unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    test_support::unique(prefix)
-}
-
 fn property(id: impl AsRef<str>, owner_id: impl AsRef<str>, created_at: DateTime<Utc>) -> Property {
     let (id, owner_id) = (id.as_ref(), owner_id.as_ref());
     Property {
         id: id.into(),
         owner_id: owner_id.into(),
-        details: PropertyDetails {
-            name: format!("House {id}"),
-            city: "Porto".into(),
-            country: "Portugal".into(),
-            address: Some("Rua das Flores 1".into()),
-            description: None,
-            price_per_night_cents: 10_000,
-            cleaning_fee_cents: 2_000,
-            service_fee_cents: 500,
-            currency: "EUR".into(),
-            max_guests: 4,
-            bedrooms: Some(2),
-            bathrooms: None,
-            amenities: vec!["wifi".into(), "kitchen".into()],
-        },
+        details: property_details_with_extras(
+            &format!("House {id}"),
+            "Porto",
+            4,
+            &["wifi", "kitchen"],
+        ),
         active: true,
         version: 1,
         created_at,
@@ -135,6 +124,18 @@ fn booking(
     }
 }
 
+/// A PENDING booking of the same owner and property as `other`.
+fn booking_beside(
+    other: &Booking,
+    id: impl AsRef<str>,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    created_at: DateTime<Utc>,
+) -> Booking {
+    let (owner_id, property_id) = (&other.owner_id, &other.stay.property_id);
+    booking(id, owner_id, property_id, check_in, check_out, created_at)
+}
+
 fn owner(id: impl AsRef<str>) -> Actor {
     Actor {
         role: ActorRole::Owner,
@@ -147,6 +148,18 @@ fn decision(b: &Booking, to: BookingStatus, now: DateTime<Utc>) -> (Booking, Out
     let (next, event) = decide(b, to, None, owner(&b.owner_id), now).expect("allowed transition");
     let envelope = Envelope::new("test", BookingUpdateEvent::StatusChanged(event));
     (next, OutboxMessage::new(topics::BOOKING_UPDATES, &envelope))
+}
+
+/// The booking's owner decides `to` through the decision path (the one the
+/// routes and the consumer take).
+async fn owner_decides(
+    store: &dyn OwnerStore,
+    b: &Booking,
+    to: BookingStatus,
+) -> Result<Booking, DecisionError> {
+    let by = owner(&b.owner_id);
+    let metrics = Metrics::new();
+    decide_and_save(store, &metrics, topics::BOOKING_UPDATES, b, to, None, by).await
 }
 
 /// Saves a decision that must succeed; returns the stored booking.
@@ -174,11 +187,7 @@ fn ids(bookings: &[Booking]) -> Vec<&str> {
 }
 
 async fn stored(store: &dyn OwnerStore, id: &BookingId) -> Booking {
-    store
-        .booking(id)
-        .await
-        .expect("read booking")
-        .expect("booking exists")
+    found(store.booking(id).await, "booking")
 }
 
 // ------------------------------------------------------------------- checks
@@ -791,17 +800,8 @@ mod checks {
         let store = &*s.store;
         let (olga, oscar): (UserId, UserId) = (unique("olga").into(), unique("oscar").into());
         let olga = &olga;
-        let names = [
-            "Casa",
-            "Apartamento",
-            "Casa",
-            "Quinta",
-            "Barco",
-            "casa",
-            "Casa",
-        ];
         let mut olgas = Vec::new();
-        for (i, name) in names.iter().enumerate() {
+        for (i, name) in NAMES_TO_SORT.iter().enumerate() {
             let mut p = property(unique(&format!("p{i}")), olga, at(i as i64));
             p.details.name = name.to_string();
             store.insert_property(&p, upserted(&p)).await.unwrap();
@@ -845,11 +845,8 @@ mod checks {
         for p in [&early, &late] {
             store.insert_property(p, upserted(p)).await.unwrap();
         }
-        let rest = walk(3, |mut page| {
-            if page.after.is_none() {
-                page.after = first.next.clone();
-            }
-            async move { store.properties_of(olga, &page).await.expect("page") }
+        let rest = walk_after(&first, 3, |page| async move {
+            store.properties_of(olga, &page).await.expect("page")
         })
         .await;
         let mut expected = by_name[3..].to_vec();
@@ -917,13 +914,7 @@ mod checks {
         for filter in &filters {
             let expected: Vec<_> = newest_first
                 .iter()
-                .filter(|b| filter.status.is_none_or(|s| b.status == s))
-                .filter(|b| {
-                    filter
-                        .property_id
-                        .as_ref()
-                        .is_none_or(|p| &b.stay.property_id == p)
-                })
+                .filter(|b| filter.admits(b))
                 .cloned()
                 .collect();
             assert!(!expected.is_empty());
@@ -945,10 +936,7 @@ mod checks {
             .unwrap();
         let newcomer = booking(unique("new"), olga, &p1, day(9, 1), day(9, 2), at(99));
         assert!(store.insert_booking(&newcomer).await.unwrap());
-        let rest = walk(5, |mut page| {
-            if page.after.is_none() {
-                page.after = first.next.clone();
-            }
+        let rest = walk_after(&first, 5, |page| {
             let all = &all;
             async move { store.bookings_of(olga, all, &page).await.expect("page") }
         })
@@ -1011,14 +999,7 @@ mod checks {
         assert_eq!(pending(outbox).await, vec![message.clone()]);
 
         // A decision on a booking that does not exist conflicts too.
-        let ghost = booking(
-            unique("ghost"),
-            &b.owner_id,
-            &b.stay.property_id,
-            day(7, 1),
-            day(7, 2),
-            at(0),
-        );
+        let ghost = booking_beside(&b, unique("ghost"), day(7, 1), day(7, 2), at(0));
         for to in [BookingStatus::Accepted, BookingStatus::Cancelled] {
             let (next, m) = decision(&ghost, to, at(40));
             assert_eq!(
@@ -1030,14 +1011,7 @@ mod checks {
         assert_eq!(pending(outbox).await, vec![message.clone()]);
 
         // ACCEPTED then CANCELLED: each step with the version it read.
-        let c = booking(
-            unique("c"),
-            &b.owner_id,
-            &b.stay.property_id,
-            day(6, 1),
-            day(6, 5),
-            at(1),
-        );
+        let c = booking_beside(&b, unique("c"), day(6, 1), day(6, 5), at(1));
         store.insert_booking(&c).await.unwrap();
         let (accepted, m1) = decision(&c, BookingStatus::Accepted, at(50));
         store
@@ -1111,17 +1085,9 @@ mod checks {
             );
 
             // Through the decision path too, with the same answer.
-            let err = decide_and_save(
-                store,
-                &Metrics::new(),
-                topics::BOOKING_UPDATES,
-                &b,
-                BookingStatus::Accepted,
-                None,
-                owner(&o),
-            )
-            .await
-            .expect_err("overlap");
+            let err = owner_decides(store, &b, BookingStatus::Accepted)
+                .await
+                .expect_err("overlap");
             assert!(
                 matches!(&err, DecisionError::Overlap(id) if *id == first.id),
                 "{what}: {err:?}"
@@ -1258,19 +1224,10 @@ mod checks {
                 .iter()
                 .cloned()
                 .map(|b| {
-                    let (store, barrier, o) = (s.store.clone(), barrier.clone(), o.clone());
+                    let (store, barrier) = (s.store.clone(), barrier.clone());
                     tokio::spawn(async move {
                         barrier.wait().await;
-                        let result = decide_and_save(
-                            &*store,
-                            &Metrics::new(),
-                            topics::BOOKING_UPDATES,
-                            &b,
-                            BookingStatus::Accepted,
-                            None,
-                            owner(&o),
-                        )
-                        .await;
+                        let result = owner_decides(&*store, &b, BookingStatus::Accepted).await;
                         (b.id, result)
                     })
                 })
@@ -1373,20 +1330,10 @@ mod checks {
             let tasks: Vec<_> = order
                 .iter()
                 .map(|&to| {
-                    let (store, barrier, b, o) =
-                        (s.store.clone(), barrier.clone(), b.clone(), o.clone());
+                    let (store, barrier, b) = (s.store.clone(), barrier.clone(), b.clone());
                     tokio::spawn(async move {
                         barrier.wait().await;
-                        let result = decide_and_save(
-                            &*store,
-                            &Metrics::new(),
-                            topics::BOOKING_UPDATES,
-                            &b,
-                            to,
-                            None,
-                            owner(&o),
-                        )
-                        .await;
+                        let result = owner_decides(&*store, &b, to).await;
                         (to, result)
                     })
                 })

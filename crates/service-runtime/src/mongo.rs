@@ -6,14 +6,17 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use bson::{doc, Document};
+use bson::{doc, Bson, Document};
+use futures::TryStreamExt;
 use mongodb::{
+    action::Find,
     error::{Error, ErrorKind, WriteFailure},
     event::{command::CommandEvent, EventHandler},
     options::{ClientOptions, IndexOptions},
     Client, Collection, Database, IndexModel,
 };
 use secrecy::{ExposeSecret, SecretString};
+use serde::{de::DeserializeOwned, Serialize};
 
 mod insert_batcher;
 
@@ -23,7 +26,7 @@ use crate::{
     config::scrub_uri_password,
     http::ReadinessCheck,
     metrics::Metrics,
-    paging::{Order, PageRequest},
+    paging::{After, List, Order, Page, PageRequest},
     store::StoreError,
 };
 
@@ -123,6 +126,12 @@ fn command_collection(command: &Document) -> String {
     }
 }
 
+/// An index on `keys` with the default options, for [`ensure_indexes`]:
+/// most of the adapters' indexes are no more than their keys.
+pub fn index(keys: Document) -> IndexModel {
+    IndexModel::builder().keys(keys).build()
+}
+
 /// Options for a unique index.
 pub fn unique() -> IndexOptions {
     IndexOptions::builder().unique(true).build()
@@ -213,6 +222,109 @@ pub fn page_sort(field: &str, order: Order) -> Document {
         Order::ByName => 1,
     };
     doc! {field: direction, "_id": direction}
+}
+
+/// The field a stored list is sorted by (then by `_id`): `created_at` for
+/// a list newest first, `name` for one by name, as every list's documents
+/// hold their [`After::key`].
+pub fn sort_field(order: Order) -> &'static str {
+    match order {
+        Order::NewestFirst => "created_at",
+        Order::ByName => "name",
+    }
+}
+
+/// Reads the page `page` asks for of `list`: the documents matching
+/// `filter` after its cursor (see [`page_filter`]), sorted by the list's
+/// [`sort_field`] then `_id`, at most [`PageRequest::fetch`] of them and
+/// without the fields `projection` leaves out, made a [`Page`] with
+/// `key_of` (each item's place in the list). One `find` command, which an
+/// index on `…, sort field, _id` serves as a bounded walk: how every list
+/// of the services' MongoDB adapters is read.
+pub async fn find_page<T>(
+    collection: &Collection<T>,
+    mut filter: Document,
+    projection: impl Into<Option<Document>>,
+    page: &PageRequest,
+    list: List,
+    key_of: impl Fn(&T) -> After,
+) -> Result<Page<T>, StoreError>
+where
+    T: DeserializeOwned + Send + Sync + Unpin,
+{
+    let field = sort_field(list.order);
+    page_filter(&mut filter, field, list.order, page);
+    let mut find = collection
+        .find(filter)
+        .sort(page_sort(field, list.order))
+        .limit(page.fetch() as i64);
+    if let Some(projection) = projection.into() {
+        find = find.projection(projection);
+    }
+    Ok(Page::from_fetched(find_all(find).await?, page, key_of))
+}
+
+/// The document stored under `id`, if there is one, without the fields
+/// `projection` leaves out: one `find` by `_id`.
+pub async fn find_by_id<T>(
+    collection: &Collection<T>,
+    id: impl Into<Bson>,
+    projection: impl Into<Option<Document>>,
+) -> Result<Option<T>, StoreError>
+where
+    T: DeserializeOwned + Send + Sync,
+{
+    let mut find = collection.find_one(doc! {"_id": id.into()});
+    if let Some(projection) = projection.into() {
+        find = find.projection(projection);
+    }
+    find.await.map_err(read_error)
+}
+
+/// Runs `find` and reads every document it returns: a failure of the
+/// command or of any later batch is a [`read_error`]. For reads bounded by
+/// their filter or limit (a page, the documents of a few ids).
+pub async fn find_all<T>(find: Find<'_, T>) -> Result<Vec<T>, StoreError>
+where
+    T: DeserializeOwned + Send + Sync + Unpin,
+{
+    find.await
+        .map_err(read_error)?
+        .try_collect()
+        .await
+        .map_err(read_error)
+}
+
+/// `value` encoded as a document (see [`encode_error`]).
+pub fn to_document<T: Serialize>(value: &T) -> Result<Document, StoreError> {
+    bson::to_document(value).map_err(encode_error)
+}
+
+/// `value` encoded as a document stored under `id`, such as an entity
+/// under its typed id: the adapters key their documents by the entity's
+/// own id, so a redelivered insert meets the unique `_id`.
+pub fn with_id<T: Serialize>(value: &T, id: impl Into<Bson>) -> Result<Document, StoreError> {
+    let mut document = to_document(value)?;
+    document.insert("_id", id.into());
+    Ok(document)
+}
+
+/// A stored document decoded as `T` (`what` names it, see
+/// [`decode_error`]).
+pub fn from_document<T: DeserializeOwned>(document: Document, what: &str) -> Result<T, StoreError> {
+    bson::from_document(document).map_err(|e| decode_error(what, e))
+}
+
+/// The outcome of an insert that a redelivery repeats: `true` when it
+/// stored its documents, `false` when a unique index refused them as
+/// stored already (for an unordered `insertMany`, the rest were stored),
+/// any other failure as [`read_error`] maps it.
+pub fn inserted_once<R>(result: Result<R, Error>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_duplicate_key(&e) => Ok(false),
+        Err(e) => Err(read_error(e)),
+    }
 }
 
 /// The server's code for a write refused by a unique index.

@@ -8,7 +8,14 @@
 //! kind from the driver's error codes and keeps the driver's error as the
 //! source, so logs show the whole chain.
 
-use std::{error::Error as StdError, fmt, sync::Arc};
+use std::{collections::HashMap, error::Error as StdError, fmt, hash::Hash, sync::Arc};
+
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::{
+    outbox::{InMemoryOutbox, OutboxMessage},
+    paging::{After, List, Page, PageRequest},
+};
 
 /// The underlying error of a store failure: shared so that [`StoreError`]
 /// stays cheap to clone (one failed batch write fails every caller in it).
@@ -115,6 +122,59 @@ impl fmt::Display for Chain<'_> {
         }
         Ok(())
     }
+}
+
+/// An in-memory adapter's state and the outbox its changes queue their
+/// events in, behind one lock, so that a change and its event are one step
+/// (what a MongoDB adapter gets from writing both in one document).
+pub struct StateWithOutbox<S> {
+    state: Mutex<S>,
+    outbox: Arc<InMemoryOutbox>,
+}
+
+impl<S: Default> StateWithOutbox<S> {
+    /// Empty state whose changes queue their events in `outbox`.
+    pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
+        Self {
+            state: Mutex::new(S::default()),
+            outbox,
+        }
+    }
+}
+
+impl<S> StateWithOutbox<S> {
+    /// The state, locked: a change queues its event ([`Self::queue`])
+    /// before the guard is dropped.
+    pub async fn lock(&self) -> MutexGuard<'_, S> {
+        self.state.lock().await
+    }
+
+    /// Queues the event of a change made under [`Self::lock`], while the
+    /// lock is still held.
+    pub fn queue(&self, event: OutboxMessage) {
+        self.outbox.push(event);
+    }
+}
+
+/// The values of `map` stored under `ids` (those that exist), in the order
+/// of `ids`: how an in-memory adapter reads many entities by id at once.
+pub fn values_by_ids<K: Eq + Hash, V: Clone>(map: &HashMap<K, V>, ids: &[K]) -> Vec<V> {
+    ids.iter().filter_map(|id| map.get(id).cloned()).collect()
+}
+
+/// The page `request` asks for of `list`, made of the values of `map` that
+/// `matches` admits (`key_of` gives each one's place in the list): how an
+/// in-memory adapter answers what its MongoDB twin reads with
+/// [`crate::mongo::find_page`].
+pub fn page_of_matching<K, V: Clone>(
+    map: &HashMap<K, V>,
+    matches: impl Fn(&V) -> bool,
+    request: &PageRequest,
+    list: List,
+    key_of: impl Fn(&V) -> After,
+) -> Page<V> {
+    let all = map.values().filter(|v| matches(v)).cloned().collect();
+    Page::of_all(all, request, list.order, key_of)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 pub use service_runtime::{
     outbox::{InMemoryOutbox, MongoOutbox, OutboxMessage, OutboxSignal, OutboxStore},
     paging::{Page, PageRequest},
@@ -134,6 +134,11 @@ pub fn at(seconds: i64) -> DateTime<Utc> {
         + Duration::milliseconds(seconds * 1000 + 123)
 }
 
+/// A day of 2031 (the year of [`at`]), for stays.
+pub fn day(month: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2031, month, day).unwrap()
+}
+
 /// Every item of a list, read `limit` at a time by following each page's
 /// cursor; checks that every page but the last is full and the last one
 /// says so.
@@ -167,6 +172,41 @@ where
         }
     }
 }
+
+/// [`walk`] on from the page after `first` (a page read before), `limit`
+/// at a time: what a client reading the pages still gets of a list that
+/// changed after it read the first one.
+pub async fn walk_after<T, F, Fut>(first: &Page<T>, limit: usize, read: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: Future<Output = Page<T>>,
+{
+    let request = PageRequest {
+        limit,
+        after: first.next.clone(),
+    };
+    walk_from(request, read).await
+}
+
+/// What a read that must find something found: fails the test when the
+/// read failed or found nothing (`what` names it in the message).
+pub fn found<T, E: std::fmt::Debug>(read: Result<Option<T>, E>, what: &str) -> T {
+    read.unwrap_or_else(|e| panic!("read {what}: {e:?}"))
+        .unwrap_or_else(|| panic!("{what} exists"))
+}
+
+/// Names for a list by name, in no order: some repeated (their order is
+/// the id's) and one lowercase that sorts after every capital (MongoDB
+/// compares strings byte by byte, without a collation).
+pub const NAMES_TO_SORT: [&str; 7] = [
+    "Casa",
+    "Apartamento",
+    "Casa",
+    "Quinta",
+    "Barco",
+    "casa",
+    "Casa",
+];
 
 /// The pending outbox messages (the relay's view).
 pub async fn pending(outbox: &dyn OutboxStore) -> Vec<OutboxMessage> {
@@ -210,5 +250,33 @@ pub fn property_details(name: &str) -> events::PropertyDetails {
         bedrooms: None,
         bathrooms: None,
         amenities: vec![],
+    }
+}
+
+/// Property details with every field a listing shows besides the
+/// description: an address, bedrooms, fees beside the price (100.00 EUR a
+/// night) and `amenities`, named `name`, in `city` (Portugal), for
+/// `max_guests`. For checks that a store keeps each field, and changes
+/// each one on an update.
+pub fn property_details_with_extras(
+    name: &str,
+    city: &str,
+    max_guests: u32,
+    amenities: &[&str],
+) -> events::PropertyDetails {
+    events::PropertyDetails {
+        name: name.into(),
+        city: city.into(),
+        country: "Portugal".into(),
+        address: Some("Rua das Flores 1".into()),
+        description: None,
+        price_per_night_cents: 10_000,
+        cleaning_fee_cents: 2_000,
+        service_fee_cents: 500,
+        currency: "EUR".into(),
+        max_guests,
+        bedrooms: Some(2),
+        bathrooms: None,
+        amenities: amenities.iter().map(|a| a.to_string()).collect(),
     }
 }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use events::{
     topics, Actor, ActorRole, BookingCancellationRequested, BookingId, BookingRequestEvent,
     BookingStatus, BookingStatusChanged, Envelope, PropertyDetails, PropertyId, Stay, UserId,
@@ -17,7 +17,13 @@ use service_runtime::{
     outbox::{OutboxMessage, OutboxSignal},
     paging::{Page, PageRequest},
 };
-use test_support::store::{at, event_type, payload, pending, sorted, walk};
+use test_support::{
+    store::{
+        at, day, event_type, found, payload, pending, property_details_with_extras, sorted, walk,
+        walk_after, NAMES_TO_SORT,
+    },
+    unique,
+};
 use tokio::sync::Barrier;
 use traveler_service::{
     domain::{
@@ -61,14 +67,6 @@ test_support::store_contract! {
 
 // ---------------------------------------------------------------- test data
 
-fn day(month: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2031, month, d).unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    test_support::unique(prefix)
-}
-
 fn listing(
     id: impl AsRef<str>,
     name: &str,
@@ -79,21 +77,7 @@ fn listing(
     CatalogProperty {
         id: id.as_ref().into(),
         owner_id: "owner-1".into(),
-        details: PropertyDetails {
-            name: name.into(),
-            city: city.into(),
-            country: "Portugal".into(),
-            address: Some("Rua das Flores 1".into()),
-            description: None,
-            price_per_night_cents: 10_000,
-            cleaning_fee_cents: 2_000,
-            service_fee_cents: 500,
-            currency: "EUR".into(),
-            max_guests,
-            bedrooms: Some(2),
-            bathrooms: None,
-            amenities: vec!["wifi".into()],
-        },
+        details: property_details_with_extras(name, city, max_guests, &["wifi"]),
         active: true,
         version,
         updated_at: at(version as i64),
@@ -198,11 +182,65 @@ impl HasId for CatalogProperty {
 }
 
 async fn stored(store: &dyn TravelerStore, id: &BookingId) -> Booking {
+    found(store.booking(id).await, "booking")
+}
+
+/// The first page (of the default size) of the active listings matching `q`.
+async fn first_search_page(store: &dyn TravelerStore, q: &CatalogQuery) -> Vec<CatalogProperty> {
     store
-        .booking(id)
+        .search_listings(q, &PageRequest::default())
         .await
-        .expect("read booking")
-        .expect("booking exists")
+        .expect("search listings")
+        .items
+}
+
+/// A search of `city`, for any number of guests.
+fn in_city(city: &str) -> CatalogQuery {
+    CatalogQuery {
+        city: Some(city.into()),
+        guests: None,
+    }
+}
+
+/// The first page (of the default size) of `traveler_id`'s bookings, of
+/// `status` or of any.
+async fn first_bookings_page(
+    store: &dyn TravelerStore,
+    traveler_id: &UserId,
+    status: Option<BookingStatus>,
+) -> Vec<Booking> {
+    store
+        .bookings_of(traveler_id, status, &PageRequest::default())
+        .await
+        .expect("bookings of")
+        .items
+}
+
+/// `traveler_id` asks to cancel booking `id` at `at`, with `event`.
+async fn ask_to_cancel(
+    store: &dyn TravelerStore,
+    id: &BookingId,
+    traveler_id: &UserId,
+    at: DateTime<Utc>,
+    event: OutboxMessage,
+) -> CancelOutcome {
+    store
+        .request_cancellation(id, traveler_id, at, event)
+        .await
+        .expect("request cancellation")
+}
+
+/// Creates `b` with `event`, under `key` when given.
+async fn create_under_key(
+    store: &dyn TravelerStore,
+    b: &Booking,
+    key: Option<&IdempotencyKey>,
+    event: OutboxMessage,
+) -> CreateOutcome {
+    store
+        .create_booking(b, key, event)
+        .await
+        .expect("create booking")
 }
 
 async fn create(store: &dyn TravelerStore, b: &Booking) -> OutboxMessage {
@@ -308,29 +346,9 @@ mod checks {
         assert_eq!(store.listing(&id).await.unwrap(), Some(v5.clone()));
 
         // Search sees the winning versions only.
-        let braga = store
-            .search_listings(
-                &CatalogQuery {
-                    city: Some("Braga".into()),
-                    guests: None,
-                },
-                &PageRequest::default(),
-            )
-            .await
-            .unwrap()
-            .items;
+        let braga = first_search_page(store, &in_city("Braga")).await;
         assert_eq!(braga, vec![v5]);
-        let lisbon = store
-            .search_listings(
-                &CatalogQuery {
-                    city: Some("Lisbon".into()),
-                    guests: None,
-                },
-                &PageRequest::default(),
-            )
-            .await
-            .unwrap()
-            .items;
+        let lisbon = first_search_page(store, &in_city("Lisbon")).await;
         assert_eq!(lisbon, vec![], "the stale Lisbon version was never stored");
     }
 
@@ -358,14 +376,7 @@ mod checks {
             city: Some("Porto".into()),
             guests: None,
         };
-        assert_eq!(
-            store
-                .search_listings(&porto, &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
-            vec![]
-        );
+        assert_eq!(first_search_page(store, &porto).await, vec![]);
 
         // A late snapshot of the same or an older version does not relist it.
         store
@@ -379,14 +390,7 @@ mod checks {
         let v4 = listing(&v2.id, "Casa reaberta", "Porto", 4, 4);
         store.upsert_listing(&v4).await.unwrap();
         assert_eq!(store.listing(&v2.id).await.unwrap(), Some(v4.clone()));
-        assert_eq!(
-            store
-                .search_listings(&porto, &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
-            vec![v4]
-        );
+        assert_eq!(first_search_page(store, &porto).await, vec![v4]);
 
         // Delisting something never seen does not invent it.
         let ghost: PropertyId = unique("ghost").into();
@@ -577,10 +581,7 @@ mod checks {
         let original = booking(toms_key.booking_id(), &tom, at(0));
         let first = requested(&original);
         assert_eq!(
-            store
-                .create_booking(&original, Some(&toms_key), first.clone())
-                .await
-                .unwrap(),
+            create_under_key(store, &original, Some(&toms_key), first.clone()).await,
             CreateOutcome::Created
         );
         // The key finds the booking and the fingerprint of what created it.
@@ -603,10 +604,7 @@ mod checks {
         // A retry of the same request (the handler made a fresh event).
         let retry = booking(toms_key.booking_id(), &tom, at(5));
         assert_eq!(
-            store
-                .create_booking(&retry, Some(&toms_key), requested(&retry))
-                .await
-                .unwrap(),
+            create_under_key(store, &retry, Some(&toms_key), requested(&retry)).await,
             CreateOutcome::Replayed(original.clone())
         );
         assert_eq!(
@@ -625,14 +623,13 @@ mod checks {
             ..different
         };
         assert_eq!(
-            store
-                .create_booking(
-                    &different,
-                    Some(&key(&toms_key.scoped_key, "fingerprint-B")),
-                    requested(&different)
-                )
-                .await
-                .unwrap(),
+            create_under_key(
+                store,
+                &different,
+                Some(&key(&toms_key.scoped_key, "fingerprint-B")),
+                requested(&different)
+            )
+            .await,
             CreateOutcome::KeyReused
         );
         assert_eq!(stored(store, &original.id).await, original);
@@ -642,11 +639,7 @@ mod checks {
             "neither queued an event"
         );
         assert_eq!(
-            ids(&store
-                .bookings_of(&tom, None, &PageRequest::default())
-                .await
-                .unwrap()
-                .items),
+            ids(&first_bookings_page(store, &tom, None).await),
             vec![original.id.as_str()]
         );
 
@@ -656,10 +649,7 @@ mod checks {
         let tinas = booking(tinas_key.booking_id(), &tina, at(7));
         let tinas_event = requested(&tinas);
         assert_eq!(
-            store
-                .create_booking(&tinas, Some(&tinas_key), tinas_event.clone())
-                .await
-                .unwrap(),
+            create_under_key(store, &tinas, Some(&tinas_key), tinas_event.clone()).await,
             CreateOutcome::Created
         );
         assert_eq!(stored(store, &tinas.id).await, tinas);
@@ -677,10 +667,7 @@ mod checks {
         assert_eq!(now.status, BookingStatus::Accepted);
         let again = booking(toms_key.booking_id(), &tom, at(30));
         assert_eq!(
-            store
-                .create_booking(&again, Some(&toms_key), requested(&again))
-                .await
-                .unwrap(),
+            create_under_key(store, &again, Some(&toms_key), requested(&again)).await,
             CreateOutcome::Replayed(now)
         );
         // ...and still replays after its event was published.
@@ -689,7 +676,7 @@ mod checks {
             .await
             .unwrap();
         assert!(matches!(
-            store.create_booking(&again, Some(&toms_key), requested(&again)).await.unwrap(),
+            create_under_key(store, &again, Some(&toms_key), requested(&again)).await,
             CreateOutcome::Replayed(b) if b.id == original.id
         ));
         assert_eq!(pending(outbox).await, vec![tinas_event]);
@@ -750,11 +737,7 @@ mod checks {
             assert_eq!(outcome, &expected, "{} ({fingerprint})", b.created_at);
         }
         assert_eq!(
-            s.store
-                .bookings_of(&tom, None, &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(&*s.store, &tom, None).await,
             vec![winner]
         );
         assert_eq!(
@@ -794,71 +777,35 @@ mod checks {
         let b3 = stored(store, &b3.id).await;
 
         assert_eq!(
-            store
-                .bookings_of(&tom, None, &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(store, &tom, None).await,
             vec![b4.clone(), b3.clone(), b2.clone(), b1.clone()]
         );
         assert_eq!(
-            store
-                .bookings_of(&tom, Some(BookingStatus::Pending), &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(store, &tom, Some(BookingStatus::Pending)).await,
             vec![b4.clone(), b1.clone()]
         );
         assert_eq!(
-            store
-                .bookings_of(&tom, Some(BookingStatus::Accepted), &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(store, &tom, Some(BookingStatus::Accepted)).await,
             vec![b2.clone()]
         );
         assert_eq!(
-            store
-                .bookings_of(&tom, Some(BookingStatus::Rejected), &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(store, &tom, Some(BookingStatus::Rejected)).await,
             vec![b3.clone()]
         );
         assert_eq!(
-            store
-                .bookings_of(
-                    &tom,
-                    Some(BookingStatus::Cancelled),
-                    &PageRequest::default()
-                )
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(store, &tom, Some(BookingStatus::Cancelled)).await,
             vec![]
         );
         assert_eq!(
-            store
-                .bookings_of(&una, None, &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(store, &una, None).await,
             vec![unas.clone()]
         );
         assert_eq!(
-            store
-                .bookings_of(&una, Some(BookingStatus::Accepted), &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(store, &una, Some(BookingStatus::Accepted)).await,
             vec![]
         );
         assert_eq!(
-            store
-                .bookings_of(&"nobody".into(), None, &PageRequest::default())
-                .await
-                .unwrap()
-                .items,
+            first_bookings_page(store, &"nobody".into(), None).await,
             vec![]
         );
     }
@@ -918,23 +865,17 @@ mod checks {
         assert_eq!(ids(&first.items), ids(&newest_first[..4]));
         let newcomer = booking(unique("new"), tom, at(30));
         create(store, &newcomer).await;
-        let rest = walk(4, |mut page| {
-            if page.after.is_none() {
-                page.after = first.next.clone();
-            }
-            async move { store.bookings_of(tom, None, &page).await.expect("page") }
+        let rest = walk_after(&first, 4, |page| async move {
+            store.bookings_of(tom, None, &page).await.expect("page")
         })
         .await;
         assert_eq!(ids(&rest), ids(&newest_first[4..]));
         // A new first page starts with it.
-        assert_eq!(
-            ids(&store
-                .bookings_of(tom, None, &PageRequest::first(1))
-                .await
-                .unwrap()
-                .items),
-            vec![newcomer.id.as_str()]
-        );
+        let newest = store
+            .bookings_of(tom, None, &PageRequest::first(1))
+            .await
+            .unwrap();
+        assert_eq!(ids(&newest.items), vec![newcomer.id.as_str()]);
         assert_eq!(
             store
                 .bookings_of(&"nobody".into(), None, &PageRequest::first(5))
@@ -951,17 +892,8 @@ mod checks {
         s: Subject,
     ) {
         let store = &*s.store;
-        let names = [
-            "Casa",
-            "Apartamento",
-            "Casa",
-            "Quinta",
-            "Barco",
-            "casa",
-            "Casa",
-        ];
         let mut listings = Vec::new();
-        for (i, name) in names.iter().enumerate() {
+        for (i, name) in NAMES_TO_SORT.iter().enumerate() {
             let city = if i % 2 == 0 { "Porto" } else { "Faro" };
             let p = listing(unique(&format!("p{i}")), name, city, 2 + i as u32, 1);
             store.upsert_listing(&p).await.unwrap();
@@ -1010,10 +942,7 @@ mod checks {
         let late = listing(unique("late"), "zzz", "Porto", 4, 1);
         store.upsert_listing(&early).await.unwrap();
         store.upsert_listing(&late).await.unwrap();
-        let rest = walk(3, |mut page| {
-            if page.after.is_none() {
-                page.after = first.next.clone();
-            }
+        let rest = walk_after(&first, 3, |page| {
             let q = everything.clone();
             async move { store.search_listings(&q, &page).await.expect("page") }
         })
@@ -1033,22 +962,18 @@ mod checks {
         // Not the traveler's booking, or no booking at all: not found, no effect.
         let intruder: UserId = unique("intruder").into();
         assert_eq!(
-            store
-                .request_cancellation(&b.id, &intruder, at(10), cancellation(&b, at(10)))
-                .await
-                .unwrap(),
+            ask_to_cancel(store, &b.id, &intruder, at(10), cancellation(&b, at(10))).await,
             CancelOutcome::NotFound
         );
         assert_eq!(
-            store
-                .request_cancellation(
-                    &"no-such-booking".into(),
-                    &tom,
-                    at(10),
-                    cancellation(&b, at(10))
-                )
-                .await
-                .unwrap(),
+            ask_to_cancel(
+                store,
+                &"no-such-booking".into(),
+                &tom,
+                at(10),
+                cancellation(&b, at(10))
+            )
+            .await,
             CancelOutcome::NotFound
         );
         assert_eq!(stored(store, &b.id).await, b);
@@ -1062,10 +987,7 @@ mod checks {
             ..b.clone()
         };
         assert_eq!(
-            store
-                .request_cancellation(&b.id, &tom, at(20), asked.clone())
-                .await
-                .unwrap(),
+            ask_to_cancel(store, &b.id, &tom, at(20), asked.clone()).await,
             CancelOutcome::Requested(expected.clone())
         );
         assert_eq!(stored(store, &b.id).await, expected);
@@ -1081,10 +1003,7 @@ mod checks {
 
         // Asking again changes nothing and publishes nothing.
         assert_eq!(
-            store
-                .request_cancellation(&b.id, &tom, at(30), cancellation(&b, at(30)))
-                .await
-                .unwrap(),
+            ask_to_cancel(store, &b.id, &tom, at(30), cancellation(&b, at(30))).await,
             CancelOutcome::AlreadyRequested(expected.clone())
         );
         assert_eq!(stored(store, &b.id).await, expected);
@@ -1092,10 +1011,7 @@ mod checks {
 
         // An intruder still cannot see it.
         assert_eq!(
-            store
-                .request_cancellation(&b.id, &intruder, at(40), cancellation(&b, at(40)))
-                .await
-                .unwrap(),
+            ask_to_cancel(store, &b.id, &intruder, at(40), cancellation(&b, at(40))).await,
             CancelOutcome::NotFound
         );
 
@@ -1109,10 +1025,7 @@ mod checks {
         let accepted_now = stored(store, &accepted.id).await;
         let ask = cancellation(&accepted, at(60));
         assert_eq!(
-            store
-                .request_cancellation(&accepted.id, &tom, at(60), ask.clone())
-                .await
-                .unwrap(),
+            ask_to_cancel(store, &accepted.id, &tom, at(60), ask.clone()).await,
             CancelOutcome::Requested(Booking {
                 cancellation_requested_at: Some(at(60)),
                 updated_at: at(60),
@@ -1141,25 +1054,21 @@ mod checks {
             let decided = stored(store, &b.id).await;
             assert_eq!(decided.status, status);
             assert_eq!(
-                store
-                    .request_cancellation(&b.id, &tom, at(20), cancellation(&b, at(20)))
-                    .await
-                    .unwrap(),
+                ask_to_cancel(store, &b.id, &tom, at(20), cancellation(&b, at(20))).await,
                 CancelOutcome::Final(decided.clone()),
                 "{}",
                 status.as_str()
             );
             assert_eq!(stored(store, &b.id).await, decided, "unchanged");
             assert_eq!(
-                store
-                    .request_cancellation(
-                        &b.id,
-                        &unique("intruder").into(),
-                        at(20),
-                        cancellation(&b, at(20))
-                    )
-                    .await
-                    .unwrap(),
+                ask_to_cancel(
+                    store,
+                    &b.id,
+                    &unique("intruder").into(),
+                    at(20),
+                    cancellation(&b, at(20))
+                )
+                .await,
                 CancelOutcome::NotFound,
                 "another traveler learns nothing about it"
             );
@@ -1176,10 +1085,7 @@ mod checks {
         let created = create(store, &b).await;
         let asked = cancellation(&b, at(5));
         assert!(matches!(
-            store
-                .request_cancellation(&b.id, &tom, at(5), asked.clone())
-                .await
-                .unwrap(),
+            ask_to_cancel(store, &b.id, &tom, at(5), asked.clone()).await,
             CancelOutcome::Requested(_)
         ));
         store
@@ -1190,10 +1096,7 @@ mod checks {
         assert_eq!(decided.status, BookingStatus::Cancelled);
         assert_eq!(decided.cancellation_requested_at, Some(at(5)));
         assert_eq!(
-            store
-                .request_cancellation(&b.id, &tom, at(20), cancellation(&b, at(20)))
-                .await
-                .unwrap(),
+            ask_to_cancel(store, &b.id, &tom, at(20), cancellation(&b, at(20))).await,
             CancelOutcome::Final(decided)
         );
         assert_eq!(pending(outbox).await, vec![created, asked]);

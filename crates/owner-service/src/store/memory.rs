@@ -5,9 +5,8 @@ use events::{BookingCancellationRequested, BookingId, BookingStatus, EventId, Pr
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     paging::{Page, PageRequest},
-    store::StoreError,
+    store::{self, StateWithOutbox, StoreError},
 };
-use tokio::sync::Mutex;
 
 use super::{
     booking_key, property_key, BookingFilter, OwnerStore, SaveDecisionError, BOOKINGS_LIST,
@@ -18,8 +17,7 @@ use crate::domain::{booking::Booking, property::Property};
 /// owner-service state in process memory (embedded mode, fast tests). One
 /// lock covers state and outbox, so each change and its event are one step.
 pub struct InMemoryOwnerStore {
-    state: Mutex<State>,
-    outbox: Arc<InMemoryOutbox>,
+    state: StateWithOutbox<State>,
 }
 
 #[derive(Default)]
@@ -33,8 +31,7 @@ struct State {
 impl InMemoryOwnerStore {
     pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
         Self {
-            state: Mutex::new(State::default()),
-            outbox,
+            state: StateWithOutbox::new(outbox),
         }
     }
 }
@@ -47,7 +44,7 @@ impl OwnerStore for InMemoryOwnerStore {
             return Err(StoreError::Duplicate("property".into()));
         }
         state.properties.insert(p.id.clone(), p.clone());
-        self.outbox.push(event);
+        self.state.queue(event);
         Ok(())
     }
 
@@ -61,7 +58,7 @@ impl OwnerStore for InMemoryOwnerStore {
         match state.properties.get_mut(&p.id) {
             Some(current) if current.version == expected_version => {
                 *current = p.clone();
-                self.outbox.push(event);
+                self.state.queue(event);
                 Ok(true)
             }
             _ => Ok(false),
@@ -77,27 +74,20 @@ impl OwnerStore for InMemoryOwnerStore {
         owner_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Property>, StoreError> {
-        let state = self.state.lock().await;
-        let list: Vec<_> = state
-            .properties
-            .values()
-            .filter(|p| &p.owner_id == owner_id)
-            .cloned()
-            .collect();
-        Ok(Page::of_all(
-            list,
+        Ok(store::page_of_matching(
+            &self.state.lock().await.properties,
+            |p| &p.owner_id == owner_id,
             page,
-            PROPERTIES_LIST.order,
+            PROPERTIES_LIST,
             property_key,
         ))
     }
 
     async fn properties_by_ids(&self, ids: &[PropertyId]) -> Result<Vec<Property>, StoreError> {
-        let state = self.state.lock().await;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.properties.get(id).cloned())
-            .collect())
+        Ok(store::values_by_ids(
+            &self.state.lock().await.properties,
+            ids,
+        ))
     }
 
     async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError> {
@@ -130,21 +120,13 @@ impl OwnerStore for InMemoryOwnerStore {
         filter: &BookingFilter,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
-        let state = self.state.lock().await;
-        let list: Vec<_> = state
-            .bookings
-            .values()
-            .filter(|b| &b.owner_id == owner_id)
-            .filter(|b| filter.status.is_none_or(|s| b.status == s))
-            .filter(|b| {
-                filter
-                    .property_id
-                    .as_ref()
-                    .is_none_or(|p| &b.stay.property_id == p)
-            })
-            .cloned()
-            .collect();
-        Ok(Page::of_all(list, page, BOOKINGS_LIST.order, booking_key))
+        Ok(store::page_of_matching(
+            &self.state.lock().await.bookings,
+            |b| &b.owner_id == owner_id && filter.admits(b),
+            page,
+            BOOKINGS_LIST,
+            booking_key,
+        ))
     }
 
     async fn save_decision(
@@ -167,7 +149,7 @@ impl OwnerStore for InMemoryOwnerStore {
         match state.bookings.get_mut(&next.id) {
             Some(current) if current.version == expected_version => {
                 *current = next.clone();
-                self.outbox.push(event);
+                self.state.queue(event);
                 Ok(())
             }
             _ => Err(SaveDecisionError::Conflict),

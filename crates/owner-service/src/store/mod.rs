@@ -46,6 +46,18 @@ pub struct BookingFilter {
     pub property_id: Option<PropertyId>,
 }
 
+impl BookingFilter {
+    /// Whether `b` passes the filter: its status, and its property, when
+    /// the filter names them. (The owner is the list's, not the filter's.)
+    pub fn admits(&self, b: &Booking) -> bool {
+        self.status.is_none_or(|s| b.status == s)
+            && self
+                .property_id
+                .as_ref()
+                .is_none_or(|p| &b.stay.property_id == p)
+    }
+}
+
 /// Why a decision could not be saved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaveDecisionError {

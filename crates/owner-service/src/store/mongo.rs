@@ -1,11 +1,7 @@
 use async_trait::async_trait;
 use bson::{doc, Document};
 use events::{BookingCancellationRequested, BookingId, BookingStatus, EventId, PropertyId, UserId};
-use futures::TryStreamExt;
-use mongodb::{
-    options::{FindOptions, IndexOptions},
-    Collection, Database, IndexModel,
-};
+use mongodb::{options::IndexOptions, Collection, Database, IndexModel};
 
 use service_runtime::{
     mongo,
@@ -61,9 +57,7 @@ impl MongoOwnerStore {
         // An owner's properties in page order.
         mongo::ensure_indexes(
             &properties,
-            vec![IndexModel::builder()
-                .keys(doc! {"owner_id": 1, "name": 1, "_id": 1})
-                .build()],
+            vec![mongo::index(doc! {"owner_id": 1, "name": 1, "_id": 1})],
         )
         .await?;
         // Every index is paid on every write of a booking, so there is one
@@ -75,9 +69,7 @@ impl MongoOwnerStore {
                 // run of the index) or without (one run per status, merged:
                 // the query names every status); `?property_id=` is
                 // filtered along the walk.
-                IndexModel::builder()
-                    .keys(doc! {"owner_id": 1, "status": 1, "created_at": -1, "_id": -1})
-                    .build(),
+                mongo::index(doc! {"owner_id": 1, "status": 1, "created_at": -1, "_id": -1}),
                 // No night is held by two accepted bookings. Unique across
                 // documents; sparse, so only accepted bookings are indexed.
                 IndexModel::builder()
@@ -88,11 +80,7 @@ impl MongoOwnerStore {
         )
         .await?;
         let parked = db.collection::<Document>(PARKED);
-        mongo::ensure_indexes(
-            &parked,
-            vec![IndexModel::builder().keys(doc! {"booking_id": 1}).build()],
-        )
-        .await?;
+        mongo::ensure_indexes(&parked, vec![mongo::index(doc! {"booking_id": 1})]).await?;
         // Their predecessors, which could not give the page order.
         mongo::drop_superseded_indexes(&properties, &["owner_id_1_created_at_-1"]).await?;
         mongo::drop_superseded_indexes(&bookings, &["owner_id_1_status_1_created_at_-1"]).await?;
@@ -143,19 +131,13 @@ fn night_keys(b: &Booking) -> Vec<String> {
         .collect()
 }
 
-fn with_id<T: serde::Serialize>(value: &T, id: &str) -> Result<Document, StoreError> {
-    let mut d = bson::to_document(value).map_err(mongo::encode_error)?;
-    d.insert("_id", id);
-    Ok(d)
-}
-
 /// The update that saves a decision with its event. An acceptance claims the
 /// stay's nights; any other decision releases them (a no-op unless the
 /// booking was accepted).
 /// A decision's change to the booking document (its event is appended by
 /// [`OutboxWrites::update`]).
 fn decision_update(next: &Booking) -> Result<Document, StoreError> {
-    let mut set = bson::to_document(next).map_err(mongo::encode_error)?;
+    let mut set = mongo::to_document(next)?;
     let mut update = doc! {};
     if next.status == BookingStatus::Accepted {
         set.insert(CLAIMED_NIGHTS, night_keys(next));
@@ -166,18 +148,11 @@ fn decision_update(next: &Booking) -> Result<Document, StoreError> {
     Ok(update)
 }
 
-async fn collect<T>(cursor: mongodb::Cursor<T>) -> Result<Vec<T>, StoreError>
-where
-    T: serde::de::DeserializeOwned + Send + Sync + Unpin,
-{
-    cursor.try_collect().await.map_err(mongo::read_error)
-}
-
 #[async_trait]
 impl OwnerStore for MongoOwnerStore {
     async fn insert_property(&self, p: &Property, event: OutboxMessage) -> Result<(), StoreError> {
         self.property_writes
-            .insert(with_id(p, p.id.as_str())?, event)
+            .insert(mongo::with_id(p, &p.id)?, event)
             .await
             .map_err(|e| e.into_store_error("property"))
     }
@@ -188,7 +163,7 @@ impl OwnerStore for MongoOwnerStore {
         expected_version: u64,
         event: OutboxMessage,
     ) -> Result<bool, StoreError> {
-        let set = bson::to_document(p).map_err(mongo::encode_error)?;
+        let set = mongo::to_document(p)?;
         let updated = self
             .property_writes
             .update(
@@ -203,10 +178,7 @@ impl OwnerStore for MongoOwnerStore {
     }
 
     async fn property(&self, id: &PropertyId) -> Result<Option<Property>, StoreError> {
-        self.properties
-            .find_one(doc! {"_id": id})
-            .await
-            .map_err(mongo::read_error)
+        mongo::find_by_id(&self.properties, id, None).await
     }
 
     async fn properties_of(
@@ -214,34 +186,21 @@ impl OwnerStore for MongoOwnerStore {
         owner_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Property>, StoreError> {
-        let mut filter = doc! {"owner_id": owner_id};
-        mongo::page_filter(&mut filter, "name", PROPERTIES_LIST.order, page);
-        let cursor = self
-            .properties
-            .find(filter)
-            .with_options(
-                FindOptions::builder()
-                    .sort(mongo::page_sort("name", PROPERTIES_LIST.order))
-                    .projection(doc! {"outbox": 0})
-                    .limit(page.fetch() as i64)
-                    .build(),
-            )
-            .await
-            .map_err(mongo::read_error)?;
-        Ok(Page::from_fetched(
-            collect(cursor).await?,
+        let filter = doc! {"owner_id": owner_id};
+        let projection = doc! {"outbox": 0};
+        mongo::find_page(
+            &self.properties,
+            filter,
+            projection,
             page,
+            PROPERTIES_LIST,
             property_key,
-        ))
+        )
+        .await
     }
 
     async fn properties_by_ids(&self, ids: &[PropertyId]) -> Result<Vec<Property>, StoreError> {
-        let cursor = self
-            .properties
-            .find(doc! {"_id": {"$in": ids}})
-            .await
-            .map_err(mongo::read_error)?;
-        collect(cursor).await
+        mongo::find_all(self.properties.find(doc! {"_id": {"$in": ids}})).await
     }
 
     async fn insert_bookings(&self, bs: &[Booking]) -> Result<(), StoreError> {
@@ -250,39 +209,27 @@ impl OwnerStore for MongoOwnerStore {
         }
         let documents = bs
             .iter()
-            .map(|b| with_id(b, b.id.as_str()))
+            .map(|b| mongo::with_id(b, &b.id))
             .collect::<Result<Vec<_>, _>>()?;
         // Unordered: a redelivered booking (duplicate id) does not stop the rest.
-        match self
+        let result = self
             .raw_bookings()
             .insert_many(documents)
             .ordered(false)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
-            Err(e) => Err(mongo::read_error(e)),
-        }
+            .await;
+        mongo::inserted_once(result).map(|_| ())
     }
 
     async fn insert_booking(&self, b: &Booking) -> Result<bool, StoreError> {
-        match self
+        let result = self
             .raw_bookings()
-            .insert_one(with_id(b, b.id.as_str())?)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if mongo::is_duplicate_key(&e) => Ok(false),
-            Err(e) => Err(mongo::read_error(e)),
-        }
+            .insert_one(mongo::with_id(b, &b.id)?)
+            .await;
+        mongo::inserted_once(result)
     }
 
     async fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
-        self.bookings
-            .find_one(doc! {"_id": id})
-            .projection(booking_fields())
-            .await
-            .map_err(mongo::read_error)
+        mongo::find_by_id(&self.bookings, id, booking_fields()).await
     }
 
     async fn bookings_of(
@@ -295,24 +242,15 @@ impl OwnerStore for MongoOwnerStore {
         if let Some(property_id) = &filter.property_id {
             query.insert("property_id", property_id);
         }
-        mongo::page_filter(&mut query, "created_at", BOOKINGS_LIST.order, page);
-        let cursor = self
-            .bookings
-            .find(query)
-            .with_options(
-                FindOptions::builder()
-                    .sort(mongo::page_sort("created_at", BOOKINGS_LIST.order))
-                    .projection(booking_fields())
-                    .limit(page.fetch() as i64)
-                    .build(),
-            )
-            .await
-            .map_err(mongo::read_error)?;
-        Ok(Page::from_fetched(
-            collect(cursor).await?,
+        mongo::find_page(
+            &self.bookings,
+            query,
+            booking_fields(),
             page,
+            BOOKINGS_LIST,
             booking_key,
-        ))
+        )
+        .await
     }
 
     async fn save_decision(
@@ -353,41 +291,33 @@ impl OwnerStore for MongoOwnerStore {
         event_id: &EventId,
         cancellation: &BookingCancellationRequested,
     ) -> Result<(), StoreError> {
-        let request = bson::to_document(cancellation).map_err(mongo::encode_error)?;
+        let request = mongo::to_document(cancellation)?;
         let parked = doc! {
             "_id": event_id,
             "booking_id": &cancellation.booking_id,
             "request": request,
             "parked_at": bson::DateTime::now(),
         };
-        match self.parked.insert_one(parked).await {
-            Ok(_) => Ok(()),
-            Err(e) if mongo::is_duplicate_key(&e) => Ok(()),
-            Err(e) => Err(mongo::read_error(e)),
-        }
+        // A redelivered cancellation is parked once (its event id).
+        mongo::inserted_once(self.parked.insert_one(parked).await).map(|_| ())
     }
 
     async fn parked_cancellations(
         &self,
         booking_ids: &[BookingId],
     ) -> Result<Vec<(EventId, BookingCancellationRequested)>, StoreError> {
-        let documents: Vec<Document> = self
-            .parked
-            .find(doc! {"booking_id": {"$in": booking_ids}})
-            .sort(doc! {"_id": 1})
-            .await
-            .map_err(mongo::read_error)?
-            .try_collect()
-            .await
-            .map_err(mongo::read_error)?;
+        let documents = mongo::find_all(
+            self.parked
+                .find(doc! {"booking_id": {"$in": booking_ids}})
+                .sort(doc! {"_id": 1}),
+        )
+        .await?;
         documents
             .into_iter()
             .map(|d| {
                 let id = EventId::from(d.get_str("_id").unwrap_or_default());
                 let request = d.get_document("request").cloned().unwrap_or_default();
-                bson::from_document(request)
-                    .map(|r| (id, r))
-                    .map_err(|e| mongo::decode_error("a parked cancellation", e))
+                mongo::from_document(request, "a parked cancellation").map(|r| (id, r))
             })
             .collect()
     }

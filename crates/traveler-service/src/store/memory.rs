@@ -6,9 +6,8 @@ use events::{BookingId, BookingStatus, BookingStatusChanged, PropertyId, UserId}
 use service_runtime::{
     outbox::{InMemoryOutbox, OutboxMessage},
     paging::{Page, PageRequest},
-    store::StoreError,
+    store::{self, StateWithOutbox, StoreError},
 };
-use tokio::sync::Mutex;
 
 use super::{
     booking_key, listing_key, CancelOutcome, CreateOutcome, IdempotencyKey, StatusApplied,
@@ -22,8 +21,7 @@ use crate::domain::{
 /// traveler-service state in process memory (embedded mode, fast tests).
 /// One lock covers state and outbox, so each change and its event are one step.
 pub struct InMemoryTravelerStore {
-    state: Mutex<State>,
-    outbox: Arc<InMemoryOutbox>,
+    state: StateWithOutbox<State>,
 }
 
 #[derive(Default)]
@@ -37,8 +35,7 @@ struct State {
 impl InMemoryTravelerStore {
     pub fn new(outbox: Arc<InMemoryOutbox>) -> Self {
         Self {
-            state: Mutex::new(State::default()),
-            outbox,
+            state: StateWithOutbox::new(outbox),
         }
     }
 }
@@ -77,11 +74,7 @@ impl TravelerStore for InMemoryTravelerStore {
     }
 
     async fn listings(&self, ids: &[PropertyId]) -> Result<Vec<CatalogProperty>, StoreError> {
-        let state = self.state.lock().await;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.catalog.get(id).cloned())
-            .collect())
+        Ok(store::values_by_ids(&self.state.lock().await.catalog, ids))
     }
 
     async fn search_listings(
@@ -89,14 +82,13 @@ impl TravelerStore for InMemoryTravelerStore {
         q: &CatalogQuery,
         page: &PageRequest,
     ) -> Result<Page<CatalogProperty>, StoreError> {
-        let state = self.state.lock().await;
-        let found: Vec<_> = state
-            .catalog
-            .values()
-            .filter(|p| q.matches(p))
-            .cloned()
-            .collect();
-        Ok(Page::of_all(found, page, CATALOG_LIST.order, listing_key))
+        Ok(store::page_of_matching(
+            &self.state.lock().await.catalog,
+            |p| q.matches(p),
+            page,
+            CATALOG_LIST,
+            listing_key,
+        ))
     }
 
     async fn create_booking(
@@ -121,7 +113,7 @@ impl TravelerStore for InMemoryTravelerStore {
             );
         }
         state.bookings.insert(b.id.clone(), b.clone());
-        self.outbox.push(event);
+        self.state.queue(event);
         Ok(CreateOutcome::Created)
     }
 
@@ -146,14 +138,13 @@ impl TravelerStore for InMemoryTravelerStore {
         status: Option<BookingStatus>,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
-        let state = self.state.lock().await;
-        let list: Vec<_> = state
-            .bookings
-            .values()
-            .filter(|b| &b.traveler_id == traveler_id && status.is_none_or(|s| b.status == s))
-            .cloned()
-            .collect();
-        Ok(Page::of_all(list, page, BOOKINGS_LIST.order, booking_key))
+        Ok(store::page_of_matching(
+            &self.state.lock().await.bookings,
+            |b| &b.traveler_id == traveler_id && status.is_none_or(|s| b.status == s),
+            page,
+            BOOKINGS_LIST,
+            booking_key,
+        ))
     }
 
     async fn request_cancellation(
@@ -179,7 +170,7 @@ impl TravelerStore for InMemoryTravelerStore {
         }
         b.cancellation_requested_at = Some(at);
         b.updated_at = at;
-        self.outbox.push(event);
+        self.state.queue(event);
         Ok(CancelOutcome::Requested(b.clone()))
     }
 
@@ -209,10 +200,6 @@ impl TravelerStore for InMemoryTravelerStore {
     }
 
     async fn bookings_by_ids(&self, ids: &[BookingId]) -> Result<Vec<Booking>, StoreError> {
-        let state = self.state.lock().await;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.bookings.get(id).cloned())
-            .collect())
+        Ok(store::values_by_ids(&self.state.lock().await.bookings, ids))
     }
 }

@@ -2,8 +2,7 @@ use async_trait::async_trait;
 use bson::{doc, Document};
 use chrono::{DateTime, Utc};
 use events::{BookingId, BookingStatus, BookingStatusChanged, PropertyId, UserId};
-use futures::TryStreamExt;
-use mongodb::{options::FindOptions, Collection, Database, IndexModel};
+use mongodb::{Collection, Database};
 use service_runtime::{
     mongo::{self, InsertBatcher, Inserted},
     outbox::{OutboxMessage, OutboxSignal, OutboxWrites},
@@ -72,13 +71,9 @@ impl MongoTravelerStore {
             vec![
                 // `?city=` (with or without `?guests=`, which is filtered
                 // along the walk).
-                IndexModel::builder()
-                    .keys(doc! {"active": 1, "city_key": 1, "name": 1, "_id": 1})
-                    .build(),
+                mongo::index(doc! {"active": 1, "city_key": 1, "name": 1, "_id": 1}),
                 // The whole catalog.
-                IndexModel::builder()
-                    .keys(doc! {"active": 1, "name": 1, "_id": 1})
-                    .build(),
+                mongo::index(doc! {"active": 1, "name": 1, "_id": 1}),
             ],
         )
         .await?;
@@ -88,9 +83,7 @@ impl MongoTravelerStore {
                 // A traveler's listing in page order, with `?status=` (one
                 // run of the index) or without (one run per status, merged:
                 // the query names every status).
-                IndexModel::builder()
-                    .keys(doc! {"traveler_id": 1, "status": 1, "created_at": -1, "_id": -1})
-                    .build(),
+                mongo::index(doc! {"traveler_id": 1, "status": 1, "created_at": -1, "_id": -1}),
             ],
         )
         .await?;
@@ -110,10 +103,6 @@ impl MongoTravelerStore {
     fn raw_bookings(&self) -> Collection<Document> {
         self.bookings.clone_with_type()
     }
-}
-
-fn to_doc<T: serde::Serialize>(value: &T) -> Result<Document, StoreError> {
-    bson::to_document(value).map_err(mongo::encode_error)
 }
 
 /// Runs a version-guarded upsert. A duplicate key means the document exists
@@ -143,7 +132,7 @@ async fn guarded_upsert(
 #[async_trait]
 impl TravelerStore for MongoTravelerStore {
     async fn upsert_listing(&self, p: &CatalogProperty) -> Result<(), StoreError> {
-        let mut set = to_doc(p)?;
+        let mut set = mongo::to_document(p)?;
         set.insert("city_key", p.details.city.to_lowercase());
         guarded_upsert(
             &self.catalog.clone_with_type(),
@@ -170,20 +159,11 @@ impl TravelerStore for MongoTravelerStore {
     }
 
     async fn listing(&self, id: &PropertyId) -> Result<Option<CatalogProperty>, StoreError> {
-        self.catalog
-            .find_one(doc! {"_id": id})
-            .await
-            .map_err(mongo::read_error)
+        mongo::find_by_id(&self.catalog, id, None).await
     }
 
     async fn listings(&self, ids: &[PropertyId]) -> Result<Vec<CatalogProperty>, StoreError> {
-        self.catalog
-            .find(doc! {"_id": {"$in": ids}})
-            .await
-            .map_err(mongo::read_error)?
-            .try_collect()
-            .await
-            .map_err(mongo::read_error)
+        mongo::find_all(self.catalog.find(doc! {"_id": {"$in": ids}})).await
     }
 
     async fn search_listings(
@@ -198,22 +178,7 @@ impl TravelerStore for MongoTravelerStore {
         if let Some(guests) = q.guests {
             filter.insert("max_guests", doc! {"$gte": guests as i64});
         }
-        mongo::page_filter(&mut filter, "name", CATALOG_LIST.order, page);
-        let found = self
-            .catalog
-            .find(filter)
-            .with_options(
-                FindOptions::builder()
-                    .sort(mongo::page_sort("name", CATALOG_LIST.order))
-                    .limit(page.fetch() as i64)
-                    .build(),
-            )
-            .await
-            .map_err(mongo::read_error)?
-            .try_collect()
-            .await
-            .map_err(mongo::read_error)?;
-        Ok(Page::from_fetched(found, page, listing_key))
+        mongo::find_page(&self.catalog, filter, None, page, CATALOG_LIST, listing_key).await
     }
 
     async fn create_booking(
@@ -222,9 +187,7 @@ impl TravelerStore for MongoTravelerStore {
         key: Option<&IdempotencyKey>,
         event: OutboxMessage,
     ) -> Result<CreateOutcome, StoreError> {
-        let mut d = to_doc(b)?;
-        d.insert("_id", &b.id);
-        let mut d = OutboxWrites::new_document(d, &event)?;
+        let mut d = OutboxWrites::new_document(mongo::with_id(b, &b.id)?, &event)?;
         if let Some(key) = key {
             d.insert("idempotency_key", &key.scoped_key);
             d.insert("request_fingerprint", &key.fingerprint);
@@ -261,17 +224,14 @@ impl TravelerStore for MongoTravelerStore {
             .get_str("request_fingerprint")
             .unwrap_or_default()
             .to_string();
-        let booking: Booking =
-            bson::from_document(document).map_err(|e| mongo::decode_error("a booking", e))?;
-        Ok(Some((booking, fingerprint)))
+        Ok(Some((
+            mongo::from_document(document, "a booking")?,
+            fingerprint,
+        )))
     }
 
     async fn booking(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
-        self.bookings
-            .find_one(doc! {"_id": id})
-            .projection(booking_fields())
-            .await
-            .map_err(mongo::read_error)
+        mongo::find_by_id(&self.bookings, id, booking_fields()).await
     }
 
     async fn bookings_of(
@@ -280,24 +240,16 @@ impl TravelerStore for MongoTravelerStore {
         status: Option<BookingStatus>,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
-        let mut filter = doc! {"traveler_id": traveler_id, "status": mongo::status_filter(status)};
-        mongo::page_filter(&mut filter, "created_at", BOOKINGS_LIST.order, page);
-        let found = self
-            .bookings
-            .find(filter)
-            .with_options(
-                FindOptions::builder()
-                    .sort(mongo::page_sort("created_at", BOOKINGS_LIST.order))
-                    .projection(booking_fields())
-                    .limit(page.fetch() as i64)
-                    .build(),
-            )
-            .await
-            .map_err(mongo::read_error)?
-            .try_collect()
-            .await
-            .map_err(mongo::read_error)?;
-        Ok(Page::from_fetched(found, page, booking_key))
+        let filter = doc! {"traveler_id": traveler_id, "status": mongo::status_filter(status)};
+        mongo::find_page(
+            &self.bookings,
+            filter,
+            booking_fields(),
+            page,
+            BOOKINGS_LIST,
+            booking_key,
+        )
+        .await
     }
 
     async fn request_cancellation(
@@ -324,9 +276,10 @@ impl TravelerStore for MongoTravelerStore {
             .await
             .map_err(|e| e.into_store_error("booking"))?;
         if let Some(document) = updated {
-            let booking: Booking =
-                bson::from_document(document).map_err(|e| mongo::decode_error("a booking", e))?;
-            return Ok(CancelOutcome::Requested(booking));
+            return Ok(CancelOutcome::Requested(mongo::from_document(
+                document,
+                "a booking",
+            )?));
         }
         Ok(match self.booking(id).await? {
             Some(b) if &b.traveler_id != traveler_id => CancelOutcome::NotFound,
@@ -407,14 +360,12 @@ impl TravelerStore for MongoTravelerStore {
     }
 
     async fn bookings_by_ids(&self, ids: &[BookingId]) -> Result<Vec<Booking>, StoreError> {
-        self.bookings
-            .find(doc! {"_id": {"$in": ids}})
-            .projection(booking_fields())
-            .await
-            .map_err(mongo::read_error)?
-            .try_collect()
-            .await
-            .map_err(mongo::read_error)
+        mongo::find_all(
+            self.bookings
+                .find(doc! {"_id": {"$in": ids}})
+                .projection(booking_fields()),
+        )
+        .await
     }
 }
 
