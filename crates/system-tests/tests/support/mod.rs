@@ -298,6 +298,14 @@ impl System {
         Self::processes_with(servers, &[]).await
     }
 
+    /// [`System::processes`] on the real servers, or `None` (the test then
+    /// passes without running, as [`test_support::real_servers`] says) when
+    /// there are none: how the process tests that need nothing more start.
+    pub async fn processes_for(test: &str) -> Option<Self> {
+        let servers = test_support::real_servers(test)?;
+        Some(Self::processes(&servers).await)
+    }
+
     /// [`System::processes`] with settings that override the defaults in
     /// every process, replicas and restarts included.
     pub async fn processes_with(servers: &RealServers, settings: &[(&str, &str)]) -> Self {
