@@ -189,10 +189,12 @@ async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_res
         .as_object_mut()
         .unwrap()
         .remove("traveler_id");
+    // A message as produce_raw takes it: key, value, headers.
+    type Raw<'a> = (&'a [u8], Vec<u8>, &'a [(&'a str, &'a str)]);
     // In this order on the topic: a good event, one poisoned message per way
     // the consumer refuses one (not JSON, an unknown schema version, a
     // missing field), then another good event.
-    let messages: [(&[u8], Vec<u8>, &[(&str, &str)]); 5] = [
+    let messages: [Raw; 5] = [
         (b"a", good_a.to_json().into_bytes(), &[]),
         (b"x", b"{not json".to_vec(), &[("origin", "fuzzer")]),
         (b"y", unknown_version.to_string().into_bytes(), &[]),
