@@ -75,6 +75,15 @@ impl Reply {
     }
 }
 
+/// A plain HTTP client whose every request gives up after `timeout`, so a
+/// server that stops answering fails the test instead of hanging it.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("http client")
+}
+
 /// The HTTP client of the tests.
 #[derive(Clone)]
 pub struct Http {
@@ -84,10 +93,7 @@ pub struct Http {
 impl Default for Http {
     fn default() -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
+            client: http_client(Duration::from_secs(30)),
         }
     }
 }
