@@ -162,49 +162,100 @@ async fn store(db: &Database, catalog: &str, bookings: &str) -> CtlResult<MongoT
         .map_err(|e| CtlError::unavailable("preparing the collections", e))
 }
 
-/// The next message before the reader's end, or an interruption if `stop`
-/// (when given: before the swap) fires first.
-async fn next_or_stop(
-    reader: &mut TopicReader,
-    stop: Option<&CancellationToken>,
-) -> CtlResult<Option<crate::topic_reader::Record>> {
-    match stop {
-        Some(stop) => tokio::select! {
-            next = reader.next_until_end() => next,
-            _ = stop.cancelled() => Err(CtlError::Interrupted("rebuild stopped".into())),
-        },
-        None => reader.next_until_end().await,
+/// What a replay did: (events replayed, events skipped, the end offsets it
+/// read up to).
+type Replayed = (u64, u64, HashMap<i32, i64>);
+
+/// One topic read for a rebuild from a start to the end known at open, with
+/// the counts its progress reports: the catalog and the bookings replays
+/// read, stop and report alike.
+struct Replay<'a> {
+    reader: TopicReader,
+    stop: Option<&'a CancellationToken>,
+    total: u64,
+    progress: Progress,
+    replayed: u64,
+    skipped: u64,
+}
+
+/// Which pass of a rebuild a replay is.
+enum Pass<'a> {
+    /// From the beginning into the fresh collection, interrupted if `stop`
+    /// fires (it is before the swap).
+    Full(&'a CancellationToken),
+    /// After the swap, from the ends the full pass read up to: it finishes
+    /// whatever happens to `stop`.
+    CatchUp(HashMap<i32, i64>),
+}
+
+impl<'a> Replay<'a> {
+    /// The `pass` over the catalog topic.
+    async fn catalog(conn: &Connection, pass: Pass<'a>) -> CtlResult<Self> {
+        Self::open(conn, &conn.property_topic, "catalog", pass).await
+    }
+
+    /// The `pass` over the booking updates topic.
+    async fn updates(conn: &Connection, pass: Pass<'a>) -> CtlResult<Self> {
+        Self::open(conn, &conn.response_topic, "bookings", pass).await
+    }
+
+    /// The `pass` over `topic`, its progress reported as `rebuild {what}`.
+    async fn open(conn: &Connection, topic: &str, what: &str, pass: Pass<'a>) -> CtlResult<Self> {
+        let (start, stop) = match pass {
+            Pass::Full(stop) => (Start::Beginning, Some(stop)),
+            Pass::CatchUp(ends) => (Start::At(ends), None),
+        };
+        let reader = TopicReader::open(conn.brokers()?, topic, start).await?;
+        Ok(Self {
+            total: reader.remaining(),
+            progress: Progress::new(format!("rebuild {what}: {topic}")),
+            reader,
+            stop,
+            replayed: 0,
+            skipped: 0,
+        })
+    }
+
+    /// The next message before the reader's end, or an interruption if this
+    /// is a full pass and `stop` fires first.
+    async fn next(&mut self) -> CtlResult<Option<crate::topic_reader::Record>> {
+        match self.stop {
+            Some(stop) => tokio::select! {
+                next = self.reader.next_until_end() => next,
+                _ = stop.cancelled() => Err(CtlError::Interrupted("rebuild stopped".into())),
+            },
+            None => self.reader.next_until_end().await,
+        }
+    }
+
+    /// Reports the events replayed and skipped so far (at most once a second).
+    fn tick(&mut self) {
+        self.progress.tick(self.replayed + self.skipped, self.total);
+    }
+
+    fn finish(self) -> Replayed {
+        (self.replayed, self.skipped, self.reader.ends())
     }
 }
 
-/// Replays the catalog topic from `start` into `handler` until the end known
-/// at open; returns (replayed, skipped, the end offsets).
+/// Replays the catalog topic into `handler` until the end known at open.
 async fn replay_listings(
-    conn: &Connection,
-    start: Start,
+    mut replay: Replay<'_>,
     handler: &PropertyListingsHandler,
-    stop: Option<&CancellationToken>,
-) -> CtlResult<(u64, u64, HashMap<i32, i64>)> {
-    let topic = &conn.property_topic;
-    let mut reader = TopicReader::open(conn.brokers()?, topic, start).await?;
-    let total = reader.remaining();
-    let mut progress = Progress::new(format!("rebuild catalog: {topic}"));
-    let (mut replayed, mut skipped) = (0, 0);
-    loop {
-        let next = next_or_stop(&mut reader, stop).await?;
-        let Some(record) = next else { break };
+) -> CtlResult<Replayed> {
+    while let Some(record) = replay.next().await? {
         match events::decode::<PropertyEvent>(&record.value) {
             Ok(event) => {
                 handler.handle(event).await.map_err(|e| {
                     CtlError::unavailable(format!("applying offset {}", record.offset), e)
                 })?;
-                replayed += 1;
+                replay.replayed += 1;
             }
-            Err(_) => skipped += 1,
+            Err(_) => replay.skipped += 1,
         }
-        progress.tick(replayed + skipped, total);
+        replay.tick();
     }
-    Ok((replayed, skipped, reader.ends()))
+    Ok(replay.finish())
 }
 
 /// `rebuild catalog` (see the module comment).
@@ -218,14 +269,17 @@ pub async fn catalog(conn: &Connection, stop: &CancellationToken) -> CtlResult<R
         store: Arc::new(store(&db, &fresh_name, BOOKINGS).await?),
         cache: Arc::new(ListingCache::default()),
     };
-    let (replayed, skipped, ends) =
-        match replay_listings(conn, Start::Beginning, &handler, Some(stop)).await {
-            Ok(done) => done,
-            Err(e) => {
-                drop_quietly(&fresh).await;
-                return Err(e);
-            }
-        };
+    let replaying = async {
+        let replay = Replay::catalog(conn, Pass::Full(stop)).await?;
+        replay_listings(replay, &handler).await
+    };
+    let (replayed, skipped, ends) = match replaying.await {
+        Ok(done) => done,
+        Err(e) => {
+            drop_quietly(&fresh).await;
+            return Err(e);
+        }
+    };
     if stop.is_cancelled() {
         drop_quietly(&fresh).await;
         return Err(CtlError::Interrupted(
@@ -246,8 +300,11 @@ pub async fn catalog(conn: &Connection, stop: &CancellationToken) -> CtlResult<R
         store: Arc::new(store(&db, CATALOG, BOOKINGS).await?),
         cache: Arc::new(ListingCache::default()),
     };
-    let (caught_up, late_skipped, _) =
-        replay_listings(conn, Start::At(ends), &live_handler, None).await?;
+    let (caught_up, late_skipped, _) = replay_listings(
+        Replay::catalog(conn, Pass::CatchUp(ends)).await?,
+        &live_handler,
+    )
+    .await?;
     Ok(Rebuilt {
         read_model: "catalog",
         database: db.name().to_string(),
@@ -282,22 +339,12 @@ impl Mirror {
     }
 }
 
-/// Replays the updates topic from `start` into `store`'s bookings until the
-/// end known at open; returns (replayed, skipped, the end offsets).
-async fn replay_updates(
-    conn: &Connection,
-    start: Start,
-    store: &MongoTravelerStore,
-    stop: Option<&CancellationToken>,
-) -> CtlResult<(u64, u64, HashMap<i32, i64>)> {
-    let topic = &conn.response_topic;
-    let mut reader = TopicReader::open(conn.brokers()?, topic, start).await?;
-    let total = reader.remaining();
-    let mut progress = Progress::new(format!("rebuild bookings: {topic}"));
-    let (mut replayed, mut skipped) = (0, 0);
+/// Replays the updates topic into `store`'s bookings, in batches, until the
+/// end known at open.
+async fn replay_updates(mut replay: Replay<'_>, store: &MongoTravelerStore) -> CtlResult<Replayed> {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let next = next_or_stop(&mut reader, stop).await?;
+        let next = replay.next().await?;
         let end = next.is_none();
         if let Some(record) = next {
             match events::decode::<BookingUpdateEvent>(&record.value) {
@@ -305,7 +352,7 @@ async fn replay_updates(
                     let BookingUpdateEvent::StatusChanged(change) = event.payload;
                     batch.push(change);
                 }
-                Err(_) => skipped += 1,
+                Err(_) => replay.skipped += 1,
             }
         }
         if batch.len() >= BATCH || (end && !batch.is_empty()) {
@@ -313,15 +360,15 @@ async fn replay_updates(
                 .apply_statuses(&batch)
                 .await
                 .map_err(|e| CtlError::unavailable("applying status changes", e))?;
-            replayed += batch.len() as u64;
+            replay.replayed += batch.len() as u64;
             batch.clear();
         }
-        progress.tick(replayed + skipped, total);
+        replay.tick();
         if end {
             break;
         }
     }
-    Ok((replayed, skipped, reader.ends()))
+    Ok(replay.finish())
 }
 
 /// Copies every live booking into `fresh` as it was requested: status
@@ -445,7 +492,7 @@ pub async fn bookings(conn: &Connection, stop: &CancellationToken) -> CtlResult<
         copy_as_requested(&live, &fresh).await?;
         let rebuilt = store(&db, CATALOG, &fresh_name).await?;
         let (replayed, skipped, _) =
-            replay_updates(conn, Start::Beginning, &rebuilt, Some(stop)).await?;
+            replay_updates(Replay::updates(conn, Pass::Full(stop)).await?, &rebuilt).await?;
         Ok::<_, CtlError>((replayed, skipped, ends))
     };
     let (replayed, skipped, ends) = match building.await {
@@ -466,8 +513,11 @@ pub async fn bookings(conn: &Connection, stop: &CancellationToken) -> CtlResult<
     drop_quietly(&fresh).await;
     let corrected = corrected?;
     let live_store = store(&db, CATALOG, BOOKINGS).await?;
-    let (caught_up, late_skipped, _) =
-        replay_updates(conn, Start::At(ends), &live_store, None).await?;
+    let (caught_up, late_skipped, _) = replay_updates(
+        Replay::updates(conn, Pass::CatchUp(ends)).await?,
+        &live_store,
+    )
+    .await?;
     Ok(Rebuilt {
         read_model: "bookings",
         database: db.name().to_string(),

@@ -142,6 +142,19 @@ fn message(t: &Topic, s: &EventSchema) -> Value {
     })
 }
 
+/// A Kafka channel of the document: the topic `address` (its own title),
+/// what flows on it and how the topic is cleaned up. The topics and their
+/// dead-letter topics are described alike.
+fn channel(address: &str, summary: &str, messages: Value, compacted: bool) -> Value {
+    json!({
+        "address": address,
+        "title": address,
+        "summary": summary,
+        "messages": messages,
+        "bindings": kafka_channel_binding(address, compacted),
+    })
+}
+
 /// The AsyncAPI 3.0.0 document, as a JSON value.
 pub fn asyncapi_document() -> Value {
     let schemas = event_schemas();
@@ -162,47 +175,46 @@ pub fn asyncapi_document() -> Value {
         }
         channels.insert(
             t.id.into(),
-            json!({
-                "address": t.name,
-                "title": t.name,
-                "summary": t.summary,
-                "messages": channel_messages,
-                "bindings": kafka_channel_binding(t.name, t.compacted),
-            }),
+            channel(t.name, t.summary, channel_messages.into(), t.compacted),
         );
         let dlq = topics::dead_letter(t.name);
         let dlq_id = format!("{}DeadLetters", t.id);
         channels.insert(
             dlq_id.clone(),
-            json!({
-                "address": dlq,
-                "title": dlq,
-                "summary": format!("Messages of {} that {} can never apply, byte for byte, with the reason in headers.", t.name, t.receiver),
-                "messages": {"deadLetter": {"$ref": "#/components/messages/deadLetter"}},
-                "bindings": kafka_channel_binding(&dlq, false),
-            }),
+            channel(
+                &dlq,
+                &format!("Messages of {} that {} can never apply, byte for byte, with the reason in headers.", t.name, t.receiver),
+                json!({"deadLetter": {"$ref": "#/components/messages/deadLetter"}}),
+                false,
+            ),
         );
-        let channel = json!({"$ref": format!("#/channels/{}", t.id)});
-        operations.insert(
-            format!("{}Send", t.id),
-            json!({
-                "action": "send",
-                "channel": channel,
-                "title": format!("{} publishes", t.sender),
-                "summary": format!("{} publishes through its transactional outbox, with an idempotent producer (acks=all): at least once, in write order per key.", t.sender),
-                "messages": refs,
-            }),
-        );
-        operations.insert(
-            format!("{}Receive", t.id),
-            json!({
-                "action": "receive",
-                "channel": channel,
-                "title": format!("{} consumes", t.receiver),
-                "summary": format!("{} applies each event idempotently (by event id) and commits its offset only after the effect is stored; an event it can never apply goes to {dlq}.", t.receiver),
-                "messages": refs,
-            }),
-        );
+        let channel_ref = json!({"$ref": format!("#/channels/{}", t.id)});
+        // Both ends of the topic, alike but for who they are.
+        for (end, action, title, summary) in [
+            (
+                "Send",
+                "send",
+                format!("{} publishes", t.sender),
+                format!("{} publishes through its transactional outbox, with an idempotent producer (acks=all): at least once, in write order per key.", t.sender),
+            ),
+            (
+                "Receive",
+                "receive",
+                format!("{} consumes", t.receiver),
+                format!("{} applies each event idempotently (by event id) and commits its offset only after the effect is stored; an event it can never apply goes to {dlq}.", t.receiver),
+            ),
+        ] {
+            operations.insert(
+                format!("{}{end}", t.id),
+                json!({
+                    "action": action,
+                    "channel": channel_ref,
+                    "title": title,
+                    "summary": summary,
+                    "messages": refs,
+                }),
+            );
+        }
         operations.insert(
             format!("{dlq_id}Send"),
             json!({

@@ -4,23 +4,15 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 use events::*;
 
+mod common;
+
 fn requested() -> BookingRequestEvent {
-    BookingRequestEvent::Requested(BookingRequested {
-        booking_id: "b-1".into(),
-        stay: Stay {
-            property_id: "p-1".into(),
-            check_in: NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
-            check_out: NaiveDate::from_ymd_opt(2030, 1, 4).unwrap(),
-            nights: 3,
-            guests: 2,
-            total_price_cents: 30_000,
-            currency: "USD".into(),
-        },
-        owner_id: "o-1".into(),
-        traveler_id: "t-1".into(),
-        status: BookingStatus::Pending,
-        created_at: Utc.with_ymd_and_hms(2029, 12, 1, 8, 30, 0).unwrap(),
-    })
+    common::pending_request(
+        NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
+        30_000,
+        "USD",
+        Utc.with_ymd_and_hms(2029, 12, 1, 8, 30, 0).unwrap(),
+    )
 }
 
 #[test]

@@ -18,6 +18,8 @@ use events::schemas::{breaking_changes, event_schemas, EventSchema};
 use events::*;
 use serde_json::{json, Value};
 
+mod common;
+
 const REGENERATE: &str = "UPDATE_EVENT_SCHEMAS=1 cargo test -p events --test event_schemas";
 
 fn docs_dir() -> PathBuf {
@@ -337,22 +339,12 @@ fn examples() -> Vec<(&'static str, String, Value)> {
     vec![
         encoded(
             topics::BOOKING_REQUESTS,
-            BookingRequestEvent::Requested(BookingRequested {
-                booking_id: "b-1".into(),
-                stay: Stay {
-                    property_id: "p-1".into(),
-                    check_in: NaiveDate::from_ymd_opt(2030, 2, 1).unwrap(),
-                    check_out: NaiveDate::from_ymd_opt(2030, 2, 4).unwrap(),
-                    nights: 3,
-                    guests: 2,
-                    total_price_cents: 33_000,
-                    currency: "EUR".into(),
-                },
-                owner_id: "o-1".into(),
-                traveler_id: "t-1".into(),
-                status: BookingStatus::Pending,
-                created_at: at(8),
-            }),
+            common::pending_request(
+                NaiveDate::from_ymd_opt(2030, 2, 1).unwrap(),
+                33_000,
+                "EUR",
+                at(8),
+            ),
         ),
         encoded(
             topics::BOOKING_REQUESTS,

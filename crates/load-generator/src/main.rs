@@ -172,21 +172,22 @@ async fn main() {
     }
 }
 
+/// Users 0 to `count` - 1 of this `run`, on the owner side or the traveler
+/// side, signed up at once: the load's owners and its travelers are made
+/// alike.
+async fn sign_up_all(api: &Api, owner_side: bool, run: &str, count: usize) -> Vec<Actor> {
+    futures::future::join_all((0..count).map(|n| api.signup(owner_side, run, n)))
+        .await
+        .into_iter()
+        .map(|(_, token)| Actor { token })
+        .collect()
+}
+
 async fn setup(api: &Api, args: &Args) -> World {
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let started = Instant::now();
-    let owners: Vec<Actor> =
-        futures::future::join_all((0..args.owners).map(|n| api.signup(true, &run, n)))
-            .await
-            .into_iter()
-            .map(|(_, token)| Actor { token })
-            .collect();
-    let travelers: Vec<Actor> =
-        futures::future::join_all((0..args.clients).map(|n| api.signup(false, &run, n)))
-            .await
-            .into_iter()
-            .map(|(_, token)| Actor { token })
-            .collect();
+    let owners = sign_up_all(api, true, &run, args.owners).await;
+    let travelers = sign_up_all(api, false, &run, args.clients).await;
     let (_, flow_owner) = api.signup(true, &run, args.owners).await;
     let (_, flow_traveler) = api.signup(false, &run, args.clients).await;
     let (flow_owner, flow_traveler) = (
@@ -386,6 +387,29 @@ struct Marks {
 type Timeline = Arc<tokio::sync::Mutex<HashMap<String, Marks>>>;
 type Approvals = Arc<tokio::sync::Mutex<(Samples, StatusCounts)>>;
 
+/// Stamps booking `id`'s mark `point` with `at`: every point of the flow is
+/// recorded in the timeline the same way.
+async fn mark(
+    timeline: &Timeline,
+    id: String,
+    point: fn(&mut Marks) -> &mut Option<Instant>,
+    at: Instant,
+) {
+    *point(timeline.lock().await.entry(id).or_default()) = Some(at);
+}
+
+/// The notification stream of the `role` ("owners" or "travelers") user
+/// holding `token` at the service `base`; `ready` is sent once it is open.
+async fn open_notifications(
+    base: &str,
+    role: &str,
+    token: &str,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> Option<NotificationStream> {
+    let url = format!("{base}/api/{role}/notifications/stream");
+    NotificationStream::open_signalling(&url, token, ready).await
+}
+
 /// The part of a `201` to `POST /bookings` the create phase keeps.
 #[derive(Deserialize, Default)]
 struct Created {
@@ -406,9 +430,8 @@ async fn owner_driver(
     approvals: Approvals,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
-    let url = format!("{}/api/owners/notifications/stream", world.api.owner);
     let Some(mut stream) =
-        NotificationStream::open_signalling(&url, &world.flow_owner.token, ready).await
+        open_notifications(&world.api.owner, "owners", &world.flow_owner.token, ready).await
     else {
         return;
     };
@@ -418,12 +441,7 @@ async fn owner_driver(
         }
         let now = Instant::now();
         let id = n.booking_id;
-        timeline
-            .lock()
-            .await
-            .entry(id.clone())
-            .or_default()
-            .at_owner = Some(now);
+        mark(&timeline, id.clone(), |m| &mut m.at_owner, now).await;
         let (world, timeline, approvals) = (world.clone(), timeline.clone(), approvals.clone());
         tokio::spawn(async move {
             let url = format!("{}/api/owners/bookings/{id}/approve", world.api.owner);
@@ -447,7 +465,7 @@ async fn owner_driver(
             l.1.add(a.status);
             if a.status == 200 {
                 l.0.push(a.took);
-                timeline.lock().await.entry(id).or_default().approved = Some(Instant::now());
+                mark(&timeline, id, |m| &mut m.approved, Instant::now()).await;
             }
         });
     }
@@ -460,21 +478,20 @@ async fn traveler_watcher(
     timeline: Timeline,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
-    let url = format!("{}/api/travelers/notifications/stream", world.api.traveler);
-    let Some(mut stream) =
-        NotificationStream::open_signalling(&url, &world.flow_traveler.token, ready).await
+    let Some(mut stream) = open_notifications(
+        &world.api.traveler,
+        "travelers",
+        &world.flow_traveler.token,
+        ready,
+    )
+    .await
     else {
         return;
     };
     while let Some(n) = stream.next().await {
         if n.kind == "status_changed" && n.status == "ACCEPTED" {
             let now = Instant::now();
-            timeline
-                .lock()
-                .await
-                .entry(n.booking_id)
-                .or_default()
-                .at_traveler = Some(now);
+            mark(&timeline, n.booking_id, |m| &mut m.at_traveler, now).await;
         }
     }
 }
@@ -523,7 +540,7 @@ async fn flow_phase(world: &Arc<World>, args: &Args) {
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                timeline.lock().await.entry(id).or_default().acknowledged = Some(Instant::now());
+                mark(&timeline, id, |m| &mut m.acknowledged, Instant::now()).await;
             }
             (r.status, r.took)
         }));

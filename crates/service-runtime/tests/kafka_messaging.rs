@@ -189,32 +189,21 @@ async fn consumer_dead_letters_poison_keeps_going_and_does_not_reapply_after_res
         .as_object_mut()
         .unwrap()
         .remove("traveler_id");
-    produce_raw(&brokers, &topic, b"a", good_a.to_json().as_bytes(), &[]).await;
-    produce_raw(
-        &brokers,
-        &topic,
-        b"x",
-        b"{not json",
-        &[("origin", "fuzzer")],
-    )
-    .await;
-    produce_raw(
-        &brokers,
-        &topic,
-        b"y",
-        unknown_version.to_string().as_bytes(),
-        &[],
-    )
-    .await;
-    produce_raw(
-        &brokers,
-        &topic,
-        b"z",
-        missing_field.to_string().as_bytes(),
-        &[],
-    )
-    .await;
-    produce_raw(&brokers, &topic, b"b", good_b.to_json().as_bytes(), &[]).await;
+    // A message as produce_raw takes it: key, value, headers.
+    type Raw<'a> = (&'a [u8], Vec<u8>, &'a [(&'a str, &'a str)]);
+    // In this order on the topic: a good event, one poisoned message per way
+    // the consumer refuses one (not JSON, an unknown schema version, a
+    // missing field), then another good event.
+    let messages: [Raw; 5] = [
+        (b"a", good_a.to_json().into_bytes(), &[]),
+        (b"x", b"{not json".to_vec(), &[("origin", "fuzzer")]),
+        (b"y", unknown_version.to_string().into_bytes(), &[]),
+        (b"z", missing_field.to_string().into_bytes(), &[]),
+        (b"b", good_b.to_json().into_bytes(), &[]),
+    ];
+    for (key, value, headers) in &messages {
+        produce_raw(&brokers, &topic, key, value, headers).await;
+    }
 
     let recorder = Arc::new(Recorder::default());
     recorder.fail_first.store(3, Ordering::SeqCst);

@@ -17,9 +17,9 @@ use std::{
 use bson::doc;
 use serde_json::Value;
 use support::{bin_dir, ProcessEnv, System, User, PROPAGATION};
+use test_support::eventually;
 use test_support::kafka::{booking_requested, produce_event};
 use test_support::private::private_broker_for;
-use test_support::{eventually, real_servers};
 
 /// What one `bookingctl` run printed and how it exited.
 struct Ran {
@@ -142,10 +142,9 @@ fn ids(list: &Value, member: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_then_replayed_once_after_the_fix() {
-    let Some(servers) = real_servers("bookingctl dead letters") else {
+    let Some(sys) = System::processes_for("bookingctl dead letters").await else {
         return;
     };
-    let sys = System::processes(&servers).await;
     let env = sys.env.as_ref().unwrap();
     let topic = env.topic("booking-requests");
     let owner = sys.owner_signup("Olga").await;
@@ -268,10 +267,9 @@ async fn dead_letters_are_listed_then_replayed_once_after_the_fix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_rebuild_restores_a_dropped_catalog_while_the_service_answers() {
-    let Some(servers) = real_servers("bookingctl rebuild catalog") else {
+    let Some(sys) = System::processes_for("bookingctl rebuild catalog").await else {
         return;
     };
-    let sys = System::processes(&servers).await;
     let env = sys.env.as_ref().unwrap();
     let owner = sys.owner_signup("Olga").await;
     let traveler = sys.traveler_signup("Tom").await;
@@ -433,10 +431,9 @@ async fn outbox_status_shows_the_backlog_while_kafka_is_down_and_none_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookings_rebuild_repairs_the_status_mirror_and_tail_shows_the_events() {
-    let Some(servers) = real_servers("bookingctl rebuild bookings") else {
+    let Some(sys) = System::processes_for("bookingctl rebuild bookings").await else {
         return;
     };
-    let sys = System::processes(&servers).await;
     let env = sys.env.as_ref().unwrap();
     let (owner, traveler, pid) = sys.listed_property("Tavira").await;
     let accepted = sys.book_id(&traveler, &pid, 12, 2).await;

@@ -10,12 +10,7 @@ use std::{collections::HashMap, time::Duration};
 
 use serde_json::json;
 use support::{ProcessEnv, System};
-use test_support::{read_topic, real_servers, ReadMessage};
-
-async fn system(test: &str) -> Option<System> {
-    let servers = real_servers(test)?;
-    Some(System::processes(&servers).await)
-}
+use test_support::{read_topic, ReadMessage};
 
 /// The messages keyed `key` on this test's `topic` (read within 10 s).
 fn keyed_on_topic(env: &ProcessEnv, topic: &str, key: &str) -> Vec<ReadMessage> {
@@ -31,7 +26,7 @@ fn keyed_on_topic(env: &ProcessEnv, topic: &str, key: &str) -> Vec<ReadMessage> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_path_traveler_sees_accepted_and_a_notification() {
-    let Some(sys) = system("approve_path").await else {
+    let Some(sys) = System::processes_for("approve_path").await else {
         return;
     };
     let owner = sys.owner_signup("Olga").await;
@@ -94,7 +89,7 @@ async fn approve_path_traveler_sees_accepted_and_a_notification() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_path_carries_the_reason_to_the_traveler() {
-    let Some(sys) = system("reject_path").await else {
+    let Some(sys) = System::processes_for("reject_path").await else {
         return;
     };
     let (owner, traveler, pid) = sys.listed_property("Faro").await;
@@ -121,7 +116,7 @@ async fn reject_path_carries_the_reason_to_the_traveler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traveler_cancels_a_pending_booking_through_owner_service() {
-    let Some(sys) = system("traveler_cancel").await else {
+    let Some(sys) = System::processes_for("traveler_cancel").await else {
         return;
     };
     let (owner, traveler, pid) = sys.listed_property("Braga").await;
@@ -163,7 +158,7 @@ async fn traveler_cancels_a_pending_booking_through_owner_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_cancels_an_accepted_booking_with_a_reason() {
-    let Some(sys) = system("owner_cancel").await else {
+    let Some(sys) = System::processes_for("owner_cancel").await else {
         return;
     };
     let (owner, traveler, pid) = sys.listed_property("Evora").await;
@@ -193,7 +188,7 @@ async fn owner_cancels_an_accepted_booking_with_a_reason() {
 /// status event is published per accepted booking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_approvals_across_two_replicas_accept_exactly_one() {
-    let Some(mut sys) = system("two_replicas").await else {
+    let Some(mut sys) = System::processes_for("two_replicas").await else {
         return;
     };
     let second_owner_url = sys.add_owner_replica().await;

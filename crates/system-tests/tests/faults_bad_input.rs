@@ -30,7 +30,7 @@ use reqwest::{
 };
 use serde_json::{json, Map, Value};
 use service_runtime::auth::{JwtKeys, Role};
-use support::{System, User, JWT_SECRET};
+use support::{http_client, System, User, JWT_SECRET};
 
 // ---- what a case is ----------------------------------------------------------------
 
@@ -632,10 +632,7 @@ fn random_and_malformed_requests_never_cause_a_server_error() {
             other_traveler,
             property_id,
             booking_id,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            client: http_client(Duration::from_secs(30)),
         }
     });
 

@@ -19,12 +19,6 @@ use support::{
     sse::{self, open_as, owner_stream, traveler_stream, EventStream, Next},
     stay_dates, Http, System,
 };
-use test_support::real_servers;
-
-async fn system(test: &str) -> Option<System> {
-    let servers = real_servers(test)?;
-    Some(System::processes(&servers).await)
-}
 
 /// POSTs a booking of two nights `days_ahead` days from today; returns its id.
 async fn post_booking(
@@ -43,7 +37,7 @@ async fn post_booking(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_after_a_disconnect_during_a_burst_misses_nothing_and_repeats_nothing() {
-    let Some(sys) = system("streams resume_during_burst").await else {
+    let Some(sys) = System::processes_for("streams resume_during_burst").await else {
         return;
     };
     let (owner, traveler, pid) = sys.listed_property("Porto").await;
@@ -136,7 +130,7 @@ async fn next_on_both_replicas(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_replica_streams_what_any_replica_consumed() {
-    let Some(mut sys) = system("streams two_replicas").await else {
+    let Some(mut sys) = System::processes_for("streams two_replicas").await else {
         return;
     };
     let owner_b = sys.add_owner_replica().await;
@@ -212,7 +206,7 @@ async fn every_replica_streams_what_any_replica_consumed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_users_stream_never_sees_the_event() {
-    let Some(sys) = system("streams other_user").await else {
+    let Some(sys) = System::processes_for("streams other_user").await else {
         return;
     };
     let (olga, tom, olgas) = sys.listed_property("Viseu").await;
@@ -254,7 +248,7 @@ async fn another_users_stream_never_sees_the_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_and_the_per_user_limit_are_enforced_and_sigterm_ends_streams() {
-    let Some(mut sys) = system("streams limits_and_shutdown").await else {
+    let Some(mut sys) = System::processes_for("streams limits_and_shutdown").await else {
         return;
     };
     let owner = sys.owner_signup("Olga").await;

@@ -111,11 +111,25 @@ mod tests {
         }
     }
 
+    /// An empty store of this process, as the cache's callers hold it.
+    fn memory_store() -> Arc<dyn TravelerStore> {
+        Arc::new(InMemoryTravelerStore::new(Arc::new(InMemoryOutbox::new(
+            OutboxSignal::default(),
+        ))))
+    }
+
+    /// What `cache` answers for the listing `id` (the store read must not fail).
+    async fn cached(
+        cache: &ListingCache,
+        store: &Arc<dyn TravelerStore>,
+        id: &str,
+    ) -> Option<CatalogProperty> {
+        cache.get(store, &id.into()).await.unwrap()
+    }
+
     #[tokio::test]
     async fn one_read_refreshes_every_entry_past_half_its_ttl() {
-        let store: Arc<dyn TravelerStore> = Arc::new(InMemoryTravelerStore::new(Arc::new(
-            InMemoryOutbox::new(OutboxSignal::default()),
-        )));
+        let store = memory_store();
         let other = |version| CatalogProperty {
             id: "q".into(),
             ..listing(version, true)
@@ -124,22 +138,14 @@ mod tests {
         store.upsert_listing(&other(1)).await.unwrap();
         let cache = ListingCache::default();
         assert_eq!(
-            cache
-                .get(&store, &"q".into())
-                .await
-                .unwrap()
-                .map(|p| p.version),
+            cached(&cache, &store, "q").await.map(|p| p.version),
             Some(1)
         );
         tokio::time::sleep(TTL / 2 + Duration::from_millis(50)).await;
         store.upsert_listing(&other(2)).await.unwrap();
         // A miss on "p" reads "q" again too, half a TTL old.
         assert_eq!(
-            cache
-                .get(&store, &"p".into())
-                .await
-                .unwrap()
-                .map(|p| p.version),
+            cached(&cache, &store, "p").await.map(|p| p.version),
             Some(1)
         );
         assert_eq!(
@@ -151,28 +157,18 @@ mod tests {
 
     #[tokio::test]
     async fn serves_an_entry_for_at_most_the_ttl() {
-        let store: Arc<dyn TravelerStore> = Arc::new(InMemoryTravelerStore::new(Arc::new(
-            InMemoryOutbox::new(OutboxSignal::default()),
-        )));
+        let store = memory_store();
         let cache = ListingCache::default();
         assert_eq!(
-            cache.get(&store, &"p".into()).await.unwrap(),
+            cached(&cache, &store, "p").await,
             None,
             "absence is cached too"
         );
         store.upsert_listing(&listing(1, true)).await.unwrap();
-        assert_eq!(
-            cache.get(&store, &"p".into()).await.unwrap(),
-            None,
-            "within the TTL"
-        );
+        assert_eq!(cached(&cache, &store, "p").await, None, "within the TTL");
         tokio::time::sleep(TTL + Duration::from_millis(50)).await;
         assert_eq!(
-            cache
-                .get(&store, &"p".into())
-                .await
-                .unwrap()
-                .map(|p| p.version),
+            cached(&cache, &store, "p").await.map(|p| p.version),
             Some(1)
         );
         store
@@ -181,11 +177,7 @@ mod tests {
             .unwrap();
         tokio::time::sleep(TTL + Duration::from_millis(50)).await;
         assert_eq!(
-            cache
-                .get(&store, &"p".into())
-                .await
-                .unwrap()
-                .map(|p| p.active),
+            cached(&cache, &store, "p").await.map(|p| p.active),
             Some(false)
         );
 
@@ -193,11 +185,7 @@ mod tests {
         store.upsert_listing(&listing(3, true)).await.unwrap();
         cache.invalidate(&"p".into());
         assert_eq!(
-            cache
-                .get(&store, &"p".into())
-                .await
-                .unwrap()
-                .map(|p| p.version),
+            cached(&cache, &store, "p").await.map(|p| p.version),
             Some(3)
         );
     }

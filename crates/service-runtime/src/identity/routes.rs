@@ -162,15 +162,26 @@ async fn signup(
         }
         other => other.into(),
     })?;
+    Ok((StatusCode::CREATED, session_for(&state, &user)))
+}
+
+/// A new session of `user`, as signing up and logging in both answer it: a
+/// token in the body, and the cookie that starts the browser session.
+fn session_for(
+    state: &IdentityState,
+    user: &UserRecord,
+) -> (
+    AppendHeaders<[(header::HeaderName, header::HeaderValue); 1]>,
+    Json<SessionBody>,
+) {
     let token = state.jwt.issue(user.id.as_str(), user.role);
-    Ok((
-        StatusCode::CREATED,
-        session_started(&state, &token),
+    (
+        session_started(state, &token),
         Json(SessionBody {
             token,
-            user: UserView::from(&user),
+            user: UserView::from(user),
         }),
-    ))
+    )
 }
 
 /// The `Set-Cookie` that gives a browser the session holding `token`; API
@@ -233,14 +244,7 @@ async fn login(
         // The login stands; only the bookkeeping of earlier failures is left.
         tracing::warn!(error = %e, "cannot clear an account's failed logins");
     }
-    let token = state.jwt.issue(user.id.as_str(), user.role);
-    Ok((
-        session_started(&state, &token),
-        Json(SessionBody {
-            token,
-            user: UserView::from(&user),
-        }),
-    ))
+    Ok(session_for(&state, &user))
 }
 
 /// Ends the browser session.

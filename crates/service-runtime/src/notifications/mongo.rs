@@ -80,10 +80,7 @@ impl MongoNotificationStore {
             .return_document(ReturnDocument::After)
             .await
             .map_err(mongo::read_error)?;
-        let last = counter
-            .as_ref()
-            .and_then(|c| c.get("last"))
-            .and_then(whole_number)
+        let last = number_field(counter.as_ref(), "last")
             .ok_or_else(|| StoreError::unavailable("the position counter is missing"))?;
         Ok(last + 1 - n)
     }
@@ -135,6 +132,13 @@ fn whole_number(b: &bson::Bson) -> Option<u64> {
         bson::Bson::Double(f) if f.fract() == 0.0 && *f >= 0.0 => Some(*f as u64),
         _ => None,
     }
+}
+
+/// The whole number `key` of a document read (the position counter, or an
+/// entry's position), if the document was found and has one: the counter
+/// and the entries are read the same way.
+fn number_field(document: Option<&bson::Document>, key: &str) -> Option<u64> {
+    document.and_then(|d| d.get(key)).and_then(whole_number)
 }
 
 /// A stored document as an entry: a filler has no `recipient_id`.
@@ -229,11 +233,7 @@ impl NotificationStore for MongoNotificationStore {
             .projection(doc! {"position": 1})
             .await
             .map_err(mongo::read_error)?;
-        Ok(last
-            .as_ref()
-            .and_then(|d| d.get("position"))
-            .and_then(whole_number)
-            .unwrap_or(0))
+        Ok(number_field(last.as_ref(), "position").unwrap_or(0))
     }
 
     /// One read of the counter document by `_id` (about half the cost of
@@ -244,11 +244,7 @@ impl NotificationStore for MongoNotificationStore {
             .find_one(doc! {"_id": POSITION_COUNTER})
             .await
             .map_err(mongo::read_error)?;
-        Ok(counter
-            .as_ref()
-            .and_then(|c| c.get("last"))
-            .and_then(whole_number)
-            .unwrap_or(0))
+        Ok(number_field(counter.as_ref(), "last").unwrap_or(0))
     }
 
     async fn position_of(

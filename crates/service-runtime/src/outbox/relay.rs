@@ -262,11 +262,15 @@ mod tests {
     use super::*;
     use crate::outbox::test_messages::message_named;
 
-    fn keyed(id: &str, key: &str) -> OutboxMessage {
-        OutboxMessage {
-            key: key.into(),
-            ..message_named(id)
-        }
+    /// Events named `ids`, each keyed by its name's first letter ("a2" has
+    /// the key "a"): a batch that reads as its order per key.
+    fn keyed_batch(ids: &[&str]) -> Vec<OutboxMessage> {
+        ids.iter()
+            .map(|id| OutboxMessage {
+                key: id[..1].into(),
+                ..message_named(id)
+            })
+            .collect()
     }
 
     /// Records each publish call; fails the events named in `fail`.
@@ -299,7 +303,7 @@ mod tests {
     #[tokio::test]
     async fn one_event_per_key_is_one_publish() {
         let publisher = Recorder::default();
-        let batch = [keyed("a1", "a"), keyed("b1", "b"), keyed("c1", "c")];
+        let batch = keyed_batch(&["a1", "b1", "c1"]);
         let results = publish_in_order(&publisher, &batch).await;
         assert!(results.iter().all(Result::is_ok));
         assert_eq!(publisher.calls.lock().unwrap().len(), 1);
@@ -308,12 +312,7 @@ mod tests {
     #[tokio::test]
     async fn a_keys_later_event_goes_out_only_after_the_earlier_one_was_delivered() {
         let publisher = Recorder::default();
-        let batch = [
-            keyed("a1", "a"),
-            keyed("b1", "b"),
-            keyed("a2", "a"),
-            keyed("a3", "a"),
-        ];
+        let batch = keyed_batch(&["a1", "b1", "a2", "a3"]);
         let results = publish_in_order(&publisher, &batch).await;
         assert!(results.iter().all(Result::is_ok));
         assert_eq!(
@@ -328,12 +327,7 @@ mod tests {
             fail: vec!["a1"],
             ..Recorder::default()
         };
-        let batch = [
-            keyed("a1", "a"),
-            keyed("b1", "b"),
-            keyed("a2", "a"),
-            keyed("b2", "b"),
-        ];
+        let batch = keyed_batch(&["a1", "b1", "a2", "b2"]);
         let results = publish_in_order(&publisher, &batch).await;
         assert!(results[0].is_err());
         assert_eq!(results[2], Err(HELD_BACK.to_string()));

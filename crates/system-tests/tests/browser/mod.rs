@@ -87,10 +87,7 @@ impl Driver {
             url: format!("http://127.0.0.1:{port}"),
             child,
             chromium,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            http: crate::support::http_client(Duration::from_secs(60)),
         };
         let status = format!("{}/status", driver.url);
         eventually("chromedriver ready", Duration::from_secs(30), || {

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use test_support::{eventually, unique, ReadMessage, RealServers};
 pub use test_support::{kafka::*, private::*, process::*, RECOVERY};
 
-use crate::support::{ProcessEnv, System, User};
+use crate::support::{http_client, ProcessEnv, System, User};
 
 /// The number of messages in every dead-letter topic of the system.
 pub async fn dead_letters(env: &ProcessEnv) -> usize {
@@ -89,12 +89,7 @@ pub struct Client(reqwest::Client);
 
 impl Default for Client {
     fn default() -> Self {
-        Self(
-            reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
-        )
+        Self(http_client(Duration::from_secs(30)))
     }
 }
 

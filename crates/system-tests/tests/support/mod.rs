@@ -75,6 +75,15 @@ impl Reply {
     }
 }
 
+/// A plain HTTP client whose every request gives up after `timeout`, so a
+/// server that stops answering fails the test instead of hanging it.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("http client")
+}
+
 /// The HTTP client of the tests.
 #[derive(Clone)]
 pub struct Http {
@@ -84,10 +93,7 @@ pub struct Http {
 impl Default for Http {
     fn default() -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
+            client: http_client(Duration::from_secs(30)),
         }
     }
 }
@@ -296,6 +302,14 @@ impl System {
     /// database pair and fresh topic names and consumer groups for this test.
     pub async fn processes(servers: &RealServers) -> Self {
         Self::processes_with(servers, &[]).await
+    }
+
+    /// [`System::processes`] on the real servers, or `None` (the test then
+    /// passes without running, as [`test_support::real_servers`] says) when
+    /// there are none: how the process tests that need nothing more start.
+    pub async fn processes_for(test: &str) -> Option<Self> {
+        let servers = test_support::real_servers(test)?;
+        Some(Self::processes(&servers).await)
     }
 
     /// [`System::processes`] with settings that override the defaults in

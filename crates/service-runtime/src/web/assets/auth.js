@@ -57,34 +57,42 @@ function authForms(api, app, signedIn) {
   const wrap = h("main", { id: "main", class: "auth" });
   const render = () => {
     const signup = location.hash === "#signup";
-    show(wrap, signup ? signupForm(api, signedIn) : loginForm(api, signedIn));
+    show(wrap, credentialsForm(api, signedIn, signup ? "signup" : "login"));
   };
   window.addEventListener("hashchange", render);
   render();
   return wrap;
 }
 
-function loginForm(api, signedIn) {
-  return credentialsForm(api, signedIn, {
-    id: "login",
-    title: "Log in",
-    busy: "Logging in…",
-    fields: [
-      field("Email", { type: "email", name: "email", required: true, autocomplete: "email" }),
-      field("Password", { type: "password", name: "password", required: true, autocomplete: "current-password" }),
-    ],
-    other: h("p", {}, "No account yet? ", h("a", { href: "#signup", text: "Sign up" })),
-  });
+/**
+ * The email field of both forms: an account is found by the address it
+ * signed up with, so both ask for it the same way.
+ */
+function emailField() {
+  return field("Email", { type: "email", name: "email", required: true, autocomplete: "email" });
 }
 
-function signupForm(api, signedIn) {
-  return credentialsForm(api, signedIn, {
-    id: "signup",
+/**
+ * The two ways in, by the id that names each form, its heading and the
+ * endpoint it posts its fields to. `fields` and `other` build the form's
+ * elements afresh for each render.
+ */
+const WAYS_IN = {
+  login: {
+    title: "Log in",
+    busy: "Logging in…",
+    fields: () => [
+      emailField(),
+      field("Password", { type: "password", name: "password", required: true, autocomplete: "current-password" }),
+    ],
+    other: () => h("p", {}, "No account yet? ", h("a", { href: "#signup", text: "Sign up" })),
+  },
+  signup: {
     title: "Sign up",
     busy: "Signing up…",
-    fields: [
+    fields: () => [
       field("Name", { name: "name", required: true, autocomplete: "name", maxlength: 100 }),
-      field("Email", { type: "email", name: "email", required: true, autocomplete: "email" }),
+      emailField(),
       field("Password (at least 8 characters)", {
         type: "password",
         name: "password",
@@ -93,26 +101,27 @@ function signupForm(api, signedIn) {
         autocomplete: "new-password",
       }),
     ],
-    other: h("p", {}, "Have an account? ", h("a", { href: "#login", text: "Log in" })),
-  });
-}
+    other: () => h("p", {}, "Have an account? ", h("a", { href: "#login", text: "Log in" })),
+  },
+};
 
 /**
- * The form both ways in share: `form.id` ("login" or "signup") names the
- * form, its heading and the endpoint it posts its fields to; the answer's
- * user is signed in, a problem is shown above the button.
+ * The form both ways in share: `id` ("login" or "signup", see `WAYS_IN`)
+ * names the form, its heading and the endpoint it posts its fields to; the
+ * answer's user is signed in, a problem is shown above the button.
  */
-function credentialsForm(api, signedIn, form) {
+function credentialsForm(api, signedIn, id) {
+  const form = { id, ...WAYS_IN[id] };
   const errors = errorBox();
   const submit = h("button", { type: "submit", text: form.title });
   const el = h(
     "form",
     { id: `${form.id}-form`, class: "card", "aria-labelledby": `${form.id}-title` },
     h("h2", { id: `${form.id}-title`, text: form.title }),
-    form.fields,
+    form.fields(),
     errors,
     submit,
-    form.other,
+    form.other(),
   );
   el.addEventListener("submit", (e) => {
     e.preventDefault();
