@@ -29,8 +29,7 @@ impl MongoUserStore {
 #[async_trait]
 impl UserStore for MongoUserStore {
     async fn insert(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let mut document = bson::to_document(user).map_err(mongo::encode_error)?;
-        document.insert("_id", &user.id);
+        let document = mongo::with_id(user, &user.id)?;
         self.users
             .clone_with_type::<bson::Document>()
             .insert_one(document)

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bson::doc;
 use events::{EventId, UserId};
-use futures::TryStreamExt;
 use mongodb::{options::ReturnDocument, Collection, Database, IndexModel};
 use tokio::sync::Notify;
 
@@ -109,17 +108,14 @@ impl MongoNotificationStore {
         filter: bson::Document,
         limit: usize,
     ) -> Result<Vec<InboxEntry>, StoreError> {
-        let docs: Vec<bson::Document> = self
-            .coll
-            .clone_with_type::<bson::Document>()
-            .find(filter)
-            .sort(doc! {"position": 1})
-            .limit(limit as i64)
-            .await
-            .map_err(mongo::read_error)?
-            .try_collect()
-            .await
-            .map_err(mongo::read_error)?;
+        let docs = mongo::find_all(
+            self.coll
+                .clone_with_type::<bson::Document>()
+                .find(filter)
+                .sort(doc! {"position": 1})
+                .limit(limit as i64),
+        )
+        .await?;
         docs.into_iter().map(stored_entry).collect()
     }
 }
@@ -170,8 +166,7 @@ impl NotificationStore for MongoNotificationStore {
             .iter()
             .zip(first..)
             .map(|(n, position)| {
-                let mut document = bson::to_document(n).map_err(mongo::encode_error)?;
-                document.insert("_id", &n.id);
+                let mut document = mongo::with_id(n, &n.id)?;
                 document.insert("position", position as i64);
                 Ok(document)
             })
@@ -200,19 +195,15 @@ impl NotificationStore for MongoNotificationStore {
         recipient_id: &UserId,
         page: &PageRequest,
     ) -> Result<Page<Notification>, StoreError> {
-        let mut filter = doc! {"recipient_id": recipient_id};
-        mongo::page_filter(&mut filter, "created_at", LIST.order, page);
-        let found = self
-            .coll
-            .find(filter)
-            .sort(mongo::page_sort("created_at", LIST.order))
-            .limit(page.fetch() as i64)
-            .await
-            .map_err(mongo::read_error)?
-            .try_collect()
-            .await
-            .map_err(mongo::read_error)?;
-        Ok(Page::from_fetched(found, page, Notification::page_key))
+        mongo::find_page(
+            &self.coll,
+            doc! {"recipient_id": recipient_id},
+            None::<bson::Document>,
+            page,
+            LIST,
+            Notification::page_key,
+        )
+        .await
     }
 
     async fn entries_after(

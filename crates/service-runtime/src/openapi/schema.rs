@@ -34,8 +34,9 @@ struct BookingFields {
     updated_at: DateTime<Utc>,
 }
 
-/// The fields of a property both services serve beside its
-/// [`PropertyDetails`]. Only describes the API.
+// The fields of a property both services serve beside its
+// `PropertyDetails`. Only describes the API. (Not a `///` comment: the
+// description belongs on the whole, see `ObjectSchema::over_details`.)
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct PropertyFields {
@@ -59,10 +60,7 @@ impl ObjectSchema {
     /// The property fields both services serve beside the details (see
     /// [`Self::over_details`]).
     pub fn property() -> Self {
-        let mut fields = Self::of::<PropertyFields>();
-        // The description goes on the whole (`over_details`), not on this part.
-        fields.0.description = None;
-        fields
+        Self::of::<PropertyFields>()
     }
 
     /// The object schema `T` derives (its fields, in order).
