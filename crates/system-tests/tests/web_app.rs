@@ -296,6 +296,10 @@ async fn a_booking_travels_live_between_the_two_apps() {
     // The owner edits the property, then delists it.
     owner.click_on("nav a[href='#properties']").await;
     owner.click_on("#properties li[data-property-id] a").await;
+    // The list view has a `#property-form` too (the one that lists a new
+    // property): wait until the edit view, with its delist button, has
+    // replaced it, or the price typed may go to the form being removed.
+    owner.find("#delist").await;
     owner.type_into("#property-form [name=price]", "120").await;
     owner.click_on("#property-form button[type=submit]").await;
     owner
